@@ -1,0 +1,410 @@
+//! The audit trail: an append-only, hash-chained log of every operation, made durable with
+//! group commit before the operation is answered.
+//!
+//! Each line of `audit.log` is one JSON record:
+//!
+//! ```text
+//! {"seq":7,"hash":"<hex>","event":{...}}
+//! ```
+//!
+//! `hash = SHA-256(hash of the record before ‖ seq as u64 big-endian ‖ the event's exact bytes)`,
+//! with 32 zero bytes before the first record. Editing, inserting or removing a
+//! record breaks the chain at that record, which [`verify`] names.
+//!
+//! Callers hand finished events to one writer thread. It takes whatever has queued while the
+//! previous batch was syncing, writes the batch with one `write` and one `fdatasync`, then
+//! answers every caller in it: one sync serves many requests (group commit). If a write or sync
+//! fails, the log fails closed: every later append is refused, and so is every operation.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use lakeseal_envelope::EncryptionContext;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use crate::clock::{Millis, parse_rfc3339};
+use crate::{Error, Result};
+
+/// One audited operation. Never holds key material or plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// When the operation was answered, RFC 3339 UTC.
+    pub time: String,
+    /// The request id.
+    pub request_id: String,
+    /// The operation's AWS name, e.g. `GenerateDataKey`.
+    pub operation: String,
+    /// The caller's ARN.
+    pub principal: String,
+    /// The access key that signed the request, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// The caller's address, if the request came over the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    /// The caller's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The key core's region.
+    pub region: String,
+    /// The key the operation used (for `ReEncrypt`, the destination key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_arn: Option<String>,
+    /// The key version that encrypted or decrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_version: Option<u32>,
+    /// For `ReEncrypt`, the key the ciphertext came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_key_arn: Option<String>,
+    /// The encryption context of the request (not secret by design).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_context: Option<EncryptionContext>,
+    /// `Success`, or the AWS error name of the refusal.
+    pub result: String,
+    /// The refusal's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+/// Whether the audit record is on disk before the operation is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `fdatasync` before answering (group commit). The only setting for production.
+    #[default]
+    Durable,
+    /// Written, not synced: survives a crash of the process, not of the machine. For the
+    /// benchmark that measures what durability costs.
+    Unsynced,
+}
+
+const MAX_BATCH: usize = 4096;
+const TAIL_CHUNK: u64 = 1 << 20;
+const GENESIS: [u8; 32] = [0; 32];
+
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    seq: u64,
+    hash: [u8; 32],
+}
+
+struct Pending {
+    event: Vec<u8>,
+    done: oneshot::Sender<Result<u64, String>>,
+}
+
+/// The writer side of the audit trail.
+#[derive(Debug)]
+pub(crate) struct AuditLog {
+    tx: Option<mpsc::Sender<Pending>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl AuditLog {
+    /// Opens (or creates) the log, drops a torn last line left by a crash (never acknowledged),
+    /// and starts the writer thread.
+    pub(crate) fn open(path: &Path, durability: Durability) -> Result<Self> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        let head = recover_head(&mut file)?;
+        let (tx, rx) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("lakeseal-audit".into())
+            .spawn(move || write_loop(file, head, rx, durability))?;
+        Ok(Self {
+            tx: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    /// Appends an event; returns its sequence number once it is durable.
+    pub(crate) async fn append(&self, event: &AuditEvent) -> Result<u64> {
+        let event = serde_json::to_vec(event)
+            .map_err(|e| Error::Audit(format!("encoding an event: {e}")))?;
+        let (done, acked) = oneshot::channel();
+        self.tx
+            .as_ref()
+            .ok_or_else(|| Error::Audit("the audit log is closed".into()))?
+            .send(Pending { event, done })
+            .map_err(|_| Error::Audit("the audit writer has stopped".into()))?;
+        acked
+            .await
+            .map_err(|_| Error::Audit("the audit writer has stopped".into()))?
+            .map_err(Error::Audit)
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        // Closing the channel lets the writer finish what is queued and exit.
+        self.tx.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn write_loop(mut file: File, mut head: Head, rx: mpsc::Receiver<Pending>, durability: Durability) {
+    let mut batch: Vec<Pending> = Vec::new();
+    let mut seqs: Vec<u64> = Vec::new();
+    let mut buf = Vec::new();
+    let mut failure: Option<String> = None;
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        if failure.is_none() {
+            buf.clear();
+            seqs.clear();
+            for pending in &batch {
+                head = chain(head, &pending.event);
+                seqs.push(head.seq);
+                write_line(&mut buf, head, &pending.event);
+            }
+            let written = file.write_all(&buf).and_then(|()| match durability {
+                Durability::Durable => file.sync_data(),
+                Durability::Unsynced => Ok(()),
+            });
+            if let Err(e) = written {
+                tracing::error!(error = %e, "audit log write failed; refusing all operations");
+                failure = Some(format!("writing the audit log failed: {e}"));
+            }
+        }
+        for (i, pending) in batch.drain(..).enumerate() {
+            let answer = match &failure {
+                None => Ok(seqs[i]),
+                Some(e) => Err(e.clone()),
+            };
+            // A caller that went away no longer needs its answer.
+            let _ = pending.done.send(answer);
+        }
+    }
+}
+
+fn chain(prev: Head, event: &[u8]) -> Head {
+    let seq = prev.seq + 1;
+    let mut h = Sha256::new();
+    h.update(prev.hash);
+    h.update(seq.to_be_bytes());
+    h.update(event);
+    Head {
+        seq,
+        hash: h.finalize().into(),
+    }
+}
+
+fn write_line(buf: &mut Vec<u8>, head: Head, event: &[u8]) {
+    buf.extend_from_slice(b"{\"seq\":");
+    buf.extend_from_slice(head.seq.to_string().as_bytes());
+    buf.extend_from_slice(b",\"hash\":\"");
+    buf.extend_from_slice(hex::encode(head.hash).as_bytes());
+    buf.extend_from_slice(b"\",\"event\":");
+    buf.extend_from_slice(event);
+    buf.extend_from_slice(b"}\n");
+}
+
+/// One line of the log as read back.
+#[derive(Deserialize)]
+struct Line<'a> {
+    seq: u64,
+    hash: &'a str,
+    #[serde(borrow)]
+    event: &'a RawValue,
+}
+
+/// Finds the last complete record; truncates a torn line after it.
+fn recover_head(file: &mut File) -> Result<Head> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(Head {
+            seq: 0,
+            hash: GENESIS,
+        });
+    }
+    let start = len.saturating_sub(TAIL_CHUNK);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    let complete = match tail.iter().rposition(|&b| b == b'\n') {
+        Some(end) => end + 1,
+        None if start == 0 => 0,
+        None => return Err(Error::Audit("the last audit record is over 1 MiB".into())),
+    };
+    if complete < tail.len() {
+        tracing::warn!(
+            bytes = tail.len() - complete,
+            "dropping a torn audit record left by a crash (it was never acknowledged)"
+        );
+        file.set_len(start + complete as u64)?;
+        file.sync_all()?;
+    }
+    let body = &tail[..complete];
+    let Some(last) = body
+        .strip_suffix(b"\n")
+        .map(|b| b.rsplit(|&c| c == b'\n').next().unwrap_or(b))
+    else {
+        return Ok(Head {
+            seq: 0,
+            hash: GENESIS,
+        });
+    };
+    let line: Line<'_> = serde_json::from_slice(last)
+        .map_err(|e| Error::Audit(format!("the last audit record is corrupt: {e}")))?;
+    let hash = decode_hash(line.hash)
+        .ok_or_else(|| Error::Audit("the last audit record's hash is corrupt".into()))?;
+    Ok(Head {
+        seq: line.seq,
+        hash,
+    })
+}
+
+fn decode_hash(text: &str) -> Option<[u8; 32]> {
+    hex::decode(text).ok()?.try_into().ok()
+}
+
+/// The result of checking a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// How many records were checked.
+    pub records: u64,
+    /// The hash of the last record (hex), to compare with a copy kept elsewhere.
+    pub head: String,
+}
+
+/// Why a log failed its check: the first record that does not fit the chain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("audit log broken at line {line} (record seq {seq:?}): {problem}")]
+pub struct VerifyError {
+    /// The 1-based line number.
+    pub line: u64,
+    /// The record's sequence number as written, if it could be read.
+    pub seq: Option<u64>,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// Walks the whole chain of the log at `path`.
+///
+/// Detects an edited record (its hash no longer matches), an inserted or removed one (the
+/// sequence or the chain breaks there). Removing records from the end leaves a shorter valid
+/// chain: compare [`Verified::head`] with a copy kept elsewhere to catch that.
+pub fn verify(path: &Path) -> Result<Result<Verified, VerifyError>> {
+    let file = File::open(path)?;
+    let mut head = Head {
+        seq: 0,
+        hash: GENESIS,
+    };
+    for (n, line) in (1u64..).zip(BufReader::new(file).split(b'\n')) {
+        let line = line?;
+        let broken = |seq: Option<u64>, problem: &str| VerifyError {
+            line: n,
+            seq,
+            problem: problem.to_owned(),
+        };
+        let Ok(record) = serde_json::from_slice::<Line<'_>>(&line) else {
+            return Ok(Err(broken(None, "not a well-formed audit record")));
+        };
+        if record.seq != head.seq + 1 {
+            return Ok(Err(broken(
+                Some(record.seq),
+                &format!(
+                    "expected seq {}: a record was inserted or removed",
+                    head.seq + 1
+                ),
+            )));
+        }
+        let next = chain(head, record.event.get().as_bytes());
+        if decode_hash(record.hash) != Some(next.hash) {
+            return Ok(Err(broken(
+                Some(record.seq),
+                "hash mismatch: the record was edited, or one before it was removed",
+            )));
+        }
+        head = next;
+    }
+    Ok(Ok(Verified {
+        records: head.seq,
+        head: hex::encode(head.hash),
+    }))
+}
+
+/// Which records [`query`] returns; every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Records at or after this time.
+    pub since: Option<Millis>,
+    /// Records of this operation.
+    pub operation: Option<String>,
+    /// Records of this caller (ARN).
+    pub principal: Option<String>,
+    /// Records that name this key (key id or ARN) as key or source key.
+    pub key: Option<String>,
+}
+
+/// A record as returned by [`query`].
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// The record's sequence number.
+    pub seq: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+}
+
+/// Reads the records of the log at `path` that match `filter`.
+pub fn query(path: &Path, filter: &Query) -> Result<Vec<Record>> {
+    let file = File::open(path)?;
+    let mut out = Vec::new();
+    for line in BufReader::new(file).lines() {
+        let line = line?;
+        #[derive(Deserialize)]
+        struct Owned {
+            seq: u64,
+            event: AuditEvent,
+        }
+        let record: Owned = serde_json::from_str(&line)
+            .map_err(|e| Error::Audit(format!("an audit record is corrupt: {e}")))?;
+        if matches(&record.event, filter) {
+            out.push(Record {
+                seq: record.seq,
+                event: record.event,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn matches(event: &AuditEvent, filter: &Query) -> bool {
+    let names_key = |key: &str| {
+        [&event.key_arn, &event.source_key_arn]
+            .into_iter()
+            .flatten()
+            .any(|arn| arn == key || arn.ends_with(&format!("/{key}")))
+    };
+    filter
+        .since
+        .is_none_or(|since| parse_rfc3339(&event.time).is_some_and(|t| t >= since))
+        && filter
+            .operation
+            .as_ref()
+            .is_none_or(|op| event.operation == *op)
+        && filter
+            .principal
+            .as_ref()
+            .is_none_or(|p| event.principal == *p)
+        && filter.key.as_deref().is_none_or(names_key)
+}

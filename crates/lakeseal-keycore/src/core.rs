@@ -1,0 +1,679 @@
+//! [`KeyCore`]: opening a data directory, the in-memory key index, and the steps every operation
+//! shares (authorise, resolve, check state, audit).
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use lakeseal_envelope::{Blob, EncryptionContext, SealingKey};
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditEvent, AuditLog, Durability};
+use crate::clock::{Clock, DAY_MS, Millis, SystemClock, rfc3339};
+use crate::model::{AliasRecord, KeyName, KeyRecord, Location, Rotation, RotationType};
+use crate::request::{Principal, RequestContext};
+use crate::state::{self, KeyOperation, KeyState};
+use crate::store::Store;
+use crate::{Error, Result, root};
+
+const DB_FILE: &str = "keycore.db";
+const AUDIT_FILE: &str = "audit.log";
+const ROOT_KEY_FILE: &str = "root.key";
+const LOCK_FILE: &str = "lock";
+
+/// The largest encryption context accepted, in bytes of keys and values together (as AWS KMS).
+pub const MAX_CONTEXT_BYTES: usize = 8192;
+
+/// How to create a data directory.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The key core's one region, e.g. `eu-west-1`.
+    pub region: String,
+    /// The 12-digit account that owns the keys; random when `None`.
+    pub account_id: Option<String>,
+    /// The ARN partition; `aws` by default so that SDKs which parse ARNs accept ours.
+    pub partition: String,
+}
+
+/// How to open a data directory.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The time source for rotation schedules and deletion windows.
+    pub clock: Arc<dyn Clock>,
+    /// Whether audit records are synced before an operation is answered.
+    pub audit: Durability,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            audit: Durability::Durable,
+        }
+    }
+}
+
+/// A key and its versions, ready to use. Dropping it zeroizes every version's key schedule.
+#[derive(Debug)]
+pub(crate) struct KeyEntry {
+    pub(crate) record: KeyRecord,
+    /// `versions[v - 1]` is version `v`.
+    pub(crate) versions: Vec<SealingKey>,
+}
+
+impl KeyEntry {
+    pub(crate) fn primary(&self) -> Result<&SealingKey> {
+        self.version(self.record.primary_version).ok_or_else(|| {
+            Error::Internal(format!("{} has no primary version", self.record.key_id))
+        })
+    }
+
+    pub(crate) fn version(&self, v: u32) -> Option<&SealingKey> {
+        self.versions.get(usize::try_from(v).ok()?.checked_sub(1)?)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// By key id; sorted, which gives `ListKeys` a stable order for its markers.
+    pub(crate) keys: BTreeMap<String, KeyEntry>,
+    /// By alias name.
+    pub(crate) aliases: BTreeMap<String, AliasRecord>,
+    /// Ids of destroyed keys: a blob naming one is "deleted", not "invalid".
+    pub(crate) deleted: HashSet<String>,
+}
+
+/// The key core engine. Cheap to clone; all clones share one data directory.
+///
+/// Every operation takes the caller's [`Principal`] and [`RequestContext`], is authorised, and
+/// is answered only after its audit record is durable — refusals included.
+#[derive(Debug, Clone)]
+pub struct KeyCore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) location: Location,
+    pub(crate) clock: Arc<dyn Clock>,
+    root: SealingKey,
+    store: Mutex<Store>,
+    state: RwLock<State>,
+    audit: AuditLog,
+    /// The earliest time at which a rotation or destruction is due; checked on every call.
+    next_due: AtomicI64,
+    maintenance: tokio::sync::Mutex<()>,
+    dir: PathBuf,
+    /// Held for the life of the process: one key core per data directory.
+    _lock: File,
+}
+
+impl KeyCore {
+    /// Creates a data directory: the root key (mode 0600), the store and its identity.
+    pub fn init(dir: &Path, options: &InitOptions) -> Result<Location> {
+        if !valid_region(&options.region) {
+            return Err(Error::Validation(format!(
+                "region {:?} is not a region name such as eu-west-1",
+                options.region
+            )));
+        }
+        let account_id = match &options.account_id {
+            Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => id.clone(),
+            Some(id) => {
+                return Err(Error::Validation(format!(
+                    "account id {id:?} is not 12 digits"
+                )));
+            }
+            None => random_account_id()?,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        if dir.join(DB_FILE).exists() || dir.join(ROOT_KEY_FILE).exists() {
+            return Err(Error::DataDir(format!(
+                "{} is already initialised",
+                dir.display()
+            )));
+        }
+        let _lock = lock(dir)?;
+        root::create(&dir.join(ROOT_KEY_FILE))?;
+        let mut store = Store::open(&dir.join(DB_FILE))?;
+        let location = Location {
+            partition: options.partition.clone(),
+            region: options.region.clone(),
+            account_id,
+        };
+        store.set_meta(&[
+            ("format", "1"),
+            ("partition", &location.partition),
+            ("region", &location.region),
+            ("account_id", &location.account_id),
+        ])?;
+        Ok(location)
+    }
+
+    /// Opens an initialised data directory, taking its lock.
+    pub fn open(dir: &Path, options: Options) -> Result<Self> {
+        if !dir.join(DB_FILE).exists() {
+            return Err(Error::DataDir(format!(
+                "{} is not an initialised key core (run `lakeseal keycore init`)",
+                dir.display()
+            )));
+        }
+        let lock = lock(dir)?;
+        let root = root::load(&dir.join(ROOT_KEY_FILE))?;
+        let store = Store::open(&dir.join(DB_FILE))?;
+        let meta = |name: &str| {
+            store.meta(name)?.ok_or_else(|| {
+                Error::DataDir(format!(
+                    "the store has no {name}; is the data directory complete?"
+                ))
+            })
+        };
+        let location = Location {
+            partition: meta("partition")?,
+            region: meta("region")?,
+            account_id: meta("account_id")?,
+        };
+        let snapshot = store.load()?;
+        let mut state = State::default();
+        for (record, sealed) in snapshot.keys {
+            let versions = sealed
+                .iter()
+                .map(|(v, s)| root::open_version(&root, &record.key_id, *v, s))
+                .collect::<Result<Vec<_>>>()?;
+            if versions
+                .iter()
+                .enumerate()
+                .any(|(i, k)| k.version() as usize != i + 1)
+            {
+                return Err(Error::DataDir(format!(
+                    "the versions of {} are not contiguous",
+                    record.key_id
+                )));
+            }
+            state
+                .keys
+                .insert(record.key_id.clone(), KeyEntry { record, versions });
+        }
+        for alias in snapshot.aliases {
+            state.aliases.insert(alias.name.clone(), alias);
+        }
+        state.deleted = snapshot.deleted.into_iter().collect();
+        let audit = AuditLog::open(&dir.join(AUDIT_FILE), options.audit)?;
+        let next_due = earliest_due(&state);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                location,
+                clock: options.clock,
+                root,
+                store: Mutex::new(store),
+                state: RwLock::new(state),
+                audit,
+                next_due: AtomicI64::new(next_due),
+                maintenance: tokio::sync::Mutex::new(()),
+                dir: dir.to_owned(),
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// Where this key core's keys live: partition, region, account.
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    /// The audit log's path, for [`crate::audit::verify`] and [`crate::audit::query`].
+    pub fn audit_path(&self) -> PathBuf {
+        self.inner.dir.join(AUDIT_FILE)
+    }
+
+    /// The audit log's path inside a data directory.
+    pub fn audit_path_in(dir: &Path) -> PathBuf {
+        dir.join(AUDIT_FILE)
+    }
+
+    pub(crate) fn now(&self) -> Millis {
+        self.inner.clock.now_ms()
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
+        // Mutations validate before they change anything, so a panic elsewhere cannot leave
+        // the index half-updated; carry on with it.
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        self.inner
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A blank audit event for `operation` by `who`.
+    pub(crate) fn event(
+        &self,
+        operation: &str,
+        who: &Principal,
+        ctx: &RequestContext,
+    ) -> AuditEvent {
+        AuditEvent {
+            time: String::new(),
+            request_id: ctx.request_id.clone(),
+            operation: operation.to_owned(),
+            principal: who.arn.clone(),
+            access_key_id: who.access_key_id.clone(),
+            source_ip: ctx.source_ip.map(|ip| ip.to_string()),
+            user_agent: ctx.user_agent.clone(),
+            region: self.inner.location.region.clone(),
+            key_arn: None,
+            key_version: None,
+            source_key_arn: None,
+            encryption_context: None,
+            result: String::new(),
+            error_message: None,
+        }
+    }
+
+    /// Records the outcome, waits until the record is durable, then hands the outcome back. If
+    /// the record cannot be made durable, the caller gets that error instead (fail closed).
+    pub(crate) async fn finish<T>(&self, mut event: AuditEvent, result: Result<T>) -> Result<T> {
+        event.time = rfc3339(self.now());
+        match &result {
+            Ok(_) => event.result = "Success".to_owned(),
+            Err(e) => {
+                event.result = e.code().to_owned();
+                event.error_message = Some(e.to_string());
+                tracing::debug!(
+                    operation = %event.operation,
+                    code = e.code(),
+                    error = %e,
+                    "refused"
+                );
+            }
+        }
+        self.inner.audit.append(&event).await?;
+        result
+    }
+
+    /// Runs the key core's own due work, then checks that `who` may call this key core.
+    pub(crate) async fn admit(&self, who: &Principal, ctx: &RequestContext) -> Result<()> {
+        self.maintain().await?;
+        self.authorize(who, ctx)
+    }
+
+    /// Until policies arrive with the server, a caller is allowed iff it belongs to the key
+    /// core's account and addresses its region.
+    fn authorize(&self, who: &Principal, ctx: &RequestContext) -> Result<()> {
+        let here = &self.inner.location;
+        if let Some(region) = &ctx.region
+            && *region != here.region
+        {
+            return Err(Error::Validation(format!(
+                "this key core serves region {}, not {region}",
+                here.region
+            )));
+        }
+        if who.account_id != here.account_id {
+            return Err(Error::AccessDenied(format!(
+                "{} is not authorized to use keys of account {}",
+                who.arn, here.account_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// The key an identifier names, if it is usable at all (not destroyed, not past its
+    /// deletion date).
+    pub(crate) fn resolve<'s>(&self, state: &'s State, identifier: &str) -> Result<&'s KeyEntry> {
+        let not_found = || {
+            Error::NotFound(format!(
+                "key {identifier} does not exist in {} account {}",
+                self.inner.location.region, self.inner.location.account_id
+            ))
+        };
+        let key_id = match self
+            .inner
+            .location
+            .parse(identifier)
+            .ok_or_else(not_found)?
+        {
+            KeyName::Key(id) => id,
+            KeyName::Alias(alias) => state
+                .aliases
+                .get(alias)
+                .map(|a| a.target_key_id.as_str())
+                .ok_or_else(|| Error::NotFound(format!("alias {alias} does not exist")))?,
+        };
+        let entry = state.keys.get(key_id).ok_or_else(not_found)?;
+        if self.past_deletion(&entry.record) {
+            return Err(Error::NotFound(format!("key {key_id} has been deleted")));
+        }
+        Ok(entry)
+    }
+
+    /// Resolves a key and checks that its state allows `op`.
+    pub(crate) fn resolve_for<'s>(
+        &self,
+        state: &'s State,
+        identifier: &str,
+        op: KeyOperation,
+        event: &mut AuditEvent,
+    ) -> Result<&'s KeyEntry> {
+        let entry = self.resolve(state, identifier)?;
+        let arn = self.arn(&entry.record.key_id);
+        event.key_arn = Some(arn.clone());
+        state::check(entry.record.state, op, &arn)?;
+        Ok(entry)
+    }
+
+    pub(crate) fn arn(&self, key_id: &str) -> String {
+        self.inner.location.key_arn(key_id)
+    }
+
+    fn past_deletion(&self, record: &KeyRecord) -> bool {
+        record.state == KeyState::PendingDeletion
+            && record.deletion_date.is_some_and(|d| d <= self.now())
+    }
+
+    /// Applies `change` to the record of the key `identifier` names, stores it durably, then
+    /// updates the index. Returns the new record.
+    pub(crate) fn update_key(
+        &self,
+        identifier: &str,
+        op: KeyOperation,
+        event: &mut AuditEvent,
+        change: impl FnOnce(&mut KeyRecord, Millis) -> Result<()>,
+    ) -> Result<KeyRecord> {
+        let mut state = self.write();
+        let entry = self.resolve_for(&state, identifier, op, event)?;
+        let mut record = entry.record.clone();
+        change(&mut record, self.now())?;
+        self.store().put_key(&record, None)?;
+        self.note_due(&record);
+        if let Some(entry) = state.keys.get_mut(&record.key_id) {
+            entry.record = record.clone();
+        }
+        Ok(record)
+    }
+
+    /// Makes a new primary version of a key.
+    pub(crate) fn rotate(
+        &self,
+        identifier: &str,
+        op: KeyOperation,
+        kind: RotationType,
+        event: &mut AuditEvent,
+    ) -> Result<KeyRecord> {
+        let mut state = self.write();
+        let entry = self.resolve_for(&state, identifier, op, event)?;
+        let mut record = entry.record.clone();
+        let version = record.primary_version + 1;
+        let now = self.now();
+        let (key, sealed) = root::new_version(&self.inner.root, &record.key_id, version)?;
+        record.primary_version = version;
+        record.rotations.push(Rotation {
+            version,
+            date: now,
+            kind,
+        });
+        if let Some(days) = record.rotation_period_days {
+            record.next_rotation = Some(now + i64::from(days) * DAY_MS);
+        }
+        self.store().put_key(&record, Some((version, &sealed)))?;
+        self.note_due(&record);
+        event.key_version = Some(version);
+        if let Some(entry) = state.keys.get_mut(&record.key_id) {
+            entry.versions.push(key);
+            entry.record = record.clone();
+        }
+        Ok(record)
+    }
+
+    /// Stores and indexes a new key with its first version.
+    pub(crate) fn insert_key(&self, record: KeyRecord) -> Result<KeyRecord> {
+        let (key, sealed) = root::new_version(&self.inner.root, &record.key_id, 1)?;
+        let mut state = self.write();
+        self.store().put_key(&record, Some((1, &sealed)))?;
+        self.note_due(&record);
+        state.keys.insert(
+            record.key_id.clone(),
+            KeyEntry {
+                record: record.clone(),
+                versions: vec![key],
+            },
+        );
+        Ok(record)
+    }
+
+    /// Seals `plaintext` under the primary version of the key `identifier` names.
+    pub(crate) fn seal_with(
+        &self,
+        state: &State,
+        identifier: &str,
+        op: KeyOperation,
+        plaintext: &[u8],
+        context: &EncryptionContext,
+        event: &mut AuditEvent,
+    ) -> Result<Vec<u8>> {
+        check_context(context)?;
+        event.encryption_context = Some(context.clone());
+        let entry = self.resolve_for(state, identifier, op, event)?;
+        let key = entry.primary()?;
+        event.key_version = Some(key.version());
+        Ok(key.seal(plaintext, context)?)
+    }
+
+    /// Opens a blob: finds its key and version from the blob itself. `expected` (any key
+    /// identifier) must name the same key when given.
+    pub(crate) fn open_blob(
+        &self,
+        state: &State,
+        blob: &[u8],
+        context: &EncryptionContext,
+        expected: Option<&str>,
+        op: KeyOperation,
+        event: &mut AuditEvent,
+    ) -> Result<(Zeroizing<Vec<u8>>, String)> {
+        check_context(context)?;
+        event.encryption_context = Some(context.clone());
+        let blob = Blob::parse(blob).map_err(|_| Error::InvalidCiphertext)?;
+        let key_id = blob.key_id();
+        if state.deleted.contains(key_id) {
+            event.key_arn = Some(self.arn(key_id));
+            return Err(Error::NotFound(format!(
+                "the key that encrypted this ciphertext ({}) has been deleted; its key material \
+                 is destroyed",
+                self.arn(key_id)
+            )));
+        }
+        if !state.keys.contains_key(key_id) {
+            return Err(Error::InvalidCiphertext);
+        }
+        let entry = self.resolve_for(state, key_id, op, event)?;
+        if let Some(expected) = expected {
+            let named = self.resolve(state, expected)?;
+            if named.record.key_id != entry.record.key_id {
+                return Err(Error::IncorrectKey);
+            }
+        }
+        event.key_version = Some(blob.key_version());
+        let key = entry
+            .version(blob.key_version())
+            .ok_or(Error::InvalidCiphertext)?;
+        let plaintext = key.open_parsed(&blob, context)?;
+        Ok((plaintext, self.arn(key_id)))
+    }
+
+    /// Lowers the next-due time to cover `record`'s schedule.
+    fn note_due(&self, record: &KeyRecord) {
+        if let Some(due) = due_of(record) {
+            self.inner.next_due.fetch_min(due, Ordering::SeqCst);
+        }
+    }
+
+    /// Runs automatic rotations and destructions that are due. Cheap when nothing is: one clock
+    /// read and one atomic load.
+    pub async fn maintain(&self) -> Result<()> {
+        if self.now() < self.inner.next_due.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // One caller runs the work; the others go on (a key past its deletion date is already
+        // refused by `resolve` whether or not it has been destroyed yet).
+        let Ok(_running) = self.inner.maintenance.try_lock() else {
+            return Ok(());
+        };
+        self.inner.next_due.store(Millis::MAX, Ordering::SeqCst);
+        let now = self.now();
+        let (destroy, rotate): (Vec<_>, Vec<_>) = {
+            let state = self.read();
+            let destroy = state
+                .keys
+                .values()
+                .filter(|e| self.past_deletion(&e.record))
+                .map(|e| e.record.key_id.clone())
+                .collect();
+            let rotate = state
+                .keys
+                .values()
+                .filter(|e| {
+                    e.record.state == KeyState::Enabled
+                        && e.record.next_rotation.is_some_and(|t| t <= now)
+                })
+                .map(|e| e.record.key_id.clone())
+                .collect();
+            (destroy, rotate)
+        };
+        let service = Principal::key_core(&self.inner.location.account_id);
+        let ctx = RequestContext::local("lakeseal-keycore/maintenance");
+        let mut outcome = Ok(());
+        for key_id in destroy {
+            let mut event = self.event("DeleteKey", &service, &ctx);
+            let result = self.destroy(&key_id, now, &mut event);
+            outcome = outcome.and(self.finish(event, result).await);
+        }
+        for key_id in rotate {
+            let mut event = self.event("RotateKey", &service, &ctx);
+            let result = self
+                .rotate(
+                    &key_id,
+                    KeyOperation::RotateKeyOnDemand,
+                    RotationType::Automatic,
+                    &mut event,
+                )
+                .map(drop);
+            outcome = outcome.and(self.finish(event, result).await);
+        }
+        let due = earliest_due(&self.read());
+        self.inner.next_due.fetch_min(due, Ordering::SeqCst);
+        outcome
+    }
+
+    /// Crypto-erasure of one key: every version's material leaves the store and memory.
+    fn destroy(&self, key_id: &str, now: Millis, event: &mut AuditEvent) -> Result<()> {
+        event.key_arn = Some(self.arn(key_id));
+        let mut state = self.write();
+        let aliases: Vec<String> = state
+            .aliases
+            .values()
+            .filter(|a| a.target_key_id == key_id)
+            .map(|a| a.name.clone())
+            .collect();
+        self.store().destroy_key(key_id, &aliases, now)?;
+        for alias in &aliases {
+            state.aliases.remove(alias);
+        }
+        // Dropping the entry zeroizes every version's key schedule.
+        state.keys.remove(key_id);
+        state.deleted.insert(key_id.to_owned());
+        tracing::info!(key = %self.arn(key_id), "key material destroyed");
+        Ok(())
+    }
+}
+
+fn due_of(record: &KeyRecord) -> Option<Millis> {
+    match record.state {
+        KeyState::PendingDeletion => record.deletion_date,
+        KeyState::Enabled => record.next_rotation,
+        KeyState::Disabled => None,
+    }
+}
+
+fn earliest_due(state: &State) -> Millis {
+    state
+        .keys
+        .values()
+        .filter_map(|e| due_of(&e.record))
+        .min()
+        .unwrap_or(Millis::MAX)
+}
+
+/// Refuses an encryption context over the size limit or with an empty key.
+pub(crate) fn check_context(context: &EncryptionContext) -> Result<()> {
+    if context.size_in_bytes() > MAX_CONTEXT_BYTES {
+        return Err(Error::Validation(format!(
+            "the encryption context is {} bytes; the limit is {MAX_CONTEXT_BYTES}",
+            context.size_in_bytes()
+        )));
+    }
+    if context.iter().any(|(k, _)| k.is_empty()) {
+        return Err(Error::Validation(
+            "encryption context keys must not be empty".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn lock(dir: &Path) -> Result<File> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    file.try_lock().map_err(|_| {
+        Error::DataDir(format!(
+            "{} is in use by another key core process",
+            dir.display()
+        ))
+    })?;
+    Ok(file)
+}
+
+fn valid_region(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn random_account_id() -> Result<String> {
+    let bytes = lakeseal_envelope::random_bytes(8)?;
+    let mut n = u64::from_le_bytes(
+        bytes[..]
+            .try_into()
+            .map_err(|_| Error::Internal("rng".into()))?,
+    );
+    let mut id = String::with_capacity(12);
+    for i in 0..12 {
+        // No leading zero, so the id reads as 12 digits everywhere.
+        let digit = if i == 0 { 1 + n % 9 } else { n % 10 };
+        n /= 10;
+        id.push(char::from(b'0' + digit as u8));
+    }
+    Ok(id)
+}

@@ -1,0 +1,92 @@
+//! The key core's error type, with the AWS KMS error name of each variant.
+
+use std::io;
+
+/// Errors of the key core. [`Error::code`] gives the AWS KMS error name a client sees.
+///
+/// Messages name keys, aliases and limits, never key material or plaintext.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The key, alias or version does not exist (or no longer does).
+    #[error("{0}")]
+    NotFound(String),
+    /// The key is disabled.
+    #[error("{0}")]
+    Disabled(String),
+    /// The key's state does not allow the operation.
+    #[error("{0}")]
+    InvalidState(String),
+    /// The ciphertext blob is malformed, altered, or its encryption context differs.
+    /// Deliberately opaque.
+    #[error("the ciphertext is invalid, or its encryption context does not match")]
+    InvalidCiphertext,
+    /// The blob was made under a key other than the one the caller named.
+    #[error("the ciphertext was not encrypted under the key the request named")]
+    IncorrectKey,
+    /// A request parameter is out of range or malformed.
+    #[error("{0}")]
+    Validation(String),
+    /// An alias of that name exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The alias name is not of the form `alias/...` or is reserved.
+    #[error("{0}")]
+    InvalidAliasName(String),
+    /// A pagination marker that this key core did not hand out.
+    #[error("the pagination marker is not valid")]
+    InvalidMarker,
+    /// The caller may not do this.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// The data directory is missing, incomplete, locked or already initialised.
+    #[error("{0}")]
+    DataDir(String),
+    /// The audit record could not be made durable, so the operation is refused (fail closed).
+    #[error("the audit trail is unavailable: {0}")]
+    Audit(String),
+    /// The durable store failed.
+    #[error("key store: {0}")]
+    Store(#[from] rusqlite::Error),
+    /// A file of the data directory could not be read or written.
+    #[error("data directory I/O: {0}")]
+    Io(#[from] io::Error),
+    /// An invariant of the key core was broken; the message says which.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The AWS KMS error name (`__type`) for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound(_) => "NotFoundException",
+            Error::Disabled(_) => "DisabledException",
+            Error::InvalidState(_) => "KMSInvalidStateException",
+            Error::InvalidCiphertext => "InvalidCiphertextException",
+            Error::IncorrectKey => "IncorrectKeyException",
+            Error::Validation(_) => "ValidationException",
+            Error::AlreadyExists(_) => "AlreadyExistsException",
+            Error::InvalidAliasName(_) => "InvalidAliasNameException",
+            Error::InvalidMarker => "InvalidMarkerException",
+            Error::AccessDenied(_) => "AccessDeniedException",
+            Error::DataDir(_)
+            | Error::Audit(_)
+            | Error::Store(_)
+            | Error::Io(_)
+            | Error::Internal(_) => "KMSInternalException",
+        }
+    }
+}
+
+impl From<lakeseal_envelope::Error> for Error {
+    fn from(e: lakeseal_envelope::Error) -> Self {
+        match e {
+            lakeseal_envelope::Error::InvalidCiphertext => Error::InvalidCiphertext,
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// `Result` with the key core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,145 @@
+//! `CreateKey`: a new symmetric customer master key with its first version.
+
+use serde::{Deserialize, Serialize};
+
+use super::describe_key::KeyMetadata;
+use super::tags::check_tags;
+use crate::model::{KeyRecord, Tag};
+use crate::state::KeyState;
+use crate::{Error, KeyCore, Principal, RequestContext, Result};
+
+/// The longest description AWS KMS accepts.
+const MAX_DESCRIPTION: usize = 8192;
+/// The largest key policy AWS KMS accepts, in bytes.
+const MAX_POLICY: usize = 32 * 1024;
+
+/// `CreateKey` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateKeyRequest {
+    /// Free text.
+    pub description: Option<String>,
+    /// Only `ENCRYPT_DECRYPT` for now.
+    pub key_usage: Option<String>,
+    /// Only `SYMMETRIC_DEFAULT` (AES-256-GCM-SIV) for now.
+    pub key_spec: Option<String>,
+    /// The older name of `KeySpec`.
+    pub customer_master_key_spec: Option<String>,
+    /// Only `AWS_KMS` (key material made here) for now.
+    pub origin: Option<String>,
+    /// The key policy document; the default gives the account root full access.
+    pub policy: Option<String>,
+    /// Tags to set.
+    pub tags: Vec<Tag>,
+    /// Multi-Region keys are not supported: the key core has one region.
+    pub multi_region: Option<bool>,
+}
+
+/// `CreateKey` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateKeyResponse {
+    /// The new key.
+    pub key_metadata: KeyMetadata,
+}
+
+fn expect(field: &str, value: Option<&String>, allowed: &str) -> Result<()> {
+    match value {
+        Some(v) if v != allowed => Err(Error::Validation(format!(
+            "{field} {v} is not supported; use {allowed}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The default key policy: the account root may do everything, as in AWS KMS.
+pub fn default_policy(account_id: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [{
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{account_id}:root")},
+            "Action": "kms:*",
+            "Resource": "*"
+        }]
+    })
+    .to_string()
+}
+
+impl KeyCore {
+    /// Creates a key.
+    pub async fn create_key(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: CreateKeyRequest,
+    ) -> Result<CreateKeyResponse> {
+        let mut event = self.event("CreateKey", who, ctx);
+        let result = match self.admit(who, ctx).await {
+            Ok(()) => self.create_key_apply(req),
+            Err(e) => Err(e),
+        };
+        if let Ok(r) = &result {
+            event.key_arn = Some(r.key_metadata.arn.clone());
+            event.key_version = Some(1);
+        }
+        self.finish(event, result).await
+    }
+
+    fn create_key_apply(&self, req: CreateKeyRequest) -> Result<CreateKeyResponse> {
+        expect("KeyUsage", req.key_usage.as_ref(), "ENCRYPT_DECRYPT")?;
+        expect("KeySpec", req.key_spec.as_ref(), "SYMMETRIC_DEFAULT")?;
+        expect(
+            "CustomerMasterKeySpec",
+            req.customer_master_key_spec.as_ref(),
+            "SYMMETRIC_DEFAULT",
+        )?;
+        expect("Origin", req.origin.as_ref(), "AWS_KMS")?;
+        if req.multi_region == Some(true) {
+            return Err(Error::Validation(
+                "multi-Region keys are not supported: this key core serves one region".into(),
+            ));
+        }
+        let description = req.description.unwrap_or_default();
+        if description.len() > MAX_DESCRIPTION {
+            return Err(Error::Validation(format!(
+                "Description is over {MAX_DESCRIPTION} characters"
+            )));
+        }
+        let policy = match req.policy {
+            Some(p) if p.len() > MAX_POLICY => {
+                return Err(Error::Validation(format!(
+                    "Policy is over {MAX_POLICY} bytes"
+                )));
+            }
+            Some(p) => {
+                serde_json::from_str::<serde_json::Value>(&p).map_err(|e| {
+                    Error::Validation(format!("Policy is not a JSON document: {e}"))
+                })?;
+                p
+            }
+            None => default_policy(&self.location().account_id),
+        };
+        check_tags(&req.tags)?;
+        let record = KeyRecord {
+            key_id: uuid::Uuid::new_v4().to_string(),
+            description,
+            creation_date: self.now(),
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            tags: req.tags,
+            policy,
+            primary_version: 1,
+            rotation_period_days: None,
+            next_rotation: None,
+            rotations: Vec::new(),
+        };
+        let record = self.insert_key(record)?;
+        Ok(CreateKeyResponse {
+            key_metadata: self.metadata(&record),
+        })
+    }
+}

@@ -1,0 +1,143 @@
+//! `GenerateDataKey` and `GenerateDataKeyWithoutPlaintext`: a fresh data key, returned in plain
+//! (unless without) and sealed under the primary version of a customer master key.
+
+use lakeseal_envelope::{EncryptionContext, random_bytes};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use crate::state::KeyOperation;
+use crate::wire::{SecretBytes, b64};
+use crate::{Error, KeyCore, Principal, RequestContext, Result};
+
+/// The largest data key, in bytes.
+pub const MAX_DATA_KEY_BYTES: u32 = 1024;
+
+/// `GenerateDataKey` and `GenerateDataKeyWithoutPlaintext` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyRequest {
+    /// The customer master key that wraps the data key.
+    pub key_id: String,
+    /// `AES_256` or `AES_128`; give this or `NumberOfBytes`.
+    #[serde(default)]
+    pub key_spec: Option<String>,
+    /// 1 to 1024; give this or `KeySpec`.
+    #[serde(default)]
+    pub number_of_bytes: Option<u32>,
+    /// Bound to the wrapped key; needed again to decrypt it.
+    #[serde(default)]
+    pub encryption_context: EncryptionContext,
+}
+
+impl GenerateDataKeyRequest {
+    /// A request for an AES-256 data key.
+    pub fn aes_256(key_id: impl Into<String>, encryption_context: EncryptionContext) -> Self {
+        Self {
+            key_id: key_id.into(),
+            key_spec: Some("AES_256".into()),
+            number_of_bytes: None,
+            encryption_context,
+        }
+    }
+
+    fn len(&self) -> Result<usize> {
+        match (self.key_spec.as_deref(), self.number_of_bytes) {
+            (Some("AES_256"), None) => Ok(32),
+            (Some("AES_128"), None) => Ok(16),
+            (Some(other), None) => Err(Error::Validation(format!(
+                "KeySpec {other} is not supported; use AES_256 or AES_128"
+            ))),
+            (None, Some(n @ 1..=MAX_DATA_KEY_BYTES)) => Ok(n as usize),
+            (None, Some(n)) => Err(Error::Validation(format!(
+                "NumberOfBytes {n} is out of range: use 1 to {MAX_DATA_KEY_BYTES}"
+            ))),
+            (Some(_), Some(_)) => Err(Error::Validation(
+                "give KeySpec or NumberOfBytes, not both".into(),
+            )),
+            (None, None) => Err(Error::Validation("give KeySpec or NumberOfBytes".into())),
+        }
+    }
+}
+
+/// `GenerateDataKey` response.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyResponse {
+    /// The ARN of the key that wrapped the data key.
+    pub key_id: String,
+    /// The data key. Use it, then drop it: it zeroizes.
+    pub plaintext: SecretBytes,
+    /// The data key sealed under the master key: store this beside the data.
+    #[serde(with = "b64")]
+    pub ciphertext_blob: Vec<u8>,
+}
+
+/// `GenerateDataKeyWithoutPlaintext` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyWithoutPlaintextResponse {
+    /// The ARN of the key that wrapped the data key.
+    pub key_id: String,
+    /// The data key sealed under the master key.
+    #[serde(with = "b64")]
+    pub ciphertext_blob: Vec<u8>,
+}
+
+impl KeyCore {
+    /// Makes a data key; returns it and its sealed form.
+    #[instrument(skip_all, fields(key = %req.key_id))]
+    pub async fn generate_data_key(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse> {
+        let mut event = self.event("GenerateDataKey", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            let plaintext = random_bytes(req.len()?)?;
+            let state = self.read();
+            let blob = self.seal_with(
+                &state,
+                &req.key_id,
+                KeyOperation::GenerateDataKey,
+                &plaintext,
+                &req.encryption_context,
+                &mut event,
+            )?;
+            Ok(GenerateDataKeyResponse {
+                key_id: event.key_arn.clone().unwrap_or_default(),
+                plaintext: SecretBytes::new(plaintext),
+                ciphertext_blob: blob,
+            })
+        });
+        self.finish(event, result).await
+    }
+
+    /// Makes a data key; returns only its sealed form.
+    #[instrument(skip_all, fields(key = %req.key_id))]
+    pub async fn generate_data_key_without_plaintext(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyWithoutPlaintextResponse> {
+        let mut event = self.event("GenerateDataKeyWithoutPlaintext", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            let plaintext = random_bytes(req.len()?)?;
+            let state = self.read();
+            let blob = self.seal_with(
+                &state,
+                &req.key_id,
+                KeyOperation::GenerateDataKeyWithoutPlaintext,
+                &plaintext,
+                &req.encryption_context,
+                &mut event,
+            )?;
+            Ok(GenerateDataKeyWithoutPlaintextResponse {
+                key_id: event.key_arn.clone().unwrap_or_default(),
+                ciphertext_blob: blob,
+            })
+        });
+        self.finish(event, result).await
+    }
+}

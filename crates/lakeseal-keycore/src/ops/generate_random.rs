@@ -1,0 +1,46 @@
+//! `GenerateRandom`: bytes from the key core's random number generator.
+
+use serde::{Deserialize, Serialize};
+
+use crate::wire::SecretBytes;
+use crate::{Error, KeyCore, Principal, RequestContext, Result};
+
+/// `GenerateRandom` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomRequest {
+    /// 1 to 1024.
+    pub number_of_bytes: u32,
+}
+
+/// `GenerateRandom` response.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomResponse {
+    /// The bytes (callers often use them as keys, so they are treated as secret).
+    pub plaintext: SecretBytes,
+}
+
+impl KeyCore {
+    /// Returns random bytes.
+    pub async fn generate_random(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: GenerateRandomRequest,
+    ) -> Result<GenerateRandomResponse> {
+        let event = self.event("GenerateRandom", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            let n = req.number_of_bytes;
+            if !(1..=1024).contains(&n) {
+                return Err(Error::Validation(format!(
+                    "NumberOfBytes {n} is out of range: use 1 to 1024"
+                )));
+            }
+            Ok(GenerateRandomResponse {
+                plaintext: SecretBytes::new(lakeseal_envelope::random_bytes(n as usize)?),
+            })
+        });
+        self.finish(event, result).await
+    }
+}

@@ -1,0 +1,125 @@
+//! `ScheduleKeyDeletion` and `CancelKeyDeletion`.
+//!
+//! A scheduled key waits out a window of 7 to 30 days (default 30), during which it can be
+//! cancelled (back to `Disabled`). When the window ends the key core destroys the key material
+//! of every version ([`KeyCore::maintain`]): every blob made under the key is unreadable from
+//! then on.
+
+use serde::{Deserialize, Serialize};
+
+use super::KeyIdRequest;
+use crate::clock::{DAY_MS, Millis};
+use crate::state::{KeyOperation, KeyState};
+use crate::wire::epoch_seconds;
+use crate::{Error, KeyCore, Principal, RequestContext, Result};
+
+/// The shortest and longest deletion windows, in days.
+pub const PENDING_WINDOW_DAYS: std::ops::RangeInclusive<u32> = 7..=30;
+const DEFAULT_PENDING_WINDOW_DAYS: u32 = 30;
+
+/// `ScheduleKeyDeletion` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleKeyDeletionRequest {
+    /// The key.
+    pub key_id: String,
+    /// 7 to 30; 30 when absent.
+    #[serde(default)]
+    pub pending_window_in_days: Option<u32>,
+}
+
+/// `ScheduleKeyDeletion` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScheduleKeyDeletionResponse {
+    /// The key's ARN.
+    pub key_id: String,
+    /// When its material will be destroyed.
+    #[serde(with = "epoch_seconds")]
+    pub deletion_date: Millis,
+    /// `PendingDeletion`.
+    pub key_state: KeyState,
+    /// The window in days.
+    pub pending_window_in_days: u32,
+}
+
+/// `CancelKeyDeletion` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CancelKeyDeletionResponse {
+    /// The key's ARN.
+    pub key_id: String,
+}
+
+impl KeyCore {
+    /// Schedules a key's destruction.
+    pub async fn schedule_key_deletion(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse> {
+        let mut event = self.event("ScheduleKeyDeletion", who, ctx);
+        let days = req
+            .pending_window_in_days
+            .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
+        let result = match self.admit(who, ctx).await {
+            Ok(()) if !PENDING_WINDOW_DAYS.contains(&days) => Err(Error::Validation(format!(
+                "PendingWindowInDays {days} is out of range: use 7 to 30 days"
+            ))),
+            Ok(()) => self
+                .update_key(
+                    &req.key_id,
+                    KeyOperation::ScheduleKeyDeletion,
+                    &mut event,
+                    |record, now| {
+                        record.state = KeyState::PendingDeletion;
+                        record.deletion_date = Some(now + i64::from(days) * DAY_MS);
+                        record.pending_window_days = Some(days);
+                        Ok(())
+                    },
+                )
+                .and_then(|record| {
+                    Ok(ScheduleKeyDeletionResponse {
+                        key_id: self.arn(&record.key_id),
+                        deletion_date: record.deletion_date.ok_or_else(|| {
+                            Error::Internal("a scheduled key has no deletion date".into())
+                        })?,
+                        key_state: record.state,
+                        pending_window_in_days: days,
+                    })
+                }),
+            Err(e) => Err(e),
+        };
+        self.finish(event, result).await
+    }
+
+    /// Cancels a scheduled deletion; the key comes back `Disabled`.
+    pub async fn cancel_key_deletion(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: KeyIdRequest,
+    ) -> Result<CancelKeyDeletionResponse> {
+        let mut event = self.event("CancelKeyDeletion", who, ctx);
+        let result = match self.admit(who, ctx).await {
+            Ok(()) => self
+                .update_key(
+                    &req.key_id,
+                    KeyOperation::CancelKeyDeletion,
+                    &mut event,
+                    |record, _| {
+                        record.state = KeyState::Disabled;
+                        record.deletion_date = None;
+                        record.pending_window_days = None;
+                        Ok(())
+                    },
+                )
+                .map(|record| CancelKeyDeletionResponse {
+                    key_id: self.arn(&record.key_id),
+                }),
+            Err(e) => Err(e),
+        };
+        self.finish(event, result).await
+    }
+}

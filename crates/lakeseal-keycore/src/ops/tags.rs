@@ -1,0 +1,136 @@
+//! `TagResource`, `UntagResource`, `ListResourceTags`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Empty, KeyIdRequest};
+use crate::model::Tag;
+use crate::state::KeyOperation;
+use crate::{Error, KeyCore, Principal, RequestContext, Result};
+
+const MAX_TAGS: usize = 50;
+
+/// `TagResource` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagResourceRequest {
+    /// The key.
+    pub key_id: String,
+    /// Tags to add or overwrite.
+    pub tags: Vec<Tag>,
+}
+
+/// `UntagResource` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UntagResourceRequest {
+    /// The key.
+    pub key_id: String,
+    /// Keys of the tags to remove.
+    pub tag_keys: Vec<String>,
+}
+
+/// `ListResourceTags` response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourceTagsResponse {
+    /// The tags.
+    pub tags: Vec<Tag>,
+    /// Always false: a key has at most 50 tags.
+    pub truncated: bool,
+}
+
+pub(crate) fn check_tags(tags: &[Tag]) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::Validation(format!(
+            "at most {MAX_TAGS} tags per key"
+        )));
+    }
+    for tag in tags {
+        if tag.tag_key.is_empty() || tag.tag_key.len() > 128 || tag.tag_value.len() > 256 {
+            return Err(Error::Validation(format!(
+                "tag {:?}: keys are 1-128 characters, values at most 256",
+                tag.tag_key
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl KeyCore {
+    /// Adds or overwrites tags.
+    pub async fn tag_resource(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: TagResourceRequest,
+    ) -> Result<Empty> {
+        let mut event = self.event("TagResource", who, ctx);
+        let result = match self.admit(who, ctx).await {
+            Ok(()) => self
+                .update_key(
+                    &req.key_id,
+                    KeyOperation::TagResource,
+                    &mut event,
+                    |record, _| {
+                        for tag in &req.tags {
+                            record.tags.retain(|t| t.tag_key != tag.tag_key);
+                            record.tags.push(tag.clone());
+                        }
+                        check_tags(&record.tags)
+                    },
+                )
+                .map(|_| Empty {}),
+            Err(e) => Err(e),
+        };
+        self.finish(event, result).await
+    }
+
+    /// Removes tags.
+    pub async fn untag_resource(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: UntagResourceRequest,
+    ) -> Result<Empty> {
+        let mut event = self.event("UntagResource", who, ctx);
+        let result = match self.admit(who, ctx).await {
+            Ok(()) => self
+                .update_key(
+                    &req.key_id,
+                    KeyOperation::UntagResource,
+                    &mut event,
+                    |record, _| {
+                        record.tags.retain(|t| !req.tag_keys.contains(&t.tag_key));
+                        Ok(())
+                    },
+                )
+                .map(|_| Empty {}),
+            Err(e) => Err(e),
+        };
+        self.finish(event, result).await
+    }
+
+    /// Lists a key's tags.
+    pub async fn list_resource_tags(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: KeyIdRequest,
+    ) -> Result<ListResourceTagsResponse> {
+        let mut event = self.event("ListResourceTags", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            let state = self.read();
+            let entry = self.resolve_for(
+                &state,
+                &req.key_id,
+                KeyOperation::ListResourceTags,
+                &mut event,
+            )?;
+            Ok(ListResourceTagsResponse {
+                tags: entry.record.tags.clone(),
+                truncated: false,
+            })
+        });
+        self.finish(event, result).await
+    }
+}

@@ -1,0 +1,136 @@
+//! Key states and the table of what each state allows.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The lifecycle state of a customer master key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyState {
+    /// Usable for every operation.
+    Enabled,
+    /// Refuses cryptographic operations until enabled again; immediate and reversible.
+    Disabled,
+    /// Waiting out its deletion window; cancellable (back to `Disabled`). When the window ends
+    /// the key material of every version is destroyed.
+    PendingDeletion,
+}
+
+impl KeyState {
+    /// The AWS name of the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Enabled => "Enabled",
+            KeyState::Disabled => "Disabled",
+            KeyState::PendingDeletion => "PendingDeletion",
+        }
+    }
+}
+
+/// The operations whose outcome depends on the state of the key they name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum KeyOperation {
+    DescribeKey,
+    EnableKey,
+    DisableKey,
+    ScheduleKeyDeletion,
+    CancelKeyDeletion,
+    Encrypt,
+    Decrypt,
+    ReEncryptFrom,
+    ReEncryptTo,
+    GenerateDataKey,
+    GenerateDataKeyWithoutPlaintext,
+    RotateKeyOnDemand,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    ListKeyRotations,
+    CreateAlias,
+    UpdateAlias,
+    TagResource,
+    UntagResource,
+    ListResourceTags,
+}
+
+/// What a state does with an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The operation proceeds.
+    Allowed,
+    /// Refused with `DisabledException`.
+    Disabled,
+    /// Refused with `KMSInvalidStateException`.
+    InvalidState,
+}
+
+use KeyOperation as Op;
+use Outcome::{Allowed as OK, Disabled as DIS, InvalidState as INV};
+
+/// The state table, after the AWS KMS "key states" table: one row per operation, with the
+/// outcome in `Enabled`, `Disabled` and `PendingDeletion`.
+pub const STATE_TABLE: &[(KeyOperation, [Outcome; 3])] = &[
+    //                                 Enabled Disabled PendingDeletion
+    (Op::DescribeKey, [OK, OK, OK]),
+    (Op::EnableKey, [OK, OK, INV]),
+    (Op::DisableKey, [OK, OK, INV]),
+    (Op::ScheduleKeyDeletion, [OK, OK, INV]),
+    (Op::CancelKeyDeletion, [INV, INV, OK]),
+    (Op::Encrypt, [OK, DIS, INV]),
+    (Op::Decrypt, [OK, DIS, INV]),
+    (Op::ReEncryptFrom, [OK, DIS, INV]),
+    (Op::ReEncryptTo, [OK, DIS, INV]),
+    (Op::GenerateDataKey, [OK, DIS, INV]),
+    (Op::GenerateDataKeyWithoutPlaintext, [OK, DIS, INV]),
+    (Op::RotateKeyOnDemand, [OK, DIS, INV]),
+    (Op::EnableKeyRotation, [OK, DIS, INV]),
+    (Op::DisableKeyRotation, [OK, DIS, INV]),
+    (Op::GetKeyRotationStatus, [OK, OK, OK]),
+    (Op::ListKeyRotations, [OK, OK, OK]),
+    (Op::CreateAlias, [OK, OK, INV]),
+    (Op::UpdateAlias, [OK, OK, INV]),
+    (Op::TagResource, [OK, OK, INV]),
+    (Op::UntagResource, [OK, OK, INV]),
+    (Op::ListResourceTags, [OK, OK, OK]),
+];
+
+/// The outcome of `op` on a key in `state`, from [`STATE_TABLE`].
+pub fn outcome(state: KeyState, op: KeyOperation) -> Outcome {
+    let column = match state {
+        KeyState::Enabled => 0,
+        KeyState::Disabled => 1,
+        KeyState::PendingDeletion => 2,
+    };
+    STATE_TABLE
+        .iter()
+        .find(|(row, _)| *row == op)
+        .map_or(Outcome::InvalidState, |(_, cells)| cells[column])
+}
+
+/// Refuses `op` on the key `arn` in `state` with the error the table names.
+pub(crate) fn check(state: KeyState, op: KeyOperation, arn: &str) -> Result<()> {
+    match outcome(state, op) {
+        Outcome::Allowed => Ok(()),
+        Outcome::Disabled => Err(Error::Disabled(format!("{arn} is disabled"))),
+        Outcome::InvalidState => Err(Error::InvalidState(format!(
+            "{arn} is {} and does not allow {op:?}",
+            state.as_str()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_one_row() {
+        for (i, (op, _)) in STATE_TABLE.iter().enumerate() {
+            assert!(
+                STATE_TABLE[i + 1..].iter().all(|(other, _)| other != op),
+                "{op:?} twice"
+            );
+        }
+    }
+}

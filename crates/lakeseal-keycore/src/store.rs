@@ -1,0 +1,179 @@
+//! The durable store: SQLite in the data directory.
+//!
+//! Why SQLite: its transactions are atomic and durable across `kill -9` and power loss
+//! (`journal_mode=WAL`, `synchronous=FULL`), it is the most tested embedded store there is, and
+//! `secure_delete` overwrites deleted rows with zeros — which crypto-erasure needs: destroying a
+//! key must not leave its sealed material in a free page of the file. After a destruction the
+//! write-ahead log is checkpointed and truncated, so no old page survives there either.
+//!
+//! Key material is stored only sealed under the root key (see [`crate::root`]). Metadata is JSON
+//! in one column: it is read once at start and written per control-plane change.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::clock::Millis;
+use crate::model::{AliasRecord, KeyRecord};
+use crate::{Error, Result};
+
+/// A key's record with the sealed material of each of its versions.
+pub(crate) type StoredKey = (KeyRecord, Vec<(u32, Vec<u8>)>);
+
+/// Everything the store holds, as loaded at start.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) keys: Vec<StoredKey>,
+    pub(crate) aliases: Vec<AliasRecord>,
+    pub(crate) deleted: Vec<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys (key_id TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS key_versions (
+    key_id TEXT NOT NULL REFERENCES keys(key_id),
+    version INTEGER NOT NULL,
+    sealed_material BLOB NOT NULL,
+    PRIMARY KEY (key_id, version)
+);
+CREATE TABLE IF NOT EXISTS aliases (name TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS deleted_keys (key_id TEXT PRIMARY KEY, deleted_at INTEGER NOT NULL);
+";
+
+impl Store {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn })
+    }
+
+    pub(crate) fn meta(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    pub(crate) fn set_meta(&mut self, pairs: &[(&str, &str)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for (name, value) in pairs {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
+                params![name, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn load(&self) -> Result<Snapshot> {
+        let mut snapshot = Snapshot::default();
+        let mut keys = self
+            .conn
+            .prepare("SELECT record FROM keys ORDER BY key_id")?;
+        let mut versions = self.conn.prepare(
+            "SELECT version, sealed_material FROM key_versions WHERE key_id = ?1 ORDER BY version",
+        )?;
+        for record in keys.query_map([], |r| r.get::<_, String>(0))? {
+            let record: KeyRecord = decode(&record?)?;
+            let sealed = versions
+                .query_map([&record.key_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<(u32, Vec<u8>)>>>()?;
+            snapshot.keys.push((record, sealed));
+        }
+        let mut aliases = self
+            .conn
+            .prepare("SELECT record FROM aliases ORDER BY name")?;
+        for record in aliases.query_map([], |r| r.get::<_, String>(0))? {
+            snapshot.aliases.push(decode(&record?)?);
+        }
+        let mut deleted = self.conn.prepare("SELECT key_id FROM deleted_keys")?;
+        snapshot.deleted = deleted
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(snapshot)
+    }
+
+    /// Writes a key's record, and with it a new version's sealed material when given, in one
+    /// transaction.
+    pub(crate) fn put_key(
+        &mut self,
+        record: &KeyRecord,
+        new_version: Option<(u32, &[u8])>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO keys (key_id, record) VALUES (?1, ?2)",
+            params![record.key_id, encode(record)?],
+        )?;
+        if let Some((version, sealed)) = new_version {
+            tx.execute(
+                "INSERT INTO key_versions (key_id, version, sealed_material) VALUES (?1, ?2, ?3)",
+                params![record.key_id, version, sealed],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn put_alias(&mut self, alias: &AliasRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO aliases (name, record) VALUES (?1, ?2)",
+            params![alias.name, encode(alias)?],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn delete_alias(&mut self, name: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM aliases WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
+    /// Crypto-erasure: removes every version's sealed material, the key and its aliases, leaves
+    /// a tombstone, and purges the write-ahead log.
+    pub(crate) fn destroy_key(
+        &mut self,
+        key_id: &str,
+        aliases: &[String],
+        at: Millis,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM key_versions WHERE key_id = ?1", [key_id])?;
+        tx.execute("DELETE FROM keys WHERE key_id = ?1", [key_id])?;
+        for alias in aliases {
+            tx.execute("DELETE FROM aliases WHERE name = ?1", [alias])?;
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO deleted_keys (key_id, deleted_at) VALUES (?1, ?2)",
+            params![key_id, at],
+        )?;
+        tx.commit()?;
+        // Copy the zeroed pages into the main file and empty the WAL, so that no earlier image
+        // of the deleted pages is left in it.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(format!("encoding a record: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::Internal(format!("a stored record is corrupt: {e}")))
+}

@@ -1,0 +1,12 @@
+//! The key core engine from the outside: one test binary, a module per concern.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub,
+    dead_code
+)]
+
+mod common;
+mod lifecycle;
+mod state_table;

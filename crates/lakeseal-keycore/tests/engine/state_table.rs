@@ -1,0 +1,279 @@
+//! One test per row of the key state table: each operation is called for real on a key in each
+//! state, and the outcome must match the table (written out here independently of the crate's
+//! own copy, after the AWS KMS key-states table).
+
+use crate::common::{Fixture, context, ctx, fixture};
+use lakeseal_keycore::model::Tag;
+use lakeseal_keycore::ops::KeyIdRequest;
+use lakeseal_keycore::ops::aliases::AliasRequest;
+use lakeseal_keycore::ops::decrypt::DecryptRequest;
+use lakeseal_keycore::ops::encrypt::EncryptRequest;
+use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
+use lakeseal_keycore::ops::key_deletion::ScheduleKeyDeletionRequest;
+use lakeseal_keycore::ops::re_encrypt::ReEncryptRequest;
+use lakeseal_keycore::ops::rotation::{EnableKeyRotationRequest, ListKeyRotationsRequest};
+use lakeseal_keycore::ops::tags::{TagResourceRequest, UntagResourceRequest};
+use lakeseal_keycore::state::{self, KeyOperation as Op, KeyState, Outcome};
+
+const OK: &str = "ok";
+const DIS: &str = "DisabledException";
+const INV: &str = "KMSInvalidStateException";
+
+/// A key in `state`, with a blob it sealed while it was enabled.
+async fn key_in(f: &Fixture, state: KeyState) -> (String, Vec<u8>) {
+    let key = f.new_key().await;
+    let blob = f.encrypt(&key, b"payload", &context(&[("k", "v")])).await;
+    match state {
+        KeyState::Enabled => {}
+        KeyState::Disabled => f.disable(&key).await,
+        KeyState::PendingDeletion => f.schedule_deletion(&key, 7).await,
+    }
+    (key, blob)
+}
+
+/// Calls `op` on `key`; returns "ok" or the error name.
+async fn call(f: &Fixture, op: Op, key: &str, blob: &[u8]) -> String {
+    let (a, c) = (&f.admin, &ctx());
+    let core = &f.core;
+    let id = || KeyIdRequest::new(key);
+    let ec = context(&[("k", "v")]);
+    let result = match op {
+        Op::DescribeKey => core.describe_key(a, c, id()).await.map(drop),
+        Op::EnableKey => core.enable_key(a, c, id()).await.map(drop),
+        Op::DisableKey => core.disable_key(a, c, id()).await.map(drop),
+        Op::ScheduleKeyDeletion => core
+            .schedule_key_deletion(
+                a,
+                c,
+                ScheduleKeyDeletionRequest {
+                    key_id: key.into(),
+                    pending_window_in_days: None,
+                },
+            )
+            .await
+            .map(drop),
+        Op::CancelKeyDeletion => core.cancel_key_deletion(a, c, id()).await.map(drop),
+        Op::Encrypt => core
+            .encrypt(
+                a,
+                c,
+                EncryptRequest {
+                    key_id: key.into(),
+                    plaintext: b"x".to_vec().into(),
+                    encryption_context: ec,
+                },
+            )
+            .await
+            .map(drop),
+        Op::Decrypt => core
+            .decrypt(
+                a,
+                c,
+                DecryptRequest {
+                    ciphertext_blob: blob.to_vec(),
+                    encryption_context: ec,
+                    key_id: None,
+                },
+            )
+            .await
+            .map(drop),
+        Op::ReEncryptFrom => {
+            let other = f.new_key().await;
+            core.re_encrypt(
+                a,
+                c,
+                ReEncryptRequest {
+                    ciphertext_blob: blob.to_vec(),
+                    source_encryption_context: ec,
+                    source_key_id: None,
+                    destination_key_id: other,
+                    destination_encryption_context: Default::default(),
+                },
+            )
+            .await
+            .map(drop)
+        }
+        Op::ReEncryptTo => {
+            let other = f.new_key().await;
+            let source_blob = f.encrypt(&other, b"payload", &ec).await;
+            core.re_encrypt(
+                a,
+                c,
+                ReEncryptRequest {
+                    ciphertext_blob: source_blob,
+                    source_encryption_context: ec,
+                    source_key_id: None,
+                    destination_key_id: key.into(),
+                    destination_encryption_context: Default::default(),
+                },
+            )
+            .await
+            .map(drop)
+        }
+        Op::GenerateDataKey => core
+            .generate_data_key(a, c, GenerateDataKeyRequest::aes_256(key, ec))
+            .await
+            .map(drop),
+        Op::GenerateDataKeyWithoutPlaintext => core
+            .generate_data_key_without_plaintext(a, c, GenerateDataKeyRequest::aes_256(key, ec))
+            .await
+            .map(drop),
+        Op::RotateKeyOnDemand => core.rotate_key_on_demand(a, c, id()).await.map(drop),
+        Op::EnableKeyRotation => core
+            .enable_key_rotation(
+                a,
+                c,
+                EnableKeyRotationRequest {
+                    key_id: key.into(),
+                    rotation_period_in_days: None,
+                },
+            )
+            .await
+            .map(drop),
+        Op::DisableKeyRotation => core.disable_key_rotation(a, c, id()).await.map(drop),
+        Op::GetKeyRotationStatus => core.get_key_rotation_status(a, c, id()).await.map(drop),
+        Op::ListKeyRotations => core
+            .list_key_rotations(
+                a,
+                c,
+                ListKeyRotationsRequest {
+                    key_id: key.into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map(drop),
+        Op::CreateAlias => core
+            .create_alias(
+                a,
+                c,
+                AliasRequest {
+                    alias_name: format!("alias/new-{key}"),
+                    target_key_id: key.into(),
+                },
+            )
+            .await
+            .map(drop),
+        Op::UpdateAlias => {
+            let other = f.new_key().await;
+            let alias = format!("alias/moved-{key}");
+            core.create_alias(
+                a,
+                c,
+                AliasRequest {
+                    alias_name: alias.clone(),
+                    target_key_id: other,
+                },
+            )
+            .await
+            .unwrap();
+            core.update_alias(
+                a,
+                c,
+                AliasRequest {
+                    alias_name: alias,
+                    target_key_id: key.into(),
+                },
+            )
+            .await
+            .map(drop)
+        }
+        Op::TagResource => core
+            .tag_resource(
+                a,
+                c,
+                TagResourceRequest {
+                    key_id: key.into(),
+                    tags: vec![Tag {
+                        tag_key: "team".into(),
+                        tag_value: "iot".into(),
+                    }],
+                },
+            )
+            .await
+            .map(drop),
+        Op::UntagResource => core
+            .untag_resource(
+                a,
+                c,
+                UntagResourceRequest {
+                    key_id: key.into(),
+                    tag_keys: vec!["team".into()],
+                },
+            )
+            .await
+            .map(drop),
+        Op::ListResourceTags => core.list_resource_tags(a, c, id()).await.map(drop),
+    };
+    match result {
+        Ok(()) => OK.to_owned(),
+        Err(e) => e.code().to_owned(),
+    }
+}
+
+async fn row(op: Op, expected: [&str; 3]) {
+    let f = fixture();
+    for (state, want) in [
+        KeyState::Enabled,
+        KeyState::Disabled,
+        KeyState::PendingDeletion,
+    ]
+    .into_iter()
+    .zip(expected)
+    {
+        let table = match state::outcome(state, op) {
+            Outcome::Allowed => OK,
+            Outcome::Disabled => DIS,
+            Outcome::InvalidState => INV,
+        };
+        assert_eq!(
+            table, want,
+            "the crate's table disagrees for {op:?} in {state:?}"
+        );
+        let (key, blob) = key_in(&f, state).await;
+        assert_eq!(
+            call(&f, op, &key, &blob).await,
+            want,
+            "{op:?} on a key in {state:?}"
+        );
+    }
+}
+
+macro_rules! rows {
+    ($($name:ident: $op:expr => [$e:expr, $d:expr, $p:expr];)*) => {$(
+        #[tokio::test]
+        async fn $name() {
+            row($op, [$e, $d, $p]).await;
+        }
+    )*};
+}
+
+rows! {
+    //                                                   Enabled Disabled PendingDeletion
+    describe_key: Op::DescribeKey                       => [OK, OK, OK];
+    enable_key: Op::EnableKey                           => [OK, OK, INV];
+    disable_key: Op::DisableKey                         => [OK, OK, INV];
+    schedule_key_deletion: Op::ScheduleKeyDeletion      => [OK, OK, INV];
+    cancel_key_deletion: Op::CancelKeyDeletion          => [INV, INV, OK];
+    encrypt: Op::Encrypt                                => [OK, DIS, INV];
+    decrypt: Op::Decrypt                                => [OK, DIS, INV];
+    re_encrypt_from: Op::ReEncryptFrom                  => [OK, DIS, INV];
+    re_encrypt_to: Op::ReEncryptTo                      => [OK, DIS, INV];
+    generate_data_key: Op::GenerateDataKey              => [OK, DIS, INV];
+    generate_data_key_without_plaintext: Op::GenerateDataKeyWithoutPlaintext => [OK, DIS, INV];
+    rotate_key_on_demand: Op::RotateKeyOnDemand         => [OK, DIS, INV];
+    enable_key_rotation: Op::EnableKeyRotation          => [OK, DIS, INV];
+    disable_key_rotation: Op::DisableKeyRotation        => [OK, DIS, INV];
+    get_key_rotation_status: Op::GetKeyRotationStatus   => [OK, OK, OK];
+    list_key_rotations: Op::ListKeyRotations            => [OK, OK, OK];
+    create_alias: Op::CreateAlias                       => [OK, OK, INV];
+    update_alias: Op::UpdateAlias                       => [OK, OK, INV];
+    tag_resource: Op::TagResource                       => [OK, OK, INV];
+    untag_resource: Op::UntagResource                   => [OK, OK, INV];
+    list_resource_tags: Op::ListResourceTags            => [OK, OK, OK];
+}
+
+#[test]
+fn every_row_of_the_crate_table_is_tested_here() {
+    assert_eq!(state::STATE_TABLE.len(), 21);
+}
