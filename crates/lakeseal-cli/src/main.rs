@@ -1,1 +1,320 @@
-fn main() {}
+//! `lakeseal`: the command line. Parses arguments, sets up tracing, calls the libraries.
+//!
+//! Flags follow the `aws kms` CLI (`--key-id`, `--plaintext`, `--ciphertext-blob`,
+//! `--encryption-context k=v,...`), and `--output json` prints the AWS response member names, so
+//! a script written for one reads naturally on the other.
+
+mod args;
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use lakeseal_keycore::audit::{self, Query};
+use lakeseal_keycore::ops::KeyIdRequest;
+use lakeseal_keycore::ops::aliases::{AliasRequest, DeleteAliasRequest, ListAliasesRequest};
+use lakeseal_keycore::ops::create_key::CreateKeyRequest;
+use lakeseal_keycore::ops::decrypt::DecryptRequest;
+use lakeseal_keycore::ops::encrypt::EncryptRequest;
+use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
+use lakeseal_keycore::ops::generate_random::GenerateRandomRequest;
+use lakeseal_keycore::ops::key_deletion::ScheduleKeyDeletionRequest;
+use lakeseal_keycore::ops::list_keys::ListKeysRequest;
+use lakeseal_keycore::ops::re_encrypt::ReEncryptRequest;
+use lakeseal_keycore::ops::rotation::{EnableKeyRotationRequest, ListKeyRotationsRequest};
+use lakeseal_keycore::ops::tags::{TagResourceRequest, UntagResourceRequest};
+use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::args::{AliasCmd, AuditCmd, Cli, Command, CryptoCmd, KeyCmd, KeycoreCmd};
+use crate::output::Output;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let out = cli.output;
+    let data_dir = || -> anyhow::Result<&Path> {
+        cli.data_dir
+            .as_deref()
+            .context("--data-dir is required (or set LAKESEAL_DATA_DIR)")
+    };
+    match cli.command {
+        Command::Keycore(KeycoreCmd::Init(a)) => {
+            let location = KeyCore::init(
+                data_dir()?,
+                &InitOptions {
+                    region: a.region,
+                    account_id: a.account_id,
+                    partition: a.partition,
+                },
+            )?;
+            out.print(&json!({
+                "DataDir": data_dir()?.display().to_string(),
+                "Region": location.region,
+                "AccountId": location.account_id,
+            }))?;
+        }
+        Command::Audit(AuditCmd::Verify) => {
+            let path = KeyCore::audit_path_in(data_dir()?);
+            return match audit::verify(&path)? {
+                Ok(v) => {
+                    out.print(&json!({"Records": v.records, "Head": v.head, "Valid": true}))?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(broken) => {
+                    out.print(&json!({
+                        "Valid": false,
+                        "Line": broken.line,
+                        "Seq": broken.seq,
+                        "Problem": broken.problem,
+                    }))?;
+                    eprintln!("error: {broken}");
+                    Ok(ExitCode::FAILURE)
+                }
+            };
+        }
+        Command::Audit(AuditCmd::Query(q)) => {
+            let since = q
+                .since
+                .as_deref()
+                .map(|s| {
+                    lakeseal_keycore::clock::parse_rfc3339(s)
+                        .with_context(|| format!("--since {s:?} is not an RFC 3339 time"))
+                })
+                .transpose()?;
+            let records = audit::query(
+                &KeyCore::audit_path_in(data_dir()?),
+                &Query {
+                    since,
+                    operation: q.operation,
+                    principal: q.principal,
+                    key: q.key,
+                },
+            )?;
+            out.print(&json!({ "Records": records }))?;
+        }
+        Command::Key(cmd) => key(&open(data_dir()?)?, cmd, out).await?,
+        Command::Alias(cmd) => alias(&open(data_dir()?)?, cmd, out).await?,
+        Command::Crypto(cmd) => crypto(&open(data_dir()?)?, cmd, out).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An opened data directory and the local operator who acts on it.
+struct Session {
+    core: KeyCore,
+    who: Principal,
+    ctx: RequestContext,
+}
+
+fn open(dir: &Path) -> anyhow::Result<Session> {
+    let core = KeyCore::open(dir, Options::default())?;
+    let who = Principal::account_root(&core.location().account_id);
+    let ctx = RequestContext::local(concat!("lakeseal-cli/", env!("CARGO_PKG_VERSION")));
+    Ok(Session { core, who, ctx })
+}
+
+fn emit<T: Serialize>(out: Output, result: lakeseal_keycore::Result<T>) -> anyhow::Result<()> {
+    match result {
+        Ok(value) => out.print(&value),
+        Err(e) => bail!("An error occurred ({}): {e}", e.code()),
+    }
+}
+
+async fn key(s: &Session, cmd: KeyCmd, out: Output) -> anyhow::Result<()> {
+    let (c, w, x) = (&s.core, &s.who, &s.ctx);
+    match cmd {
+        KeyCmd::Create(a) => {
+            let policy = a.policy.map(|p| read_policy(&p)).transpose()?;
+            let req = CreateKeyRequest {
+                description: a.description,
+                policy,
+                tags: a.tags,
+                ..Default::default()
+            };
+            emit(out, c.create_key(w, x, req).await)
+        }
+        KeyCmd::Describe(k) => emit(out, c.describe_key(w, x, k.into()).await),
+        KeyCmd::List(p) => {
+            let req = ListKeysRequest {
+                limit: p.limit,
+                marker: p.marker,
+            };
+            emit(out, c.list_keys(w, x, req).await)
+        }
+        KeyCmd::Enable(k) => emit(out, c.enable_key(w, x, k.into()).await),
+        KeyCmd::Disable(k) => emit(out, c.disable_key(w, x, k.into()).await),
+        KeyCmd::Rotate(k) => emit(out, c.rotate_key_on_demand(w, x, k.into()).await),
+        KeyCmd::EnableRotation(a) => {
+            let req = EnableKeyRotationRequest {
+                key_id: a.key_id,
+                rotation_period_in_days: a.rotation_period_in_days,
+            };
+            emit(out, c.enable_key_rotation(w, x, req).await)
+        }
+        KeyCmd::DisableRotation(k) => emit(out, c.disable_key_rotation(w, x, k.into()).await),
+        KeyCmd::RotationStatus(k) => emit(out, c.get_key_rotation_status(w, x, k.into()).await),
+        KeyCmd::ListRotations(a) => {
+            let req = ListKeyRotationsRequest {
+                key_id: a.key_id,
+                limit: a.limit,
+                marker: a.marker,
+            };
+            emit(out, c.list_key_rotations(w, x, req).await)
+        }
+        KeyCmd::ScheduleDeletion(a) => {
+            let req = ScheduleKeyDeletionRequest {
+                key_id: a.key_id,
+                pending_window_in_days: a.pending_window_in_days,
+            };
+            emit(out, c.schedule_key_deletion(w, x, req).await)
+        }
+        KeyCmd::CancelDeletion(k) => emit(out, c.cancel_key_deletion(w, x, k.into()).await),
+        KeyCmd::Tag(a) => {
+            let req = TagResourceRequest {
+                key_id: a.key_id,
+                tags: a.tags,
+            };
+            emit(out, c.tag_resource(w, x, req).await)
+        }
+        KeyCmd::Untag(a) => {
+            let req = UntagResourceRequest {
+                key_id: a.key_id,
+                tag_keys: a.tag_keys,
+            };
+            emit(out, c.untag_resource(w, x, req).await)
+        }
+        KeyCmd::ListTags(k) => emit(out, c.list_resource_tags(w, x, k.into()).await),
+    }
+}
+
+async fn alias(s: &Session, cmd: AliasCmd, out: Output) -> anyhow::Result<()> {
+    let (c, w, x) = (&s.core, &s.who, &s.ctx);
+    match cmd {
+        AliasCmd::Create(a) => emit(out, c.create_alias(w, x, a.into()).await),
+        AliasCmd::Update(a) => emit(out, c.update_alias(w, x, a.into()).await),
+        AliasCmd::Delete(a) => {
+            let req = DeleteAliasRequest {
+                alias_name: a.alias_name,
+            };
+            emit(out, c.delete_alias(w, x, req).await)
+        }
+        AliasCmd::List(a) => {
+            let req = ListAliasesRequest {
+                key_id: a.key_id,
+                limit: a.limit,
+                marker: a.marker,
+            };
+            emit(out, c.list_aliases(w, x, req).await)
+        }
+    }
+}
+
+async fn crypto(s: &Session, cmd: CryptoCmd, out: Output) -> anyhow::Result<()> {
+    let (c, w, x) = (&s.core, &s.who, &s.ctx);
+    match cmd {
+        CryptoCmd::GenerateDataKey(a) => emit(out, c.generate_data_key(w, x, a.into()).await),
+        CryptoCmd::GenerateDataKeyWithoutPlaintext(a) => {
+            let req: GenerateDataKeyRequest = a.into();
+            emit(out, c.generate_data_key_without_plaintext(w, x, req).await)
+        }
+        CryptoCmd::Encrypt(a) => {
+            let req = EncryptRequest {
+                key_id: a.key_id,
+                plaintext: a.plaintext.0,
+                encryption_context: a.encryption_context.unwrap_or_default(),
+            };
+            emit(out, c.encrypt(w, x, req).await)
+        }
+        CryptoCmd::Decrypt(a) => {
+            let req = DecryptRequest {
+                ciphertext_blob: a.ciphertext_blob.0,
+                encryption_context: a.encryption_context.unwrap_or_default(),
+                key_id: a.key_id,
+            };
+            emit(out, c.decrypt(w, x, req).await)
+        }
+        CryptoCmd::ReEncrypt(a) => {
+            let req = ReEncryptRequest {
+                ciphertext_blob: a.ciphertext_blob.0,
+                source_encryption_context: a.source_encryption_context.unwrap_or_default(),
+                source_key_id: a.source_key_id,
+                destination_key_id: a.destination_key_id,
+                destination_encryption_context: a
+                    .destination_encryption_context
+                    .unwrap_or_default(),
+            };
+            emit(out, c.re_encrypt(w, x, req).await)
+        }
+        CryptoCmd::GenerateRandom(a) => {
+            let req = GenerateRandomRequest {
+                number_of_bytes: a.number_of_bytes,
+            };
+            emit(out, c.generate_random(w, x, req).await)
+        }
+    }
+}
+
+/// A policy given inline (JSON) or as `file://path`.
+fn read_policy(arg: &str) -> anyhow::Result<String> {
+    match arg.strip_prefix("file://") {
+        Some(path) => std::fs::read_to_string(PathBuf::from(path))
+            .with_context(|| format!("reading the policy file {path}")),
+        None => Ok(arg.to_owned()),
+    }
+}
+
+impl From<args::KeyIdArg> for KeyIdRequest {
+    fn from(a: args::KeyIdArg) -> Self {
+        KeyIdRequest::new(a.key_id)
+    }
+}
+
+impl From<args::AliasArgs> for AliasRequest {
+    fn from(a: args::AliasArgs) -> Self {
+        AliasRequest {
+            alias_name: a.alias_name,
+            target_key_id: a.target_key_id,
+        }
+    }
+}
+
+impl From<args::DataKeyArgs> for GenerateDataKeyRequest {
+    fn from(a: args::DataKeyArgs) -> Self {
+        GenerateDataKeyRequest {
+            key_id: a.key_id,
+            key_spec: a.key_spec,
+            number_of_bytes: a.number_of_bytes,
+            encryption_context: a.encryption_context.unwrap_or_default(),
+        }
+    }
+}

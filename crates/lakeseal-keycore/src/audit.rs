@@ -18,6 +18,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -114,6 +115,7 @@ impl AuditLog {
             .read(true)
             .append(true)
             .create(true)
+            .mode(0o600)
             .open(path)?;
         let head = recover_head(&mut file)?;
         let (tx, rx) = mpsc::channel();

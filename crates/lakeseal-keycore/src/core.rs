@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -141,6 +141,15 @@ impl KeyCore {
         }
         let _lock = lock(dir)?;
         root::create(&dir.join(ROOT_KEY_FILE))?;
+        // The store holds sealed key material and the audit log holds encryption contexts:
+        // owner-only, like the root key.
+        for file in [DB_FILE, AUDIT_FILE] {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(dir.join(file))?;
+        }
         let mut store = Store::open(&dir.join(DB_FILE))?;
         let location = Location {
             partition: options.partition.clone(),
@@ -294,7 +303,10 @@ impl KeyCore {
     pub(crate) async fn finish<T>(&self, mut event: AuditEvent, result: Result<T>) -> Result<T> {
         event.time = rfc3339(self.now());
         match &result {
-            Ok(_) => event.result = "Success".to_owned(),
+            Ok(_) => {
+                event.result = "Success".to_owned();
+                tracing::trace!(operation = %event.operation, key = ?event.key_arn, "answered");
+            }
             Err(e) => {
                 event.result = e.code().to_owned();
                 event.error_message = Some(e.to_string());

@@ -1,0 +1,419 @@
+//! The command line's shape.
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use clap::{Args, Parser, Subcommand};
+use lakeseal_envelope::EncryptionContext;
+use lakeseal_keycore::model::Tag;
+use lakeseal_keycore::wire::SecretBytes;
+
+use crate::output::Output;
+
+/// Lakeseal: envelope encryption for streams into a data lake, and its key core.
+#[derive(Debug, Parser)]
+#[command(name = "lakeseal", version)]
+pub(crate) struct Cli {
+    /// The key core's data directory.
+    #[arg(long, global = true, env = "LAKESEAL_DATA_DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// How to print results: json (AWS member names) or text (one field a line).
+    #[arg(long, global = true, value_enum, default_value = "json")]
+    pub(crate) output: Output,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Set up a key core.
+    #[command(subcommand)]
+    Keycore(KeycoreCmd),
+    /// Manage customer master keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Manage aliases.
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Cryptographic operations, for scripts (plaintext in and out as base64).
+    #[command(subcommand)]
+    Crypto(CryptoCmd),
+    /// Check and search the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeycoreCmd {
+    /// Create a data directory: root key, store, region and account.
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// The key core's one region, e.g. eu-west-1.
+    #[arg(long)]
+    pub(crate) region: String,
+    /// The 12-digit account id that owns the keys (random when absent).
+    #[arg(long)]
+    pub(crate) account_id: Option<String>,
+    /// The ARN partition.
+    #[arg(long, default_value = "aws")]
+    pub(crate) partition: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCmd {
+    /// Create a symmetric key (SYMMETRIC_DEFAULT).
+    Create(CreateArgs),
+    /// Describe a key.
+    Describe(KeyIdArg),
+    /// List keys.
+    List(PageArgs),
+    /// Enable a disabled key.
+    Enable(KeyIdArg),
+    /// Disable a key: it refuses every cryptographic operation until enabled.
+    Disable(KeyIdArg),
+    /// Make a new primary key version now.
+    Rotate(KeyIdArg),
+    /// Rotate automatically every --rotation-period-in-days (90-2560, default 90).
+    EnableRotation(EnableRotationArgs),
+    /// Stop automatic rotation.
+    DisableRotation(KeyIdArg),
+    /// Whether automatic rotation is on.
+    RotationStatus(KeyIdArg),
+    /// The rotations a key has had.
+    ListRotations(ListRotationsArgs),
+    /// Destroy the key after --pending-window-in-days (7-30, default 30).
+    ScheduleDeletion(ScheduleDeletionArgs),
+    /// Cancel a scheduled deletion; the key comes back disabled.
+    CancelDeletion(KeyIdArg),
+    /// Add or overwrite tags.
+    Tag(TagArgs),
+    /// Remove tags.
+    Untag(UntagArgs),
+    /// List a key's tags.
+    ListTags(KeyIdArg),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeyIdArg {
+    /// Key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    pub(crate) key_id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateArgs {
+    /// Free text.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// The key policy, inline JSON or file://path (default: the account root may do anything).
+    #[arg(long)]
+    pub(crate) policy: Option<String>,
+    /// Tags as TagKey=k,TagValue=v (repeat for more).
+    #[arg(long, num_args = 1.., value_parser = parse_tag)]
+    pub(crate) tags: Vec<Tag>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PageArgs {
+    /// Page size, 1-1000.
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// NextMarker of the previous page.
+    #[arg(long)]
+    pub(crate) marker: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EnableRotationArgs {
+    /// Key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// 90-2560 days; 90 when absent.
+    #[arg(long)]
+    pub(crate) rotation_period_in_days: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListRotationsArgs {
+    /// Key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Page size, 1-1000.
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// NextMarker of the previous page.
+    #[arg(long)]
+    pub(crate) marker: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScheduleDeletionArgs {
+    /// Key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// 7-30 days; 30 when absent.
+    #[arg(long)]
+    pub(crate) pending_window_in_days: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TagArgs {
+    /// Key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Tags as TagKey=k,TagValue=v (repeat for more).
+    #[arg(long, required = true, num_args = 1.., value_parser = parse_tag)]
+    pub(crate) tags: Vec<Tag>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UntagArgs {
+    /// Key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// Keys of the tags to remove.
+    #[arg(long, required = true, num_args = 1..)]
+    pub(crate) tag_keys: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AliasCmd {
+    /// Create an alias for a key.
+    Create(AliasArgs),
+    /// Point an alias at another key.
+    Update(AliasArgs),
+    /// Delete an alias (the key is untouched).
+    Delete(AliasNameArg),
+    /// List aliases.
+    List(ListAliasesArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AliasArgs {
+    /// alias/...
+    #[arg(long)]
+    pub(crate) alias_name: String,
+    /// Key id or key ARN.
+    #[arg(long)]
+    pub(crate) target_key_id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AliasNameArg {
+    /// alias/...
+    #[arg(long)]
+    pub(crate) alias_name: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListAliasesArgs {
+    /// Only this key's aliases.
+    #[arg(long)]
+    pub(crate) key_id: Option<String>,
+    /// Page size, 1-1000.
+    #[arg(long)]
+    pub(crate) limit: Option<u32>,
+    /// NextMarker of the previous page.
+    #[arg(long)]
+    pub(crate) marker: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CryptoCmd {
+    /// A data key, in plain (base64) and wrapped.
+    GenerateDataKey(DataKeyArgs),
+    /// A data key, wrapped only.
+    GenerateDataKeyWithoutPlaintext(DataKeyArgs),
+    /// Encrypt up to 4096 bytes.
+    Encrypt(EncryptArgs),
+    /// Decrypt a ciphertext blob.
+    Decrypt(DecryptArgs),
+    /// Move a ciphertext blob to another key without revealing the plaintext.
+    ReEncrypt(ReEncryptArgs),
+    /// Random bytes.
+    GenerateRandom(RandomArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DataKeyArgs {
+    /// The key that wraps the data key.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// AES_256 or AES_128 (give this or --number-of-bytes).
+    #[arg(long, required_unless_present = "number_of_bytes")]
+    pub(crate) key_spec: Option<String>,
+    /// 1-1024.
+    #[arg(long, conflicts_with = "key_spec")]
+    pub(crate) number_of_bytes: Option<u32>,
+    /// k=v,k2=v2 or a JSON object.
+    #[arg(long, value_parser = parse_context)]
+    pub(crate) encryption_context: Option<EncryptionContext>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EncryptArgs {
+    /// The key to encrypt under.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The plaintext, base64.
+    #[arg(long, value_parser = parse_secret_b64)]
+    pub(crate) plaintext: Secret,
+    /// k=v,k2=v2 or a JSON object.
+    #[arg(long, value_parser = parse_context)]
+    pub(crate) encryption_context: Option<EncryptionContext>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DecryptArgs {
+    /// The ciphertext blob, base64.
+    #[arg(long, value_parser = parse_b64)]
+    pub(crate) ciphertext_blob: Bytes,
+    /// k=v,k2=v2 or a JSON object: exactly the context it was encrypted with.
+    #[arg(long, value_parser = parse_context)]
+    pub(crate) encryption_context: Option<EncryptionContext>,
+    /// Refuse unless the blob was made under this key.
+    #[arg(long)]
+    pub(crate) key_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReEncryptArgs {
+    /// The ciphertext blob, base64.
+    #[arg(long, value_parser = parse_b64)]
+    pub(crate) ciphertext_blob: Bytes,
+    /// The context it was encrypted with.
+    #[arg(long, value_parser = parse_context)]
+    pub(crate) source_encryption_context: Option<EncryptionContext>,
+    /// Refuse unless the blob was made under this key.
+    #[arg(long)]
+    pub(crate) source_key_id: Option<String>,
+    /// The key to move it to.
+    #[arg(long)]
+    pub(crate) destination_key_id: String,
+    /// The context to bind under the new key.
+    #[arg(long, value_parser = parse_context)]
+    pub(crate) destination_encryption_context: Option<EncryptionContext>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RandomArgs {
+    /// 1-1024.
+    #[arg(long)]
+    pub(crate) number_of_bytes: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCmd {
+    /// Walk the hash chain; name the first record that does not fit.
+    Verify,
+    /// Print matching records.
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    /// Records at or after this RFC 3339 time.
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Records of this operation, e.g. GenerateDataKey.
+    #[arg(long)]
+    pub(crate) operation: Option<String>,
+    /// Records of this caller (ARN).
+    #[arg(long)]
+    pub(crate) principal: Option<String>,
+    /// Records naming this key (id or ARN).
+    #[arg(long)]
+    pub(crate) key: Option<String>,
+}
+
+/// Non-secret bytes from base64.
+#[derive(Debug, Clone)]
+pub(crate) struct Bytes(pub(crate) Vec<u8>);
+
+/// Secret bytes from base64: never printed.
+#[derive(Debug)]
+pub(crate) struct Secret(pub(crate) SecretBytes);
+
+impl Clone for Secret {
+    fn clone(&self) -> Self {
+        // clap clones parsed values once while assembling the arguments.
+        Secret(SecretBytes::from(self.0.expose_secret().to_vec()))
+    }
+}
+
+fn parse_b64(text: &str) -> Result<Bytes, String> {
+    STANDARD
+        .decode(text.trim())
+        .map(Bytes)
+        .map_err(|_| "not valid base64".to_owned())
+}
+
+fn parse_secret_b64(text: &str) -> Result<Secret, String> {
+    STANDARD
+        .decode(text.trim())
+        .map(|b| Secret(SecretBytes::from(b)))
+        .map_err(|_| "not valid base64".to_owned())
+}
+
+/// `k=v,k2=v2` (the AWS CLI shorthand) or a JSON object.
+pub(crate) fn parse_context(text: &str) -> Result<EncryptionContext, String> {
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(text)
+            .map_err(|e| format!("not a JSON object of strings: {e}"));
+    }
+    let mut context = EncryptionContext::new();
+    for pair in text.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{pair:?} is not key=value"))?;
+        context.insert(k, v);
+    }
+    Ok(context)
+}
+
+/// `TagKey=k,TagValue=v`.
+fn parse_tag(text: &str) -> Result<Tag, String> {
+    let (mut key, mut value) = (None, None);
+    for part in text.split(',') {
+        match part.split_once('=') {
+            Some(("TagKey", k)) => key = Some(k.to_owned()),
+            Some(("TagValue", v)) => value = Some(v.to_owned()),
+            _ => return Err(format!("{part:?}: expected TagKey=k,TagValue=v")),
+        }
+    }
+    Ok(Tag {
+        tag_key: key.ok_or("TagKey is missing")?,
+        tag_value: value.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_parse_both_ways() {
+        let a = parse_context("table=telemetry,topic=iot").unwrap();
+        let b = parse_context(r#"{"topic":"iot","table":"telemetry"}"#).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.get("table"), Some("telemetry"));
+        assert!(parse_context("novalue").is_err());
+    }
+
+    #[test]
+    fn tags_parse() {
+        let t = parse_tag("TagKey=team,TagValue=iot").unwrap();
+        assert_eq!((t.tag_key.as_str(), t.tag_value.as_str()), ("team", "iot"));
+        assert!(parse_tag("team=iot").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,214 @@
+//! No data key, plaintext or random output reaches the store, the audit trail or the logs.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use lakeseal_envelope::EncryptionContext;
+use lakeseal_keycore::ops::create_key::CreateKeyRequest;
+use lakeseal_keycore::ops::decrypt::DecryptRequest;
+use lakeseal_keycore::ops::encrypt::EncryptRequest;
+use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
+use lakeseal_keycore::ops::generate_random::GenerateRandomRequest;
+use lakeseal_keycore::ops::re_encrypt::ReEncryptRequest;
+use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
+
+use crate::lakeseal;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The forms a secret could leak in: raw, hex (both cases), base64.
+fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
+    vec![
+        secret.to_vec(),
+        hex::encode(secret).into_bytes(),
+        hex::encode_upper(secret).into_bytes(),
+        STANDARD.encode(secret).into_bytes(),
+    ]
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn every_file(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_secret_reaches_store_audit_or_logs() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kc");
+    let location = KeyCore::init(
+        &dir,
+        &InitOptions {
+            region: "eu-west-1".into(),
+            account_id: None,
+            partition: "aws".into(),
+        },
+    )
+    .unwrap();
+    let core = KeyCore::open(&dir, Options::default()).unwrap();
+    let who = Principal::account_root(&location.account_id);
+    let ctx = RequestContext::local("secrets-test");
+    let key = core
+        .create_key(&who, &ctx, CreateKeyRequest::default())
+        .await
+        .unwrap()
+        .key_metadata
+        .key_id;
+    let other = core
+        .create_key(&who, &ctx, CreateKeyRequest::default())
+        .await
+        .unwrap()
+        .key_metadata
+        .key_id;
+    let ec = EncryptionContext::from_iter([("table", "telemetry")]);
+
+    let mut secrets: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..20 {
+        let dek = core
+            .generate_data_key(
+                &who,
+                &ctx,
+                GenerateDataKeyRequest::aes_256(&key, ec.clone()),
+            )
+            .await
+            .unwrap();
+        secrets.push(dek.plaintext.expose_secret().to_vec());
+        let back = core
+            .decrypt(
+                &who,
+                &ctx,
+                DecryptRequest {
+                    ciphertext_blob: dek.ciphertext_blob.clone(),
+                    encryption_context: ec.clone(),
+                    key_id: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            back.plaintext.expose_secret(),
+            dek.plaintext.expose_secret()
+        );
+        // A refused decrypt takes the error path, which logs.
+        let _ = core
+            .decrypt(
+                &who,
+                &ctx,
+                DecryptRequest {
+                    ciphertext_blob: dek.ciphertext_blob,
+                    encryption_context: Default::default(),
+                    key_id: None,
+                },
+            )
+            .await;
+    }
+    let plaintext = b"sensor-7 credentials: hunter2-and-then-some".to_vec();
+    let enc = core
+        .encrypt(
+            &who,
+            &ctx,
+            EncryptRequest {
+                key_id: key.clone(),
+                plaintext: plaintext.clone().into(),
+                encryption_context: ec.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    core.re_encrypt(
+        &who,
+        &ctx,
+        ReEncryptRequest {
+            ciphertext_blob: enc.ciphertext_blob,
+            source_encryption_context: ec.clone(),
+            source_key_id: None,
+            destination_key_id: other,
+            destination_encryption_context: ec.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    secrets.push(plaintext);
+    let random = core
+        .generate_random(
+            &who,
+            &ctx,
+            GenerateRandomRequest {
+                number_of_bytes: 32,
+            },
+        )
+        .await
+        .unwrap();
+    secrets.push(random.plaintext.expose_secret().to_vec());
+    drop(core);
+
+    // The CLI's logs (stderr, at trace) too; its stdout carries the key by design.
+    let out = std::process::Command::new(crate::workspace_bin("lakeseal"))
+        .env("RUST_LOG", "trace")
+        .args(["--data-dir"])
+        .arg(&dir)
+        .args([
+            "crypto",
+            "generate-data-key",
+            "--key-id",
+            &key,
+            "--key-spec",
+            "AES_256",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cli_key = STANDARD
+        .decode(printed["Plaintext"].as_str().unwrap())
+        .unwrap();
+    secrets.push(cli_key);
+    let cli_logs = out.stderr;
+    let _ = lakeseal(&dir, &["audit", "verify"]);
+
+    let logs = logs.0.lock().unwrap().clone();
+    assert!(
+        contains(&logs, b"GenerateDataKey") && contains(&logs, b"refused"),
+        "the logs captured nothing"
+    );
+    let mut places = every_file(&dir);
+    assert!(places.iter().any(|(name, _)| name.ends_with("audit.log")));
+    places.push(("in-process logs".into(), logs));
+    places.push(("CLI logs".into(), cli_logs));
+    for secret in &secrets {
+        for form in forms(secret) {
+            for (place, bytes) in &places {
+                assert!(!contains(bytes, &form), "a secret leaked into {place}");
+            }
+        }
+    }
+}
