@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Parser, Subcommand};
 use lakeseal_envelope::EncryptionContext;
 use lakeseal_keycore::model::Tag;
-use lakeseal_keycore::wire::SecretBytes;
+use lakeseal_envelope::SecretBytes;
 
 use crate::output::Output;
 

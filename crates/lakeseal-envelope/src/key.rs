@@ -4,10 +4,10 @@ use std::fmt;
 
 use aes_gcm_siv::aead::{AeadInPlace, KeyInit};
 use aes_gcm_siv::{Aes256GcmSiv, Nonce, Tag};
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::blob::{self, Blob, MAX_KEY_ID_LEN, MAX_PLAINTEXT_LEN, NONCE_LEN, TAG_LEN};
-use crate::{EncryptionContext, Error, Result};
+use crate::{EncryptionContext, Error, Result, SecretBytes};
 
 /// Length of a [`DataKey`] in bytes.
 pub const KEY_LEN: usize = 32;
@@ -56,9 +56,9 @@ impl fmt::Debug for DataKey {
 }
 
 /// Fills a new buffer of `len` bytes from the operating system's random number generator.
-pub fn random_bytes(len: usize) -> Result<Zeroizing<Vec<u8>>> {
-    let mut out = Zeroizing::new(vec![0; len]);
-    getrandom::fill(&mut out).map_err(|_| Error::Rng)?;
+pub fn random_bytes(len: usize) -> Result<SecretBytes> {
+    let mut out = SecretBytes::new(vec![0; len]);
+    getrandom::fill(out.expose_secret_mut()).map_err(|_| Error::Rng)?;
     Ok(out)
 }
 
@@ -148,7 +148,7 @@ impl SealingKey {
     ///
     /// Every failure — a malformed blob, another key id or version, a changed byte, another
     /// context — is the one opaque [`Error::InvalidCiphertext`].
-    pub fn open(&self, blob: &[u8], context: &EncryptionContext) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn open(&self, blob: &[u8], context: &EncryptionContext) -> Result<SecretBytes> {
         let blob = Blob::parse(blob).map_err(|_| Error::InvalidCiphertext)?;
         self.open_parsed(&blob, context)
     }
@@ -158,14 +158,14 @@ impl SealingKey {
         &self,
         blob: &Blob<'_>,
         context: &EncryptionContext,
-    ) -> Result<Zeroizing<Vec<u8>>> {
+    ) -> Result<SecretBytes> {
         if blob.key_id() != self.key_id || blob.key_version() != self.version {
             return Err(Error::InvalidCiphertext);
         }
         let (sealed, tag) = blob.ciphertext_and_tag();
-        let mut plaintext = Zeroizing::new(sealed.to_vec());
+        let mut plaintext = SecretBytes::from(sealed);
         let aad = blob::aad(blob.header(), context);
-        self.open_detached(blob.nonce(), &aad, &mut plaintext, tag)?;
+        self.open_detached(blob.nonce(), &aad, plaintext.expose_secret_mut(), tag)?;
         Ok(plaintext)
     }
 }

@@ -19,7 +19,7 @@
 //!
 //! let blob = key.seal(b"hello", &context)?;
 //! assert_eq!(Blob::parse(&blob)?.key_id(), key.key_id());
-//! assert_eq!(&key.open(&blob, &context)?[..], b"hello");
+//! assert_eq!(key.open(&blob, &context)?.expose_secret(), b"hello");
 //!
 //! // A different context, or any changed byte, is refused with one opaque error.
 //! let other = EncryptionContext::from_iter([("table", "billing")]);
@@ -31,10 +31,12 @@
 mod blob;
 mod context;
 mod key;
+mod secret;
 
 pub use blob::{Blob, MAX_KEY_ID_LEN, MAX_PLAINTEXT_LEN, NONCE_LEN, ParseError, TAG_LEN};
 pub use context::EncryptionContext;
 pub use key::{DataKey, KEY_LEN, SealingKey, random_bytes};
+pub use secret::SecretBytes;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

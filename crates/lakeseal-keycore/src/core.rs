@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use lakeseal_envelope::{Blob, EncryptionContext, SealingKey};
-use zeroize::Zeroizing;
+use lakeseal_envelope::{Blob, EncryptionContext, SealingKey, SecretBytes};
 
 use crate::audit::{AuditEvent, AuditLog, Durability};
 use crate::clock::{Clock, DAY_MS, Millis, SystemClock, rfc3339};
@@ -500,7 +499,7 @@ impl KeyCore {
         expected: Option<&str>,
         op: KeyOperation,
         event: &mut AuditEvent,
-    ) -> Result<(Zeroizing<Vec<u8>>, String)> {
+    ) -> Result<(SecretBytes, String)> {
         check_context(context)?;
         event.encryption_context = Some(context.clone());
         let blob = Blob::parse(blob).map_err(|_| Error::InvalidCiphertext)?;
@@ -676,7 +675,7 @@ fn valid_region(region: &str) -> bool {
 fn random_account_id() -> Result<String> {
     let bytes = lakeseal_envelope::random_bytes(8)?;
     let mut n = u64::from_le_bytes(
-        bytes[..]
+        bytes.expose_secret()
             .try_into()
             .map_err(|_| Error::Internal("rng".into()))?,
     );

@@ -87,6 +87,6 @@ pub(crate) fn open_version(
                 "key material of {key_id} version {version} does not open under this root key"
             ))
         })?;
-    let material = DataKey::try_from_slice(&material)?;
+    let material = DataKey::try_from_slice(material.expose_secret())?;
     Ok(SealingKey::new(key_id, version, &material)?)
 }

@@ -1,64 +1,29 @@
 //! Serde helpers for the AWS KMS JSON shapes: base64 blobs, secret bytes, epoch-second dates.
 
-use std::fmt;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serializer};
+use lakeseal_envelope::SecretBytes;
 use zeroize::Zeroizing;
 
 use crate::clock::Millis;
 
-/// Secret bytes (a plaintext or a data key): zeroized on drop, never printed, base64 on the wire.
-#[derive(Default, PartialEq, Eq)]
-pub struct SecretBytes(Zeroizing<Vec<u8>>);
+/// `#[serde(with = "secret_b64")]` for secret bytes: base64 on the wire, and the decoded bytes
+/// go straight into a [`SecretBytes`].
+pub mod secret_b64 {
+    use super::*;
 
-impl SecretBytes {
-    /// Wraps bytes.
-    pub fn new(bytes: Zeroizing<Vec<u8>>) -> Self {
-        Self(bytes)
+    /// Serializes as standard base64 (the encoded text is wiped after use).
+    pub fn serialize<S: Serializer>(bytes: &SecretBytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&Zeroizing::new(STANDARD.encode(bytes.expose_secret())))
     }
 
-    /// The bytes. Every call site is a place to review.
-    pub fn expose_secret(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The number of bytes.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are no bytes.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<Vec<u8>> for SecretBytes {
-    fn from(bytes: Vec<u8>) -> Self {
-        Self(Zeroizing::new(bytes))
-    }
-}
-
-impl fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretBytes({} bytes)", self.0.len())
-    }
-}
-
-impl Serialize for SecretBytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&Zeroizing::new(STANDARD.encode(&self.0[..])))
-    }
-}
-
-impl<'de> Deserialize<'de> for SecretBytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+    /// Deserializes standard base64.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretBytes, D::Error> {
         let text = Zeroizing::new(String::deserialize(d)?);
         STANDARD
             .decode(text.as_bytes())
-            .map(|b| Self(Zeroizing::new(b)))
+            .map(SecretBytes::new)
             .map_err(|_| serde::de::Error::custom("not valid base64"))
     }
 }
@@ -119,15 +84,19 @@ pub mod epoch_seconds_opt {
 mod tests {
     use super::*;
 
+    #[derive(serde::Serialize, Deserialize)]
+    struct Holder(#[serde(with = "secret_b64")] SecretBytes);
+
     #[test]
-    fn secret_bytes_never_print() {
-        let s = SecretBytes::from(vec![0xde, 0xad, 0xbe, 0xef]);
-        assert_eq!(format!("{s:?}"), "SecretBytes(4 bytes)");
+    fn secrets_are_base64_on_the_wire() {
+        let s = Holder(SecretBytes::from(vec![0xde, 0xad, 0xbe, 0xef]));
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"3q2+7w==\"");
+        let back: Holder = serde_json::from_str("\"3q2+7w==\"").unwrap();
+        assert_eq!(back.0.expose_secret(), [0xde, 0xad, 0xbe, 0xef]);
     }
 
     #[test]
     fn bad_base64_is_an_error() {
-        assert!(serde_json::from_str::<SecretBytes>("\"***\"").is_err());
+        assert!(serde_json::from_str::<Holder>("\"***\"").is_err());
     }
 }

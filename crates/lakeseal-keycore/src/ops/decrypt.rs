@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::state::KeyOperation;
-use crate::wire::{SecretBytes, b64};
+use crate::wire::{b64, secret_b64};
+use lakeseal_envelope::SecretBytes;
 use crate::{KeyCore, Principal, RequestContext, Result};
 
 /// `Decrypt` request.
@@ -24,12 +25,13 @@ pub struct DecryptRequest {
 }
 
 /// `Decrypt` response.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DecryptResponse {
     /// The ARN of the key that decrypted.
     pub key_id: String,
     /// The plaintext; zeroized on drop.
+    #[serde(with = "secret_b64")]
     pub plaintext: SecretBytes,
     /// Always `SYMMETRIC_DEFAULT`.
     pub encryption_algorithm: String,
@@ -57,7 +59,7 @@ impl KeyCore {
             )?;
             Ok(DecryptResponse {
                 key_id: key_arn,
-                plaintext: SecretBytes::new(plaintext),
+                plaintext: plaintext,
                 encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
             })
         });

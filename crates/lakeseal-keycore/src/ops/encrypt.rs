@@ -5,19 +5,21 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::state::KeyOperation;
-use crate::wire::{SecretBytes, b64};
+use crate::wire::{b64, secret_b64};
+use lakeseal_envelope::SecretBytes;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
 
 /// The largest plaintext `Encrypt` takes, in bytes.
 pub const MAX_ENCRYPT_BYTES: usize = 4096;
 
 /// `Encrypt` request.
-#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct EncryptRequest {
     /// The customer master key.
     pub key_id: String,
     /// 1 to 4096 bytes.
+    #[serde(with = "secret_b64")]
     pub plaintext: SecretBytes,
     /// Bound to the ciphertext; needed again to decrypt it.
     #[serde(default)]

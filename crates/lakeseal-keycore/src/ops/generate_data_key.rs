@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
 use crate::state::KeyOperation;
-use crate::wire::{SecretBytes, b64};
+use crate::wire::{b64, secret_b64};
+use lakeseal_envelope::SecretBytes;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
 
 /// The largest data key, in bytes.
@@ -60,12 +61,13 @@ impl GenerateDataKeyRequest {
 }
 
 /// `GenerateDataKey` response.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateDataKeyResponse {
     /// The ARN of the key that wrapped the data key.
     pub key_id: String,
     /// The data key. Use it, then drop it: it zeroizes.
+    #[serde(with = "secret_b64")]
     pub plaintext: SecretBytes,
     /// The data key sealed under the master key: store this beside the data.
     #[serde(with = "b64")]
@@ -100,13 +102,13 @@ impl KeyCore {
                 &state,
                 &req.key_id,
                 KeyOperation::GenerateDataKey,
-                &plaintext,
+                plaintext.expose_secret(),
                 &req.encryption_context,
                 &mut event,
             )?;
             Ok(GenerateDataKeyResponse {
                 key_id: event.key_arn.clone().unwrap_or_default(),
-                plaintext: SecretBytes::new(plaintext),
+                plaintext: plaintext,
                 ciphertext_blob: blob,
             })
         });
@@ -129,7 +131,7 @@ impl KeyCore {
                 &state,
                 &req.key_id,
                 KeyOperation::GenerateDataKeyWithoutPlaintext,
-                &plaintext,
+                plaintext.expose_secret(),
                 &req.encryption_context,
                 &mut event,
             )?;

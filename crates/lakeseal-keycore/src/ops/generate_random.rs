@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::SecretBytes;
+use crate::wire::secret_b64;
+use lakeseal_envelope::SecretBytes;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
 
 /// `GenerateRandom` request.
@@ -14,10 +15,11 @@ pub struct GenerateRandomRequest {
 }
 
 /// `GenerateRandom` response.
-#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GenerateRandomResponse {
     /// The bytes (callers often use them as keys, so they are treated as secret).
+    #[serde(with = "secret_b64")]
     pub plaintext: SecretBytes,
 }
 
@@ -38,7 +40,7 @@ impl KeyCore {
                 )));
             }
             Ok(GenerateRandomResponse {
-                plaintext: SecretBytes::new(lakeseal_envelope::random_bytes(n as usize)?),
+                plaintext: lakeseal_envelope::random_bytes(n as usize)?,
             })
         });
         self.finish(event, result).await

@@ -69,7 +69,7 @@ impl KeyCore {
                 &state,
                 &req.destination_key_id,
                 KeyOperation::ReEncryptTo,
-                &plaintext,
+                plaintext.expose_secret(),
                 &req.destination_encryption_context,
                 &mut event,
             )?;

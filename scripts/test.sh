@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, clippy with warnings denied, and every test.
+# Installs what it needs when missing (a C compiler for the bundled SQLite).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cc >/dev/null 2>&1; then
+    echo "==> installing a C compiler (for the bundled SQLite)"
+    apt-get update -qq && apt-get install -y -qq build-essential
+fi
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        rustup component add "$component"
+    fi
+done
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo test"
+cargo test --workspace --locked
