@@ -28,10 +28,23 @@ fn seal(c: &mut Criterion) {
     for &(size, name) in SIZES {
         let plaintext = vec![0x5A; size];
         group.throughput(Throughput::Bytes(size as u64));
-        group.bench_with_input(BenchmarkId::new("raw-aes-gcm-siv", name), &plaintext, |b, pt| {
-            let nonce = Nonce::from_slice(&[3; 12]);
-            b.iter(|| raw.encrypt(nonce, Payload { msg: black_box(pt), aad: &aad }).unwrap())
-        });
+        group.bench_with_input(
+            BenchmarkId::new("raw-aes-gcm-siv", name),
+            &plaintext,
+            |b, pt| {
+                let nonce = Nonce::from_slice(&[3; 12]);
+                b.iter(|| {
+                    raw.encrypt(
+                        nonce,
+                        Payload {
+                            msg: black_box(pt),
+                            aad: &aad,
+                        },
+                    )
+                    .unwrap()
+                })
+            },
+        );
         group.bench_with_input(BenchmarkId::new("lakeseal", name), &plaintext, |b, pt| {
             b.iter(|| ours.seal(black_box(pt), &context).unwrap())
         });
@@ -45,12 +58,33 @@ fn open(c: &mut Criterion) {
     for &(size, name) in SIZES {
         let plaintext = vec![0x5A; size];
         let nonce = Nonce::from_slice(&[3; 12]);
-        let raw_ct = raw.encrypt(nonce, Payload { msg: &plaintext, aad: &aad }).unwrap();
+        let raw_ct = raw
+            .encrypt(
+                nonce,
+                Payload {
+                    msg: &plaintext,
+                    aad: &aad,
+                },
+            )
+            .unwrap();
         let blob = ours.seal(&plaintext, &context).unwrap();
         group.throughput(Throughput::Bytes(size as u64));
-        group.bench_with_input(BenchmarkId::new("raw-aes-gcm-siv", name), &raw_ct, |b, ct| {
-            b.iter(|| raw.decrypt(nonce, Payload { msg: black_box(ct), aad: &aad }).unwrap())
-        });
+        group.bench_with_input(
+            BenchmarkId::new("raw-aes-gcm-siv", name),
+            &raw_ct,
+            |b, ct| {
+                b.iter(|| {
+                    raw.decrypt(
+                        nonce,
+                        Payload {
+                            msg: black_box(ct),
+                            aad: &aad,
+                        },
+                    )
+                    .unwrap()
+                })
+            },
+        );
         group.bench_with_input(BenchmarkId::new("lakeseal", name), &blob, |b, blob| {
             b.iter(|| ours.open(black_box(blob), &context).unwrap())
         });

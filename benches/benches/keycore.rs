@@ -14,20 +14,36 @@ use lakeseal_keycore::{Durability, InitOptions, KeyCore, Options, Principal, Req
 const CALLERS: u64 = 64;
 
 fn generate_data_key(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("generate_data_key");
     group.throughput(Throughput::Elements(1));
     group.measurement_time(Duration::from_secs(8));
-    for (name, durability) in [("audit-unsynced", Durability::Unsynced), ("audit-durable", Durability::Durable)] {
+    for (name, durability) in [
+        ("audit-unsynced", Durability::Unsynced),
+        ("audit-durable", Durability::Durable),
+    ] {
         // The benchmark's data directory lives beside the build, on the same disk as a real one.
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let location = KeyCore::init(dir.path(), &InitOptions {
-            region: "eu-west-1".into(),
-            account_id: None,
-            partition: "aws".into(),
-        })
+        let location = KeyCore::init(
+            dir.path(),
+            &InitOptions {
+                region: "eu-west-1".into(),
+                account_id: None,
+                partition: "aws".into(),
+            },
+        )
         .unwrap();
-        let core = KeyCore::open(dir.path(), Options { audit: durability, ..Default::default() }).unwrap();
+        let core = KeyCore::open(
+            dir.path(),
+            Options {
+                audit: durability,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let who = Principal::account_root(&location.account_id);
         let ctx = RequestContext::local("bench");
         let key = rt
@@ -47,7 +63,9 @@ fn generate_data_key(c: &mut Criterion) {
                             let req = GenerateDataKeyRequest::aes_256(&key, context.clone());
                             tokio::spawn(async move {
                                 for _ in 0..n {
-                                    core.generate_data_key(&who, &ctx, req.clone()).await.unwrap();
+                                    core.generate_data_key(&who, &ctx, req.clone())
+                                        .await
+                                        .unwrap();
                                 }
                             })
                         })

@@ -6,8 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Parser, Subcommand};
 use lakeseal_envelope::EncryptionContext;
-use lakeseal_keycore::model::Tag;
 use lakeseal_envelope::SecretBytes;
+use lakeseal_keycore::model::Tag;
 
 use crate::output::Output;
 

@@ -154,11 +154,7 @@ impl SealingKey {
     }
 
     /// Opens an already parsed blob; see [`SealingKey::open`].
-    pub fn open_parsed(
-        &self,
-        blob: &Blob<'_>,
-        context: &EncryptionContext,
-    ) -> Result<SecretBytes> {
+    pub fn open_parsed(&self, blob: &Blob<'_>, context: &EncryptionContext) -> Result<SecretBytes> {
         if blob.key_id() != self.key_id || blob.key_version() != self.version {
             return Err(Error::InvalidCiphertext);
         }

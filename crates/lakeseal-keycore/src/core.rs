@@ -675,7 +675,8 @@ fn valid_region(region: &str) -> bool {
 fn random_account_id() -> Result<String> {
     let bytes = lakeseal_envelope::random_bytes(8)?;
     let mut n = u64::from_le_bytes(
-        bytes.expose_secret()
+        bytes
+            .expose_secret()
             .try_into()
             .map_err(|_| Error::Internal("rng".into()))?,
     );

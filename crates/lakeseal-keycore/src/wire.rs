@@ -2,8 +2,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Deserializer, Serializer};
 use lakeseal_envelope::SecretBytes;
+use serde::{Deserialize, Deserializer, Serializer};
 use zeroize::Zeroizing;
 
 use crate::clock::Millis;

@@ -6,8 +6,8 @@ use tracing::instrument;
 
 use crate::state::KeyOperation;
 use crate::wire::{b64, secret_b64};
-use lakeseal_envelope::SecretBytes;
 use crate::{KeyCore, Principal, RequestContext, Result};
+use lakeseal_envelope::SecretBytes;
 
 /// `Decrypt` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

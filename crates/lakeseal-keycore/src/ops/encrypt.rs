@@ -6,8 +6,8 @@ use tracing::instrument;
 
 use crate::state::KeyOperation;
 use crate::wire::{b64, secret_b64};
-use lakeseal_envelope::SecretBytes;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
+use lakeseal_envelope::SecretBytes;
 
 /// The largest plaintext `Encrypt` takes, in bytes.
 pub const MAX_ENCRYPT_BYTES: usize = 4096;

@@ -7,8 +7,8 @@ use tracing::instrument;
 
 use crate::state::KeyOperation;
 use crate::wire::{b64, secret_b64};
-use lakeseal_envelope::SecretBytes;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
+use lakeseal_envelope::SecretBytes;
 
 /// The largest data key, in bytes.
 pub const MAX_DATA_KEY_BYTES: u32 = 1024;

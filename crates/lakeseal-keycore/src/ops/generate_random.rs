@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::wire::secret_b64;
-use lakeseal_envelope::SecretBytes;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
+use lakeseal_envelope::SecretBytes;
 
 /// `GenerateRandom` request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
