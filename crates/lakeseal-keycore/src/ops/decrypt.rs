@@ -59,7 +59,7 @@ impl KeyCore {
             )?;
             Ok(DecryptResponse {
                 key_id: key_arn,
-                plaintext: plaintext,
+                plaintext,
                 encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
             })
         });

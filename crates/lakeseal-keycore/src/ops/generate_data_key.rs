@@ -108,7 +108,7 @@ impl KeyCore {
             )?;
             Ok(GenerateDataKeyResponse {
                 key_id: event.key_arn.clone().unwrap_or_default(),
-                plaintext: plaintext,
+                plaintext,
                 ciphertext_blob: blob,
             })
         });
