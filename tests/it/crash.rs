@@ -11,8 +11,6 @@ use lakeseal_keycore::ops::KeyIdRequest;
 use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
 use rand::Rng;
 
-use crate::workspace_bin;
-
 #[tokio::test]
 async fn acknowledged_operations_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -32,7 +30,7 @@ async fn acknowledged_operations_survive_sigkill() {
     let mut rng = rand::rng();
 
     for round in 0..6 {
-        let mut child = Command::new(workspace_bin("keycore-churn"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keycore-churn"))
             .arg(dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
