@@ -77,10 +77,10 @@ impl KeyCore {
         req: CreateKeyRequest,
     ) -> Result<CreateKeyResponse> {
         let mut event = self.event("CreateKey", who, ctx);
-        let result = match self.admit(who, ctx).await {
-            Ok(()) => self.create_key_apply(req),
-            Err(e) => Err(e),
-        };
+        let result = self
+            .admit(who, ctx)
+            .await
+            .and_then(|()| self.create_key_apply(req));
         if let Ok(r) = &result {
             event.key_arn = Some(r.key_metadata.arn.clone());
             event.key_version = Some(1);

@@ -96,20 +96,12 @@ impl KeyCore {
     ) -> Result<GenerateDataKeyResponse> {
         let mut event = self.event("GenerateDataKey", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
-            let plaintext = random_bytes(req.len()?)?;
-            let state = self.read();
-            let blob = self.seal_with(
-                &state,
-                &req.key_id,
-                KeyOperation::GenerateDataKey,
-                plaintext.expose_secret(),
-                &req.encryption_context,
-                &mut event,
-            )?;
+            let (plaintext, ciphertext_blob, key_id) =
+                self.new_data_key(&req, KeyOperation::GenerateDataKey, &mut event)?;
             Ok(GenerateDataKeyResponse {
-                key_id: event.key_arn.clone().unwrap_or_default(),
+                key_id,
                 plaintext,
-                ciphertext_blob: blob,
+                ciphertext_blob,
             })
         });
         self.finish(event, result).await
@@ -125,21 +117,36 @@ impl KeyCore {
     ) -> Result<GenerateDataKeyWithoutPlaintextResponse> {
         let mut event = self.event("GenerateDataKeyWithoutPlaintext", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
-            let plaintext = random_bytes(req.len()?)?;
-            let state = self.read();
-            let blob = self.seal_with(
-                &state,
-                &req.key_id,
+            let (_, ciphertext_blob, key_id) = self.new_data_key(
+                &req,
                 KeyOperation::GenerateDataKeyWithoutPlaintext,
-                plaintext.expose_secret(),
-                &req.encryption_context,
                 &mut event,
             )?;
             Ok(GenerateDataKeyWithoutPlaintextResponse {
-                key_id: event.key_arn.clone().unwrap_or_default(),
-                ciphertext_blob: blob,
+                key_id,
+                ciphertext_blob,
             })
         });
         self.finish(event, result).await
+    }
+
+    /// A fresh data key, its blob under the key's primary version, and the key's ARN.
+    fn new_data_key(
+        &self,
+        req: &GenerateDataKeyRequest,
+        op: KeyOperation,
+        event: &mut crate::audit::AuditEvent,
+    ) -> Result<(SecretBytes, Vec<u8>, String)> {
+        let plaintext = random_bytes(req.len()?)?;
+        let state = self.read();
+        let blob = self.seal_with(
+            &state,
+            &req.key_id,
+            op,
+            plaintext.expose_secret(),
+            &req.encryption_context,
+            event,
+        )?;
+        Ok((plaintext, blob, event.key_arn.clone().unwrap_or_default()))
     }
 }

@@ -63,34 +63,32 @@ impl KeyCore {
         let days = req
             .pending_window_in_days
             .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
-        let result = match self.admit(who, ctx).await {
-            Ok(()) if !PENDING_WINDOW_DAYS.contains(&days) => Err(Error::Validation(format!(
-                "PendingWindowInDays {days} is out of range: use 7 to 30 days"
-            ))),
-            Ok(()) => self
-                .update_key(
-                    &req.key_id,
-                    KeyOperation::ScheduleKeyDeletion,
-                    &mut event,
-                    |record, now| {
-                        record.state = KeyState::PendingDeletion;
-                        record.deletion_date = Some(now + i64::from(days) * DAY_MS);
-                        record.pending_window_days = Some(days);
-                        Ok(())
-                    },
-                )
-                .and_then(|record| {
-                    Ok(ScheduleKeyDeletionResponse {
-                        key_id: self.arn(&record.key_id),
-                        deletion_date: record.deletion_date.ok_or_else(|| {
-                            Error::Internal("a scheduled key has no deletion date".into())
-                        })?,
-                        key_state: record.state,
-                        pending_window_in_days: days,
-                    })
-                }),
-            Err(e) => Err(e),
-        };
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            if !PENDING_WINDOW_DAYS.contains(&days) {
+                return Err(Error::Validation(format!(
+                    "PendingWindowInDays {days} is out of range: use 7 to 30 days"
+                )));
+            }
+            let record = self.update_key(
+                &req.key_id,
+                KeyOperation::ScheduleKeyDeletion,
+                &mut event,
+                |record, now| {
+                    record.state = KeyState::PendingDeletion;
+                    record.deletion_date = Some(now + i64::from(days) * DAY_MS);
+                    record.pending_window_days = Some(days);
+                    Ok(())
+                },
+            )?;
+            Ok(ScheduleKeyDeletionResponse {
+                key_id: self.arn(&record.key_id),
+                deletion_date: record.deletion_date.ok_or_else(|| {
+                    Error::Internal("a scheduled key has no deletion date".into())
+                })?,
+                key_state: record.state,
+                pending_window_in_days: days,
+            })
+        });
         self.finish(event, result).await
     }
 
@@ -102,24 +100,22 @@ impl KeyCore {
         req: KeyIdRequest,
     ) -> Result<CancelKeyDeletionResponse> {
         let mut event = self.event("CancelKeyDeletion", who, ctx);
-        let result = match self.admit(who, ctx).await {
-            Ok(()) => self
-                .update_key(
-                    &req.key_id,
-                    KeyOperation::CancelKeyDeletion,
-                    &mut event,
-                    |record, _| {
-                        record.state = KeyState::Disabled;
-                        record.deletion_date = None;
-                        record.pending_window_days = None;
-                        Ok(())
-                    },
-                )
-                .map(|record| CancelKeyDeletionResponse {
-                    key_id: self.arn(&record.key_id),
-                }),
-            Err(e) => Err(e),
-        };
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.update_key(
+                &req.key_id,
+                KeyOperation::CancelKeyDeletion,
+                &mut event,
+                |record, _| {
+                    record.state = KeyState::Disabled;
+                    record.deletion_date = None;
+                    record.pending_window_days = None;
+                    Ok(())
+                },
+            )
+            .map(|record| CancelKeyDeletionResponse {
+                key_id: self.arn(&record.key_id),
+            })
+        });
         self.finish(event, result).await
     }
 }

@@ -38,15 +38,13 @@ impl KeyCore {
             ("DisableKey", KeyOperation::DisableKey, KeyState::Disabled)
         };
         let mut event = self.event(name, who, ctx);
-        let result = match self.admit(who, ctx).await {
-            Ok(()) => self
-                .update_key(&req.key_id, op, &mut event, |record, _| {
-                    record.state = to;
-                    Ok(())
-                })
-                .map(|_| Empty {}),
-            Err(e) => Err(e),
-        };
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.update_key(&req.key_id, op, &mut event, |record, _| {
+                record.state = to;
+                Ok(())
+            })
+            .map(|_| Empty {})
+        });
         self.finish(event, result).await
     }
 }

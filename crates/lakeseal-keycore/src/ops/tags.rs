@@ -65,23 +65,21 @@ impl KeyCore {
         req: TagResourceRequest,
     ) -> Result<Empty> {
         let mut event = self.event("TagResource", who, ctx);
-        let result = match self.admit(who, ctx).await {
-            Ok(()) => self
-                .update_key(
-                    &req.key_id,
-                    KeyOperation::TagResource,
-                    &mut event,
-                    |record, _| {
-                        for tag in &req.tags {
-                            record.tags.retain(|t| t.tag_key != tag.tag_key);
-                            record.tags.push(tag.clone());
-                        }
-                        check_tags(&record.tags)
-                    },
-                )
-                .map(|_| Empty {}),
-            Err(e) => Err(e),
-        };
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.update_key(
+                &req.key_id,
+                KeyOperation::TagResource,
+                &mut event,
+                |record, _| {
+                    for tag in &req.tags {
+                        record.tags.retain(|t| t.tag_key != tag.tag_key);
+                        record.tags.push(tag.clone());
+                    }
+                    check_tags(&record.tags)
+                },
+            )
+            .map(|_| Empty {})
+        });
         self.finish(event, result).await
     }
 
@@ -93,20 +91,18 @@ impl KeyCore {
         req: UntagResourceRequest,
     ) -> Result<Empty> {
         let mut event = self.event("UntagResource", who, ctx);
-        let result = match self.admit(who, ctx).await {
-            Ok(()) => self
-                .update_key(
-                    &req.key_id,
-                    KeyOperation::UntagResource,
-                    &mut event,
-                    |record, _| {
-                        record.tags.retain(|t| !req.tag_keys.contains(&t.tag_key));
-                        Ok(())
-                    },
-                )
-                .map(|_| Empty {}),
-            Err(e) => Err(e),
-        };
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.update_key(
+                &req.key_id,
+                KeyOperation::UntagResource,
+                &mut event,
+                |record, _| {
+                    record.tags.retain(|t| !req.tag_keys.contains(&t.tag_key));
+                    Ok(())
+                },
+            )
+            .map(|_| Empty {})
+        });
         self.finish(event, result).await
     }
 
