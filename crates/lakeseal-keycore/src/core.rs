@@ -1,7 +1,7 @@
 //! [`KeyCore`]: opening a data directory, the in-memory key index, and the steps every operation
 //! shares (authorise, resolve, check state, audit).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,9 @@ use lakeseal_envelope::{Blob, EncryptionContext, SealingKey, SecretBytes};
 
 use crate::audit::{AuditEvent, AuditLog, Durability};
 use crate::clock::{Clock, DAY_MS, Millis, SystemClock, rfc3339};
+use crate::iam::{AccessKeyRecord, User};
 use crate::model::{AliasRecord, KeyName, KeyRecord, Location, Rotation, RotationType};
+use crate::policy::{self, Policy};
 use crate::request::{Principal, RequestContext};
 use crate::state::{self, KeyOperation, KeyState};
 use crate::store::Store;
@@ -59,6 +61,8 @@ impl Default for Options {
 #[derive(Debug)]
 pub(crate) struct KeyEntry {
     pub(crate) record: KeyRecord,
+    /// `record.policy`, parsed once.
+    pub(crate) policy: Policy,
     /// `versions[v - 1]` is version `v`.
     pub(crate) versions: Vec<SealingKey>,
 }
@@ -83,6 +87,22 @@ pub(crate) struct State {
     pub(crate) aliases: BTreeMap<String, AliasRecord>,
     /// Ids of destroyed keys: a blob naming one is "deleted", not "invalid".
     pub(crate) deleted: HashSet<String>,
+    /// Users of every account, by ARN.
+    pub(crate) users: BTreeMap<String, User>,
+    /// Access keys by id (secrets sealed).
+    pub(crate) access_keys: HashMap<String, AccessKeyRecord>,
+    /// Every user's identity policies, parsed, by user ARN.
+    pub(crate) identity: HashMap<String, Vec<Policy>>,
+}
+
+/// One operation in flight: who asks, from where, and the audit event being filled in.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    pub(crate) who: &'a Principal,
+    pub(crate) ctx: &'a RequestContext,
+    pub(crate) event: AuditEvent,
+    /// The key core's own scheduled work (rotation, destruction), which no policy governs.
+    internal: bool,
 }
 
 /// The key core engine. Cheap to clone; all clones share one data directory.
@@ -204,14 +224,28 @@ impl KeyCore {
                     record.key_id
                 )));
             }
-            state
-                .keys
-                .insert(record.key_id.clone(), KeyEntry { record, versions });
+            let policy = Policy::parse(&record.policy)?;
+            state.keys.insert(
+                record.key_id.clone(),
+                KeyEntry {
+                    record,
+                    policy,
+                    versions,
+                },
+            );
         }
         for alias in snapshot.aliases {
             state.aliases.insert(alias.name.clone(), alias);
         }
         state.deleted = snapshot.deleted.into_iter().collect();
+        for user in snapshot.users {
+            state.set_user(user)?;
+        }
+        state.access_keys = snapshot
+            .access_keys
+            .into_iter()
+            .map(|k| (k.access_key_id.clone(), k))
+            .collect();
         let audit = AuditLog::open(&dir.join(AUDIT_FILE), options.audit)?;
         let next_due = earliest_due(&state);
         Ok(Self {
@@ -245,6 +279,10 @@ impl KeyCore {
         dir.join(AUDIT_FILE)
     }
 
+    pub(crate) fn root(&self) -> &SealingKey {
+        &self.inner.root
+    }
+
     pub(crate) fn now(&self) -> Millis {
         self.inner.clock.now_ms()
     }
@@ -272,34 +310,40 @@ impl KeyCore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A blank audit event for `operation` by `who`.
-    pub(crate) fn event(
+    /// Starts an operation: who asks, from where, and a blank audit event for it.
+    pub(crate) fn call<'a>(
         &self,
         operation: &str,
-        who: &Principal,
-        ctx: &RequestContext,
-    ) -> AuditEvent {
-        AuditEvent {
-            time: String::new(),
-            request_id: ctx.request_id.clone(),
-            operation: operation.to_owned(),
-            principal: who.arn.clone(),
-            access_key_id: who.access_key_id.clone(),
-            source_ip: ctx.source_ip.map(|ip| ip.to_string()),
-            user_agent: ctx.user_agent.clone(),
-            region: self.inner.location.region.clone(),
-            key_arn: None,
-            key_version: None,
-            source_key_arn: None,
-            encryption_context: None,
-            result: String::new(),
-            error_message: None,
+        who: &'a Principal,
+        ctx: &'a RequestContext,
+    ) -> Call<'a> {
+        Call {
+            who,
+            ctx,
+            event: AuditEvent {
+                time: String::new(),
+                request_id: ctx.request_id.clone(),
+                operation: operation.to_owned(),
+                principal: who.arn.clone(),
+                access_key_id: who.access_key_id.clone(),
+                source_ip: ctx.source_ip.map(|ip| ip.to_string()),
+                user_agent: ctx.user_agent.clone(),
+                region: self.inner.location.region.clone(),
+                key_arn: None,
+                key_version: None,
+                source_key_arn: None,
+                encryption_context: None,
+                result: String::new(),
+                error_message: None,
+            },
+            internal: false,
         }
     }
 
     /// Records the outcome, waits until the record is durable, then hands the outcome back. If
     /// the record cannot be made durable, the caller gets that error instead (fail closed).
-    pub(crate) async fn finish<T>(&self, mut event: AuditEvent, result: Result<T>) -> Result<T> {
+    pub(crate) async fn finish<T>(&self, call: Call<'_>, result: Result<T>) -> Result<T> {
+        let mut event = call.event;
         event.time = rfc3339(self.now());
         match &result {
             Ok(_) => {
@@ -321,15 +365,11 @@ impl KeyCore {
         result
     }
 
-    /// Runs the key core's own due work, then checks that `who` may call this key core.
-    pub(crate) async fn admit(&self, who: &Principal, ctx: &RequestContext) -> Result<()> {
+    /// Runs the key core's own due work, then checks that the request addresses this key
+    /// core's region. What the caller may do is checked per operation
+    /// ([`KeyCore::authorize_account`], and [`KeyCore::resolve_for`] for keys).
+    pub(crate) async fn admit(&self, _who: &Principal, ctx: &RequestContext) -> Result<()> {
         self.maintain().await?;
-        self.authorize(who, ctx)
-    }
-
-    /// Until policies arrive with the server, a caller is allowed iff it belongs to the key
-    /// core's account and addresses its region.
-    fn authorize(&self, who: &Principal, ctx: &RequestContext) -> Result<()> {
         let here = &self.inner.location;
         if let Some(region) = &ctx.region
             && *region != here.region
@@ -339,13 +379,101 @@ impl KeyCore {
                 here.region
             )));
         }
-        if who.account_id != here.account_id {
-            return Err(Error::AccessDenied(format!(
-                "{} is not authorized to use keys of account {}",
-                who.arn, here.account_id
-            )));
-        }
         Ok(())
+    }
+
+    /// For operations on no particular key (`CreateKey`, `ListKeys` …): the caller must belong
+    /// to the key core's account and be its root or hold an identity policy allowing `action`.
+    pub(crate) fn authorize_account(
+        &self,
+        state: &State,
+        call: &Call<'_>,
+        action: &str,
+    ) -> Result<()> {
+        if call.internal {
+            return Ok(());
+        }
+        let who = call.who;
+        let conditions = self.conditions(call);
+        let request = policy::Request {
+            principal: who,
+            action,
+            resource: "*",
+            context: &conditions,
+        };
+        let identity = evaluate_identity(state, &request);
+        let is_root = who.arn == format!("arn:aws:iam::{}:root", who.account_id);
+        if who.account_id == self.inner.location.account_id
+            && !identity.denied
+            && (is_root || identity.allowed)
+        {
+            return Ok(());
+        }
+        Err(Error::AccessDenied(format!(
+            "{} is not authorized to perform {action}",
+            who.arn
+        )))
+    }
+
+    /// The key policy and the caller's identity policies, combined as AWS KMS does: an explicit
+    /// deny in either wins; otherwise the key policy must allow the caller directly, or allow
+    /// the caller's account and an identity policy of the caller allow the action.
+    fn authorize_key(
+        &self,
+        state: &State,
+        call: &Call<'_>,
+        op: KeyOperation,
+        entry: &KeyEntry,
+        arn: &str,
+    ) -> Result<()> {
+        if call.internal {
+            return Ok(());
+        }
+        let action = format!("kms:{}", op.action());
+        let conditions = self.conditions(call);
+        let request = policy::Request {
+            principal: call.who,
+            action: &action,
+            resource: arn,
+            context: &conditions,
+        };
+        let key = entry.policy.evaluate(&request);
+        let identity = evaluate_identity(state, &request);
+        let is_root = call.who.arn == format!("arn:aws:iam::{}:root", call.who.account_id);
+        let allowed = !key.denied
+            && !identity.denied
+            && (key.allowed || (key.allowed_via_account && (is_root || identity.allowed)));
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::AccessDenied(format!(
+                "{} is not authorized to perform {action} on {arn}",
+                call.who.arn
+            )))
+        }
+    }
+
+    /// The condition keys a policy may test for this call.
+    fn conditions(&self, call: &Call<'_>) -> BTreeMap<String, Vec<String>> {
+        let mut keys = BTreeMap::new();
+        keys.insert(
+            "kms:CallerAccount".to_owned(),
+            vec![call.who.account_id.clone()],
+        );
+        keys.insert("aws:PrincipalArn".to_owned(), vec![call.who.arn.clone()]);
+        if let Some(ip) = call.ctx.source_ip {
+            keys.insert("aws:SourceIp".to_owned(), vec![ip.to_string()]);
+        }
+        if let Some(context) = &call.event.encryption_context {
+            keys.insert(
+                "kms:EncryptionContextKeys".to_owned(),
+                context.iter().map(|(k, _)| k.to_owned()).collect(),
+            );
+            for (k, v) in context.iter() {
+                keys.insert(format!("kms:EncryptionContext:{k}"), vec![v.to_owned()]);
+            }
+        }
+        keys
     }
 
     /// The key an identifier names, if it is usable at all (not destroyed, not past its
@@ -377,17 +505,18 @@ impl KeyCore {
         Ok(entry)
     }
 
-    /// Resolves a key and checks that its state allows `op`.
+    /// Resolves a key, checks that the caller may do `op` with it and that its state allows it.
     pub(crate) fn resolve_for<'s>(
         &self,
         state: &'s State,
         identifier: &str,
         op: KeyOperation,
-        event: &mut AuditEvent,
+        call: &mut Call<'_>,
     ) -> Result<&'s KeyEntry> {
         let entry = self.resolve(state, identifier)?;
         let arn = self.arn(&entry.record.key_id);
-        event.key_arn = Some(arn.clone());
+        call.event.key_arn = Some(arn.clone());
+        self.authorize_key(state, call, op, entry, &arn)?;
         state::check(entry.record.state, op, &arn)?;
         Ok(entry)
     }
@@ -407,11 +536,11 @@ impl KeyCore {
         &self,
         identifier: &str,
         op: KeyOperation,
-        event: &mut AuditEvent,
+        call: &mut Call<'_>,
         change: impl FnOnce(&mut KeyRecord, Millis) -> Result<()>,
     ) -> Result<KeyRecord> {
         let mut state = self.write();
-        let entry = self.resolve_for(&state, identifier, op, event)?;
+        let entry = self.resolve_for(&state, identifier, op, call)?;
         let mut record = entry.record.clone();
         change(&mut record, self.now())?;
         self.store().put_key(&record, None)?;
@@ -428,10 +557,10 @@ impl KeyCore {
         identifier: &str,
         op: KeyOperation,
         kind: RotationType,
-        event: &mut AuditEvent,
+        call: &mut Call<'_>,
     ) -> Result<KeyRecord> {
         let mut state = self.write();
-        let entry = self.resolve_for(&state, identifier, op, event)?;
+        let entry = self.resolve_for(&state, identifier, op, call)?;
         let mut record = entry.record.clone();
         let version = record.primary_version + 1;
         let now = self.now();
@@ -447,7 +576,7 @@ impl KeyCore {
         }
         self.store().put_key(&record, Some((version, &sealed)))?;
         self.note_due(&record);
-        event.key_version = Some(version);
+        call.event.key_version = Some(version);
         if let Some(entry) = state.keys.get_mut(&record.key_id) {
             entry.versions.push(key);
             entry.record = record.clone();
@@ -457,6 +586,7 @@ impl KeyCore {
 
     /// Stores and indexes a new key with its first version.
     pub(crate) fn insert_key(&self, record: KeyRecord) -> Result<KeyRecord> {
+        let policy = Policy::parse(&record.policy)?;
         let (key, sealed) = root::new_version(&self.inner.root, &record.key_id, 1)?;
         let mut state = self.write();
         self.store().put_key(&record, Some((1, &sealed)))?;
@@ -465,6 +595,7 @@ impl KeyCore {
             record.key_id.clone(),
             KeyEntry {
                 record: record.clone(),
+                policy,
                 versions: vec![key],
             },
         );
@@ -479,13 +610,13 @@ impl KeyCore {
         op: KeyOperation,
         plaintext: &[u8],
         context: &EncryptionContext,
-        event: &mut AuditEvent,
+        call: &mut Call<'_>,
     ) -> Result<Vec<u8>> {
         check_context(context)?;
-        event.encryption_context = Some(context.clone());
-        let entry = self.resolve_for(state, identifier, op, event)?;
+        call.event.encryption_context = Some(context.clone());
+        let entry = self.resolve_for(state, identifier, op, call)?;
         let key = entry.primary()?;
-        event.key_version = Some(key.version());
+        call.event.key_version = Some(key.version());
         Ok(key.seal(plaintext, context)?)
     }
 
@@ -498,14 +629,14 @@ impl KeyCore {
         context: &EncryptionContext,
         expected: Option<&str>,
         op: KeyOperation,
-        event: &mut AuditEvent,
+        call: &mut Call<'_>,
     ) -> Result<(SecretBytes, String)> {
         check_context(context)?;
-        event.encryption_context = Some(context.clone());
+        call.event.encryption_context = Some(context.clone());
         let blob = Blob::parse(blob).map_err(|_| Error::InvalidCiphertext)?;
         let key_id = blob.key_id();
         if state.deleted.contains(key_id) {
-            event.key_arn = Some(self.arn(key_id));
+            call.event.key_arn = Some(self.arn(key_id));
             return Err(Error::NotFound(format!(
                 "the key that encrypted this ciphertext ({}) has been deleted; its key material \
                  is destroyed",
@@ -515,14 +646,14 @@ impl KeyCore {
         if !state.keys.contains_key(key_id) {
             return Err(Error::InvalidCiphertext);
         }
-        let entry = self.resolve_for(state, key_id, op, event)?;
+        let entry = self.resolve_for(state, key_id, op, call)?;
         if let Some(expected) = expected {
             let named = self.resolve(state, expected)?;
             if named.record.key_id != entry.record.key_id {
                 return Err(Error::IncorrectKey);
             }
         }
-        event.key_version = Some(blob.key_version());
+        call.event.key_version = Some(blob.key_version());
         let key = entry
             .version(blob.key_version())
             .ok_or(Error::InvalidCiphertext)?;
@@ -573,21 +704,23 @@ impl KeyCore {
         let ctx = RequestContext::local("lakeseal-keycore/maintenance");
         let mut outcome = Ok(());
         for key_id in destroy {
-            let mut event = self.event("DeleteKey", &service, &ctx);
-            let result = self.destroy(&key_id, now, &mut event);
-            outcome = outcome.and(self.finish(event, result).await);
+            let mut call = self.call("DeleteKey", &service, &ctx);
+            call.internal = true;
+            let result = self.destroy(&key_id, now, &mut call);
+            outcome = outcome.and(self.finish(call, result).await);
         }
         for key_id in rotate {
-            let mut event = self.event("RotateKey", &service, &ctx);
+            let mut call = self.call("RotateKey", &service, &ctx);
+            call.internal = true;
             let result = self
                 .rotate(
                     &key_id,
                     KeyOperation::RotateKeyOnDemand,
                     RotationType::Automatic,
-                    &mut event,
+                    &mut call,
                 )
                 .map(drop);
-            outcome = outcome.and(self.finish(event, result).await);
+            outcome = outcome.and(self.finish(call, result).await);
         }
         let due = earliest_due(&self.read());
         self.inner.next_due.fetch_min(due, Ordering::SeqCst);
@@ -595,8 +728,8 @@ impl KeyCore {
     }
 
     /// Crypto-erasure of one key: every version's material leaves the store and memory.
-    fn destroy(&self, key_id: &str, now: Millis, event: &mut AuditEvent) -> Result<()> {
-        event.key_arn = Some(self.arn(key_id));
+    fn destroy(&self, key_id: &str, now: Millis, call: &mut Call<'_>) -> Result<()> {
+        call.event.key_arn = Some(self.arn(key_id));
         let mut state = self.write();
         let aliases: Vec<String> = state
             .aliases
@@ -614,6 +747,36 @@ impl KeyCore {
         tracing::info!(key = %self.arn(key_id), "key material destroyed");
         Ok(())
     }
+}
+
+impl State {
+    /// Indexes a user and its parsed identity policies.
+    pub(crate) fn set_user(&mut self, user: User) -> Result<()> {
+        let policies = user
+            .policies
+            .values()
+            .map(|doc| Policy::parse(doc))
+            .collect::<Result<Vec<_>>>()?;
+        self.identity.insert(user.arn.clone(), policies);
+        self.users.insert(user.arn.clone(), user);
+        Ok(())
+    }
+}
+
+/// The caller's identity policies, combined: any deny, any allow.
+fn evaluate_identity(state: &State, request: &policy::Request<'_>) -> policy::Evaluation {
+    let mut out = policy::Evaluation::default();
+    for p in state
+        .identity
+        .get(&request.principal.arn)
+        .into_iter()
+        .flatten()
+    {
+        let e = p.evaluate(request);
+        out.denied |= e.denied;
+        out.allowed |= e.allowed;
+    }
+    out
 }
 
 fn due_of(record: &KeyRecord) -> Option<Millis> {

@@ -36,6 +36,9 @@ pub enum Error {
     /// A pagination marker that this key core did not hand out.
     #[error("the pagination marker is not valid")]
     InvalidMarker,
+    /// A policy document that cannot be parsed or uses what is not supported.
+    #[error("{0}")]
+    MalformedPolicy(String),
     /// The caller may not do this.
     #[error("{0}")]
     AccessDenied(String),
@@ -69,6 +72,7 @@ impl Error {
             Error::AlreadyExists(_) => "AlreadyExistsException",
             Error::InvalidAliasName(_) => "InvalidAliasNameException",
             Error::InvalidMarker => "InvalidMarkerException",
+            Error::MalformedPolicy(_) => "MalformedPolicyDocumentException",
             Error::AccessDenied(_) => "AccessDeniedException",
             Error::DataDir(_)
             | Error::Audit(_)

@@ -54,6 +54,35 @@ pub enum KeyOperation {
     ListResourceTags,
 }
 
+impl KeyOperation {
+    /// The operation's name in policies, after `kms:`.
+    pub fn action(self) -> &'static str {
+        match self {
+            KeyOperation::DescribeKey => "DescribeKey",
+            KeyOperation::EnableKey => "EnableKey",
+            KeyOperation::DisableKey => "DisableKey",
+            KeyOperation::ScheduleKeyDeletion => "ScheduleKeyDeletion",
+            KeyOperation::CancelKeyDeletion => "CancelKeyDeletion",
+            KeyOperation::Encrypt => "Encrypt",
+            KeyOperation::Decrypt => "Decrypt",
+            KeyOperation::ReEncryptFrom => "ReEncryptFrom",
+            KeyOperation::ReEncryptTo => "ReEncryptTo",
+            KeyOperation::GenerateDataKey => "GenerateDataKey",
+            KeyOperation::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+            KeyOperation::RotateKeyOnDemand => "RotateKeyOnDemand",
+            KeyOperation::EnableKeyRotation => "EnableKeyRotation",
+            KeyOperation::DisableKeyRotation => "DisableKeyRotation",
+            KeyOperation::GetKeyRotationStatus => "GetKeyRotationStatus",
+            KeyOperation::ListKeyRotations => "ListKeyRotations",
+            KeyOperation::CreateAlias => "CreateAlias",
+            KeyOperation::UpdateAlias => "UpdateAlias",
+            KeyOperation::TagResource => "TagResource",
+            KeyOperation::UntagResource => "UntagResource",
+            KeyOperation::ListResourceTags => "ListResourceTags",
+        }
+    }
+}
+
 /// What a state does with an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

@@ -14,6 +14,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock::Millis;
+use crate::iam::{AccessKeyRecord, User};
 use crate::model::{AliasRecord, KeyRecord};
 use crate::{Error, Result};
 
@@ -26,6 +27,8 @@ pub(crate) struct Snapshot {
     pub(crate) keys: Vec<StoredKey>,
     pub(crate) aliases: Vec<AliasRecord>,
     pub(crate) deleted: Vec<String>,
+    pub(crate) users: Vec<User>,
+    pub(crate) access_keys: Vec<AccessKeyRecord>,
 }
 
 #[derive(Debug)]
@@ -44,6 +47,8 @@ CREATE TABLE IF NOT EXISTS key_versions (
 );
 CREATE TABLE IF NOT EXISTS aliases (name TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deleted_keys (key_id TEXT PRIMARY KEY, deleted_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS iam_users (arn TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS access_keys (access_key_id TEXT PRIMARY KEY, record TEXT NOT NULL);
 ";
 
 impl Store {
@@ -103,6 +108,16 @@ impl Store {
         snapshot.deleted = deleted
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
+        let mut users = self
+            .conn
+            .prepare("SELECT record FROM iam_users ORDER BY arn")?;
+        for record in users.query_map([], |r| r.get::<_, String>(0))? {
+            snapshot.users.push(decode(&record?)?);
+        }
+        let mut keys = self.conn.prepare("SELECT record FROM access_keys")?;
+        for record in keys.query_map([], |r| r.get::<_, String>(0))? {
+            snapshot.access_keys.push(decode(&record?)?);
+        }
         Ok(snapshot)
     }
 
@@ -125,6 +140,22 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn put_user(&mut self, user: &User) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO iam_users (arn, record) VALUES (?1, ?2)",
+            params![user.arn, encode(user)?],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn put_access_key(&mut self, key: &AccessKeyRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO access_keys (access_key_id, record) VALUES (?1, ?2)",
+            params![key.access_key_id, encode(key)?],
+        )?;
         Ok(())
     }
 

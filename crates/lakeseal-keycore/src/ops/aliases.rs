@@ -128,7 +128,7 @@ impl KeyCore {
         } else {
             ("UpdateAlias", KeyOperation::UpdateAlias)
         };
-        let mut event = self.event(name, who, ctx);
+        let mut call = self.call(name, who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             check_alias_name(&req.alias_name)?;
             if !matches!(
@@ -141,7 +141,7 @@ impl KeyCore {
                 )));
             }
             let mut state = self.write();
-            let target = self.resolve_for(&state, &req.target_key_id, op, &mut event)?;
+            let target = self.resolve_for(&state, &req.target_key_id, op, &mut call)?;
             let target_key_id = target.record.key_id.clone();
             let now = self.now();
             let alias = match (state.aliases.get(&req.alias_name), create) {
@@ -173,7 +173,7 @@ impl KeyCore {
             state.aliases.insert(alias.name.clone(), alias);
             Ok(Empty {})
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// Deletes an alias; the key is untouched.
@@ -183,18 +183,19 @@ impl KeyCore {
         ctx: &RequestContext,
         req: DeleteAliasRequest,
     ) -> Result<Empty> {
-        let mut event = self.event("DeleteAlias", who, ctx);
+        let mut call = self.call("DeleteAlias", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let mut state = self.write();
+            self.authorize_account(&state, &call, "kms:DeleteAlias")?;
             let alias = state.aliases.get(&req.alias_name).ok_or_else(|| {
                 Error::NotFound(format!("alias {} does not exist", req.alias_name))
             })?;
-            event.key_arn = Some(self.arn(&alias.target_key_id));
+            call.event.key_arn = Some(self.arn(&alias.target_key_id));
             self.store().delete_alias(&req.alias_name)?;
             state.aliases.remove(&req.alias_name);
             Ok(Empty {})
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// Lists aliases in name order, optionally only those of one key.
@@ -204,13 +205,14 @@ impl KeyCore {
         ctx: &RequestContext,
         req: ListAliasesRequest,
     ) -> Result<ListAliasesResponse> {
-        let mut event = self.event("ListAliases", who, ctx);
+        let mut call = self.call("ListAliases", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let state = self.read();
+            self.authorize_account(&state, &call, "kms:ListAliases")?;
             let only = match &req.key_id {
                 Some(id) => {
                     let entry = self.resolve(&state, id)?;
-                    event.key_arn = Some(self.arn(&entry.record.key_id));
+                    call.event.key_arn = Some(self.arn(&entry.record.key_id));
                     Some(entry.record.key_id.clone())
                 }
                 None => None,
@@ -238,7 +240,7 @@ impl KeyCore {
                 next_marker,
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }
 

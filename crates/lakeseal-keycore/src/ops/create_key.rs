@@ -76,16 +76,16 @@ impl KeyCore {
         ctx: &RequestContext,
         req: CreateKeyRequest,
     ) -> Result<CreateKeyResponse> {
-        let mut event = self.event("CreateKey", who, ctx);
-        let result = self
-            .admit(who, ctx)
-            .await
-            .and_then(|()| self.create_key_apply(req));
+        let mut call = self.call("CreateKey", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.authorize_account(&self.read(), &call, "kms:CreateKey")?;
+            self.create_key_apply(req)
+        });
         if let Ok(r) = &result {
-            event.key_arn = Some(r.key_metadata.arn.clone());
-            event.key_version = Some(1);
+            call.event.key_arn = Some(r.key_metadata.arn.clone());
+            call.event.key_version = Some(1);
         }
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     fn create_key_apply(&self, req: CreateKeyRequest) -> Result<CreateKeyResponse> {
@@ -115,9 +115,7 @@ impl KeyCore {
                 )));
             }
             Some(p) => {
-                serde_json::from_str::<serde_json::Value>(&p).map_err(|e| {
-                    Error::Validation(format!("Policy is not a JSON document: {e}"))
-                })?;
+                crate::policy::Policy::parse(&p)?;
                 p
             }
             None => default_policy(&self.location().account_id),

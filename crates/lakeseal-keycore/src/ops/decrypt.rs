@@ -46,7 +46,7 @@ impl KeyCore {
         ctx: &RequestContext,
         req: DecryptRequest,
     ) -> Result<DecryptResponse> {
-        let mut event = self.event("Decrypt", who, ctx);
+        let mut call = self.call("Decrypt", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let state = self.read();
             let (plaintext, key_arn) = self.open_blob(
@@ -55,7 +55,7 @@ impl KeyCore {
                 &req.encryption_context,
                 req.key_id.as_deref(),
                 KeyOperation::Decrypt,
-                &mut event,
+                &mut call,
             )?;
             Ok(DecryptResponse {
                 key_id: key_arn,
@@ -63,6 +63,6 @@ impl KeyCore {
                 encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }

@@ -80,15 +80,15 @@ impl KeyCore {
         ctx: &RequestContext,
         req: KeyIdRequest,
     ) -> Result<DescribeKeyResponse> {
-        let mut event = self.event("DescribeKey", who, ctx);
+        let mut call = self.call("DescribeKey", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let state = self.read();
             let entry =
-                self.resolve_for(&state, &req.key_id, KeyOperation::DescribeKey, &mut event)?;
+                self.resolve_for(&state, &req.key_id, KeyOperation::DescribeKey, &mut call)?;
             Ok(DescribeKeyResponse {
                 key_metadata: self.metadata(&entry.record),
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }

@@ -48,7 +48,7 @@ impl KeyCore {
         ctx: &RequestContext,
         req: EncryptRequest,
     ) -> Result<EncryptResponse> {
-        let mut event = self.event("Encrypt", who, ctx);
+        let mut call = self.call("Encrypt", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let len = req.plaintext.len();
             if !(1..=MAX_ENCRYPT_BYTES).contains(&len) {
@@ -63,14 +63,14 @@ impl KeyCore {
                 KeyOperation::Encrypt,
                 req.plaintext.expose_secret(),
                 &req.encryption_context,
-                &mut event,
+                &mut call,
             )?;
             Ok(EncryptResponse {
-                key_id: event.key_arn.clone().unwrap_or_default(),
+                key_id: call.event.key_arn.clone().unwrap_or_default(),
                 ciphertext_blob: blob,
                 encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }

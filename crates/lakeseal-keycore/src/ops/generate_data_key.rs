@@ -94,17 +94,17 @@ impl KeyCore {
         ctx: &RequestContext,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyResponse> {
-        let mut event = self.event("GenerateDataKey", who, ctx);
+        let mut call = self.call("GenerateDataKey", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let (plaintext, ciphertext_blob, key_id) =
-                self.new_data_key(&req, KeyOperation::GenerateDataKey, &mut event)?;
+                self.new_data_key(&req, KeyOperation::GenerateDataKey, &mut call)?;
             Ok(GenerateDataKeyResponse {
                 key_id,
                 plaintext,
                 ciphertext_blob,
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// Makes a data key; returns only its sealed form.
@@ -115,19 +115,19 @@ impl KeyCore {
         ctx: &RequestContext,
         req: GenerateDataKeyRequest,
     ) -> Result<GenerateDataKeyWithoutPlaintextResponse> {
-        let mut event = self.event("GenerateDataKeyWithoutPlaintext", who, ctx);
+        let mut call = self.call("GenerateDataKeyWithoutPlaintext", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let (_, ciphertext_blob, key_id) = self.new_data_key(
                 &req,
                 KeyOperation::GenerateDataKeyWithoutPlaintext,
-                &mut event,
+                &mut call,
             )?;
             Ok(GenerateDataKeyWithoutPlaintextResponse {
                 key_id,
                 ciphertext_blob,
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// A fresh data key, its blob under the key's primary version, and the key's ARN.
@@ -135,7 +135,7 @@ impl KeyCore {
         &self,
         req: &GenerateDataKeyRequest,
         op: KeyOperation,
-        event: &mut crate::audit::AuditEvent,
+        call: &mut crate::core::Call<'_>,
     ) -> Result<(SecretBytes, Vec<u8>, String)> {
         let plaintext = random_bytes(req.len()?)?;
         let state = self.read();
@@ -145,8 +145,12 @@ impl KeyCore {
             op,
             plaintext.expose_secret(),
             &req.encryption_context,
-            event,
+            call,
         )?;
-        Ok((plaintext, blob, event.key_arn.clone().unwrap_or_default()))
+        Ok((
+            plaintext,
+            blob,
+            call.event.key_arn.clone().unwrap_or_default(),
+        ))
     }
 }

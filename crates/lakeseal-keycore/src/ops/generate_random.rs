@@ -31,7 +31,7 @@ impl KeyCore {
         ctx: &RequestContext,
         req: GenerateRandomRequest,
     ) -> Result<GenerateRandomResponse> {
-        let event = self.event("GenerateRandom", who, ctx);
+        let call = self.call("GenerateRandom", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let n = req.number_of_bytes;
             if !(1..=1024).contains(&n) {
@@ -39,10 +39,11 @@ impl KeyCore {
                     "NumberOfBytes {n} is out of range: use 1 to 1024"
                 )));
             }
+            self.authorize_account(&self.read(), &call, "kms:GenerateRandom")?;
             Ok(GenerateRandomResponse {
                 plaintext: lakeseal_envelope::random_bytes(n as usize)?,
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }

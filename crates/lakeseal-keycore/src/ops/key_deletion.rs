@@ -59,7 +59,7 @@ impl KeyCore {
         ctx: &RequestContext,
         req: ScheduleKeyDeletionRequest,
     ) -> Result<ScheduleKeyDeletionResponse> {
-        let mut event = self.event("ScheduleKeyDeletion", who, ctx);
+        let mut call = self.call("ScheduleKeyDeletion", who, ctx);
         let days = req
             .pending_window_in_days
             .unwrap_or(DEFAULT_PENDING_WINDOW_DAYS);
@@ -72,7 +72,7 @@ impl KeyCore {
             let record = self.update_key(
                 &req.key_id,
                 KeyOperation::ScheduleKeyDeletion,
-                &mut event,
+                &mut call,
                 |record, now| {
                     record.state = KeyState::PendingDeletion;
                     record.deletion_date = Some(now + i64::from(days) * DAY_MS);
@@ -89,7 +89,7 @@ impl KeyCore {
                 pending_window_in_days: days,
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// Cancels a scheduled deletion; the key comes back `Disabled`.
@@ -99,12 +99,12 @@ impl KeyCore {
         ctx: &RequestContext,
         req: KeyIdRequest,
     ) -> Result<CancelKeyDeletionResponse> {
-        let mut event = self.event("CancelKeyDeletion", who, ctx);
+        let mut call = self.call("CancelKeyDeletion", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             self.update_key(
                 &req.key_id,
                 KeyOperation::CancelKeyDeletion,
-                &mut event,
+                &mut call,
                 |record, _| {
                     record.state = KeyState::Disabled;
                     record.deletion_date = None;
@@ -116,6 +116,6 @@ impl KeyCore {
                 key_id: self.arn(&record.key_id),
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }

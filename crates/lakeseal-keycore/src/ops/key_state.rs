@@ -37,14 +37,14 @@ impl KeyCore {
         } else {
             ("DisableKey", KeyOperation::DisableKey, KeyState::Disabled)
         };
-        let mut event = self.event(name, who, ctx);
+        let mut call = self.call(name, who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
-            self.update_key(&req.key_id, op, &mut event, |record, _| {
+            self.update_key(&req.key_id, op, &mut call, |record, _| {
                 record.state = to;
                 Ok(())
             })
             .map(|_| Empty {})
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }

@@ -46,9 +46,10 @@ impl KeyCore {
         ctx: &RequestContext,
         req: ListKeysRequest,
     ) -> Result<ListKeysResponse> {
-        let event = self.event("ListKeys", who, ctx);
+        let call = self.call("ListKeys", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let state = self.read();
+            self.authorize_account(&state, &call, "kms:ListKeys")?;
             let entries = state.keys.keys().map(|id| {
                 (
                     id,
@@ -65,6 +66,6 @@ impl KeyCore {
                 next_marker,
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }

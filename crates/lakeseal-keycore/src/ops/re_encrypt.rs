@@ -51,7 +51,7 @@ impl KeyCore {
         ctx: &RequestContext,
         req: ReEncryptRequest,
     ) -> Result<ReEncryptResponse> {
-        let mut event = self.event("ReEncrypt", who, ctx);
+        let mut call = self.call("ReEncrypt", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let state = self.read();
             let (plaintext, source_arn) = self.open_blob(
@@ -60,25 +60,25 @@ impl KeyCore {
                 &req.source_encryption_context,
                 req.source_key_id.as_deref(),
                 KeyOperation::ReEncryptFrom,
-                &mut event,
+                &mut call,
             )?;
-            event.source_key_arn = Some(source_arn.clone());
-            event.key_arn = None;
-            event.key_version = None;
+            call.event.source_key_arn = Some(source_arn.clone());
+            call.event.key_arn = None;
+            call.event.key_version = None;
             let blob = self.seal_with(
                 &state,
                 &req.destination_key_id,
                 KeyOperation::ReEncryptTo,
                 plaintext.expose_secret(),
                 &req.destination_encryption_context,
-                &mut event,
+                &mut call,
             )?;
             Ok(ReEncryptResponse {
                 ciphertext_blob: blob,
                 source_key_id: source_arn,
-                key_id: event.key_arn.clone().unwrap_or_default(),
+                key_id: call.event.key_arn.clone().unwrap_or_default(),
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }

@@ -109,20 +109,20 @@ impl KeyCore {
         ctx: &RequestContext,
         req: KeyIdRequest,
     ) -> Result<RotateKeyOnDemandResponse> {
-        let mut event = self.event("RotateKeyOnDemand", who, ctx);
+        let mut call = self.call("RotateKeyOnDemand", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let record = self.rotate(
                 &req.key_id,
                 KeyOperation::RotateKeyOnDemand,
                 RotationType::OnDemand,
-                &mut event,
+                &mut call,
             )?;
             Ok(RotateKeyOnDemandResponse {
                 key_id: self.arn(&record.key_id),
                 key_version: record.primary_version,
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// Turns automatic rotation on (or changes its period).
@@ -132,7 +132,7 @@ impl KeyCore {
         ctx: &RequestContext,
         req: EnableKeyRotationRequest,
     ) -> Result<super::Empty> {
-        let mut event = self.event("EnableKeyRotation", who, ctx);
+        let mut call = self.call("EnableKeyRotation", who, ctx);
         let days = req
             .rotation_period_in_days
             .unwrap_or(DEFAULT_ROTATION_PERIOD_DAYS);
@@ -145,7 +145,7 @@ impl KeyCore {
             self.update_key(
                 &req.key_id,
                 KeyOperation::EnableKeyRotation,
-                &mut event,
+                &mut call,
                 |record, now| {
                     record.rotation_period_days = Some(days);
                     record.next_rotation = Some(now + i64::from(days) * DAY_MS);
@@ -154,7 +154,7 @@ impl KeyCore {
             )?;
             Ok(super::Empty {})
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// Turns automatic rotation off.
@@ -164,12 +164,12 @@ impl KeyCore {
         ctx: &RequestContext,
         req: KeyIdRequest,
     ) -> Result<super::Empty> {
-        let mut event = self.event("DisableKeyRotation", who, ctx);
+        let mut call = self.call("DisableKeyRotation", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             self.update_key(
                 &req.key_id,
                 KeyOperation::DisableKeyRotation,
-                &mut event,
+                &mut call,
                 |record, _| {
                     record.rotation_period_days = None;
                     record.next_rotation = None;
@@ -178,7 +178,7 @@ impl KeyCore {
             )?;
             Ok(super::Empty {})
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// Whether automatic rotation is on, and when it next runs.
@@ -188,14 +188,14 @@ impl KeyCore {
         ctx: &RequestContext,
         req: KeyIdRequest,
     ) -> Result<GetKeyRotationStatusResponse> {
-        let mut event = self.event("GetKeyRotationStatus", who, ctx);
+        let mut call = self.call("GetKeyRotationStatus", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let state = self.read();
             let entry = self.resolve_for(
                 &state,
                 &req.key_id,
                 KeyOperation::GetKeyRotationStatus,
-                &mut event,
+                &mut call,
             )?;
             let r = &entry.record;
             Ok(GetKeyRotationStatusResponse {
@@ -205,7 +205,7 @@ impl KeyCore {
                 next_rotation_date: r.next_rotation,
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// The rotations a key has had, oldest first.
@@ -215,14 +215,14 @@ impl KeyCore {
         ctx: &RequestContext,
         req: ListKeyRotationsRequest,
     ) -> Result<ListKeyRotationsResponse> {
-        let mut event = self.event("ListKeyRotations", who, ctx);
+        let mut call = self.call("ListKeyRotations", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let state = self.read();
             let entry = self.resolve_for(
                 &state,
                 &req.key_id,
                 KeyOperation::ListKeyRotations,
-                &mut event,
+                &mut call,
             )?;
             let arn = self.arn(&entry.record.key_id);
             // Zero-padded so that the names sort in version order.
@@ -253,6 +253,6 @@ impl KeyCore {
                 next_marker,
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }

@@ -64,12 +64,12 @@ impl KeyCore {
         ctx: &RequestContext,
         req: TagResourceRequest,
     ) -> Result<Empty> {
-        let mut event = self.event("TagResource", who, ctx);
+        let mut call = self.call("TagResource", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             self.update_key(
                 &req.key_id,
                 KeyOperation::TagResource,
-                &mut event,
+                &mut call,
                 |record, _| {
                     for tag in &req.tags {
                         record.tags.retain(|t| t.tag_key != tag.tag_key);
@@ -80,7 +80,7 @@ impl KeyCore {
             )
             .map(|_| Empty {})
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// Removes tags.
@@ -90,12 +90,12 @@ impl KeyCore {
         ctx: &RequestContext,
         req: UntagResourceRequest,
     ) -> Result<Empty> {
-        let mut event = self.event("UntagResource", who, ctx);
+        let mut call = self.call("UntagResource", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             self.update_key(
                 &req.key_id,
                 KeyOperation::UntagResource,
-                &mut event,
+                &mut call,
                 |record, _| {
                     record.tags.retain(|t| !req.tag_keys.contains(&t.tag_key));
                     Ok(())
@@ -103,7 +103,7 @@ impl KeyCore {
             )
             .map(|_| Empty {})
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 
     /// Lists a key's tags.
@@ -113,20 +113,20 @@ impl KeyCore {
         ctx: &RequestContext,
         req: KeyIdRequest,
     ) -> Result<ListResourceTagsResponse> {
-        let mut event = self.event("ListResourceTags", who, ctx);
+        let mut call = self.call("ListResourceTags", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let state = self.read();
             let entry = self.resolve_for(
                 &state,
                 &req.key_id,
                 KeyOperation::ListResourceTags,
-                &mut event,
+                &mut call,
             )?;
             Ok(ListResourceTagsResponse {
                 tags: entry.record.tags.clone(),
                 truncated: false,
             })
         });
-        self.finish(event, result).await
+        self.finish(call, result).await
     }
 }

@@ -9,4 +9,5 @@
 
 mod common;
 mod lifecycle;
+mod policies;
 mod state_table;

@@ -1,0 +1,257 @@
+//! Identities: users, roles, access keys and their identity policies.
+//!
+//! An access key's secret is made here, handed out once, and stored only sealed under the root
+//! key. Authentication (SigV4, in the server) asks [`KeyCore::signing_secret`] for the secret of
+//! an access key id and the [`Principal`] it stands for.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use lakeseal_envelope::{EncryptionContext, SecretBytes, random_bytes};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Millis;
+use crate::{Error, KeyCore, Principal, Result};
+
+/// A user of an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The user's name, unique in its account.
+    pub name: String,
+    /// `arn:aws:iam::<account>:user/<name>`.
+    pub arn: String,
+    /// The account.
+    pub account_id: String,
+    /// Inline identity policies by name.
+    pub policies: BTreeMap<String, String>,
+    /// When it was created.
+    pub created: Millis,
+}
+
+/// Who an access key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyOwner {
+    /// A long-lived key of a user.
+    User {
+        /// The user's ARN.
+        arn: String,
+    },
+}
+
+/// An access key as stored: its secret is sealed under the root key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyRecord {
+    /// `AKIA…`.
+    pub access_key_id: String,
+    /// The account.
+    pub account_id: String,
+    /// Whose key it is.
+    pub owner: KeyOwner,
+    /// The secret, sealed under the root key.
+    #[serde(with = "crate::wire::b64")]
+    pub sealed_secret: Vec<u8>,
+    /// When it was created.
+    pub created: Millis,
+}
+
+/// A new access key: the only time its secret is seen outside the key core.
+#[derive(Debug)]
+pub struct NewAccessKey {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: SecretBytes,
+    /// The owner's ARN.
+    pub owner_arn: String,
+}
+
+impl NewAccessKey {
+    /// The key in the AWS shared-credentials file format, for a `[profile]`.
+    pub fn credentials_file(&self, profile: &str) -> SecretBytes {
+        let mut text =
+            format!("[{profile}]\naws_access_key_id = {}\n", self.access_key_id).into_bytes();
+        text.extend_from_slice(b"aws_secret_access_key = ");
+        text.extend_from_slice(self.secret_access_key.expose_secret());
+        text.push(b'\n');
+        SecretBytes::new(text)
+    }
+}
+
+fn secret_context(access_key_id: &str) -> EncryptionContext {
+    EncryptionContext::from_iter([
+        ("lakeseal:purpose", "access-key-secret"),
+        ("lakeseal:access-key-id", access_key_id),
+    ])
+}
+
+/// `AKIA` or `ASIA` and 16 characters of the base32 alphabet, as AWS access key ids look.
+fn new_access_key_id(prefix: &str) -> Result<String> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let random = random_bytes(16)?;
+    let tail: String = random
+        .expose_secret()
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(b % 32)]))
+        .collect();
+    Ok(format!("{prefix}{tail}"))
+}
+
+/// 40 characters of base64, as AWS secret access keys look (240 bits of entropy).
+fn new_secret() -> Result<SecretBytes> {
+    let random = random_bytes(30)?;
+    Ok(SecretBytes::new(
+        STANDARD.encode(random.expose_secret()).into_bytes(),
+    ))
+}
+
+pub(crate) fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
+impl KeyCore {
+    /// Creates a user in the key core's account.
+    pub fn create_user(&self, name: &str) -> Result<User> {
+        let account_id = self.location().account_id.clone();
+        self.create_user_in(&account_id, name)
+    }
+
+    /// Creates a user in another account, for callers from outside that the key policy of a key
+    /// names.
+    pub fn create_user_in(&self, account_id: &str, name: &str) -> Result<User> {
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::Validation(format!(
+                "account id {account_id:?} is not 12 digits"
+            )));
+        }
+        if !valid_name(name) {
+            return Err(Error::Validation(format!(
+                "user name {name:?} must be 1-64 of a-z A-Z 0-9 +=,.@_-"
+            )));
+        }
+        let account_id = account_id.to_owned();
+        let user = User {
+            name: name.to_owned(),
+            arn: format!("arn:aws:iam::{account_id}:user/{name}"),
+            account_id,
+            policies: BTreeMap::new(),
+            created: self.now(),
+        };
+        let mut state = self.write();
+        if state.users.contains_key(&user.arn) {
+            return Err(Error::AlreadyExists(format!("user {name} already exists")));
+        }
+        self.store().put_user(&user)?;
+        state.set_user(user.clone())?;
+        Ok(user)
+    }
+
+    /// Sets (or replaces) an inline identity policy of a user.
+    pub fn put_user_policy(&self, user: &str, policy_name: &str, document: &str) -> Result<()> {
+        crate::policy::Policy::parse(document)?;
+        let arn = self.user_arn(user);
+        let mut state = self.write();
+        let mut record = state
+            .users
+            .get(&arn)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("user {user} does not exist")))?;
+        record
+            .policies
+            .insert(policy_name.to_owned(), document.to_owned());
+        self.store().put_user(&record)?;
+        state.set_user(record)?;
+        Ok(())
+    }
+
+    /// Makes a new access key for a user; the secret is returned this once.
+    pub fn create_access_key(&self, user: &str) -> Result<NewAccessKey> {
+        let arn = self.user_arn(user);
+        if !self.read().users.contains_key(&arn) {
+            return Err(Error::NotFound(format!("user {user} does not exist")));
+        }
+        let access_key_id = new_access_key_id("AKIA")?;
+        let secret = new_secret()?;
+        let sealed_secret = self
+            .root()
+            .seal(secret.expose_secret(), &secret_context(&access_key_id))?;
+        let record = AccessKeyRecord {
+            access_key_id: access_key_id.clone(),
+            account_id: self.location().account_id.clone(),
+            owner: KeyOwner::User { arn: arn.clone() },
+            sealed_secret,
+            created: self.now(),
+        };
+        let mut state = self.write();
+        self.store().put_access_key(&record)?;
+        state.access_keys.insert(access_key_id.clone(), record);
+        Ok(NewAccessKey {
+            access_key_id,
+            secret_access_key: secret,
+            owner_arn: arn,
+        })
+    }
+
+    /// The users of the account.
+    pub fn list_users(&self) -> Vec<User> {
+        self.read().users.values().cloned().collect()
+    }
+
+    /// For request authentication: the principal an access key stands for and its secret.
+    /// An unknown key is `None`; the caller answers with the AWS error for an unknown key.
+    pub fn signing_secret(&self, access_key_id: &str) -> Result<Option<(Principal, SecretBytes)>> {
+        let state = self.read();
+        let Some(record) = state.access_keys.get(access_key_id) else {
+            return Ok(None);
+        };
+        let KeyOwner::User { arn } = &record.owner;
+        let secret = self
+            .root()
+            .open(&record.sealed_secret, &secret_context(access_key_id))
+            .map_err(|_| Error::Internal(format!("access key {access_key_id} does not open")))?;
+        Ok(Some((
+            Principal {
+                account_id: record.account_id.clone(),
+                arn: arn.clone(),
+                access_key_id: Some(access_key_id.to_owned()),
+            },
+            secret,
+        )))
+    }
+
+    fn user_arn(&self, user: &str) -> String {
+        if user.starts_with("arn:") {
+            user.to_owned()
+        } else {
+            format!("arn:aws:iam::{}:user/{user}", self.location().account_id)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_key_ids_look_like_aws_ones() {
+        let id = new_access_key_id("AKIA").unwrap();
+        assert_eq!(id.len(), 20);
+        assert!(id.starts_with("AKIA"));
+        assert!(
+            id[4..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        );
+        assert_eq!(new_secret().unwrap().len(), 40);
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("stage-writer@iot"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("has space"));
+    }
+}

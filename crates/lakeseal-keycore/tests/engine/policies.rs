@@ -1,0 +1,279 @@
+//! Authorisation: key policies and identity policies together, explicit deny, conditions on
+//! the encryption context and the source address, other accounts.
+
+use std::net::IpAddr;
+
+use lakeseal_keycore::audit::{self, Query};
+use lakeseal_keycore::ops::KeyIdRequest;
+use lakeseal_keycore::ops::create_key::CreateKeyRequest;
+use lakeseal_keycore::ops::decrypt::DecryptRequest;
+use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
+use lakeseal_keycore::ops::list_keys::ListKeysRequest;
+use lakeseal_keycore::{Principal, RequestContext};
+
+use crate::common::{ACCOUNT, context, ctx, fixture};
+
+fn user(account: &str, name: &str) -> Principal {
+    Principal {
+        account_id: account.into(),
+        arn: format!("arn:aws:iam::{account}:user/{name}"),
+        access_key_id: None,
+    }
+}
+
+const STAGE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{
+    "Effect":"Allow","Action":["kms:GenerateDataKey","kms:Decrypt"],"Resource":"*",
+    "Condition":{"StringEquals":{"kms:EncryptionContext:table":"telemetry"}}}]}"#;
+
+#[tokio::test]
+async fn identity_policy_narrows_what_a_user_may_do() {
+    let f = fixture();
+    let key = f.new_key().await;
+    f.core.create_user("stage").unwrap();
+    f.core
+        .put_user_policy("stage", "stage", STAGE_POLICY)
+        .unwrap();
+    let stage = user(ACCOUNT, "stage");
+    let telemetry = context(&[("table", "telemetry")]);
+
+    let dek = f
+        .core
+        .generate_data_key(
+            &stage,
+            &ctx(),
+            GenerateDataKeyRequest::aes_256(&key, telemetry.clone()),
+        )
+        .await
+        .unwrap();
+    f.core
+        .decrypt(
+            &stage,
+            &ctx(),
+            DecryptRequest {
+                ciphertext_blob: dek.ciphertext_blob.clone(),
+                encryption_context: telemetry,
+                key_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    let denied = [
+        f.core
+            .generate_data_key(
+                &stage,
+                &ctx(),
+                GenerateDataKeyRequest::aes_256(&key, context(&[("table", "billing")])),
+            )
+            .await
+            .map(drop),
+        f.core
+            .describe_key(&stage, &ctx(), KeyIdRequest::new(&key))
+            .await
+            .map(drop),
+        f.core
+            .disable_key(&stage, &ctx(), KeyIdRequest::new(&key))
+            .await
+            .map(drop),
+        f.core
+            .create_key(&stage, &ctx(), CreateKeyRequest::default())
+            .await
+            .map(drop),
+        f.core
+            .list_keys(&stage, &ctx(), ListKeysRequest::default())
+            .await
+            .map(drop),
+    ];
+    for (i, result) in denied.into_iter().enumerate() {
+        assert_eq!(
+            result.unwrap_err().code(),
+            "AccessDeniedException",
+            "call {i}"
+        );
+    }
+    let audited = audit::query(
+        &f.core.audit_path(),
+        &Query {
+            principal: Some(stage.arn.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let results: Vec<&str> = audited.iter().map(|r| r.event.result.as_str()).collect();
+    assert_eq!(
+        results,
+        [
+            "Success",
+            "Success",
+            "AccessDeniedException",
+            "AccessDeniedException",
+            "AccessDeniedException",
+            "AccessDeniedException",
+            "AccessDeniedException"
+        ]
+    );
+
+    // A user without any policy may do nothing, even though the key policy trusts the account.
+    f.core.create_user("nobody").unwrap();
+    let err = f
+        .core
+        .describe_key(&user(ACCOUNT, "nobody"), &ctx(), KeyIdRequest::new(&key))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "AccessDeniedException");
+}
+
+#[tokio::test]
+async fn explicit_deny_in_the_key_policy_wins() {
+    let f = fixture();
+    let policy = format!(
+        r#"{{"Statement":[
+        {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}},
+        {{"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}}]}}"#
+    );
+    let key = f
+        .core
+        .create_key(
+            &f.admin,
+            &ctx(),
+            CreateKeyRequest {
+                policy: Some(policy),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .key_metadata
+        .key_id;
+    let blob = f.encrypt(&key, b"x", &context(&[])).await;
+    assert_eq!(
+        f.decrypt(&blob, &context(&[])).await.unwrap_err().code(),
+        "AccessDeniedException"
+    );
+}
+
+#[tokio::test]
+async fn another_account_needs_the_key_policy_and_its_own_identity_policy() {
+    const OTHER: &str = "444455556666";
+    let f = fixture();
+    let shared_policy = format!(
+        r#"{{"Statement":[
+        {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}},
+        {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{OTHER}:root"}},"Action":["kms:Encrypt","kms:Decrypt"],"Resource":"*"}}]}}"#
+    );
+    let shared = f
+        .core
+        .create_key(
+            &f.admin,
+            &ctx(),
+            CreateKeyRequest {
+                policy: Some(shared_policy),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .key_metadata
+        .arn;
+    let private = f.new_key().await;
+    let private_arn = format!("arn:aws:kms:eu-west-1:{ACCOUNT}:key/{private}");
+    let partner = user(OTHER, "partner");
+    let enc = |key: &str| lakeseal_keycore::ops::encrypt::EncryptRequest {
+        key_id: key.into(),
+        plaintext: b"x".to_vec().into(),
+        encryption_context: Default::default(),
+    };
+    // No identity policy in its own account yet: refused.
+    let err = f
+        .core
+        .encrypt(&partner, &ctx(), enc(&shared))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "AccessDeniedException");
+    f.core.create_user_in(OTHER, "partner").unwrap();
+    f.core
+        .put_user_policy(
+            &partner.arn,
+            "use-shared",
+            r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#,
+        )
+        .unwrap();
+    f.core
+        .encrypt(&partner, &ctx(), enc(&shared))
+        .await
+        .unwrap();
+    // A key whose policy does not name the other account stays closed to it.
+    let err = f
+        .core
+        .encrypt(&partner, &ctx(), enc(&private_arn))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "AccessDeniedException");
+}
+
+#[tokio::test]
+async fn source_ip_condition() {
+    let f = fixture();
+    let key = f.new_key().await;
+    f.core.create_user("office").unwrap();
+    f.core
+        .put_user_policy(
+            "office",
+            "from-office",
+            r#"{"Statement":{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*",
+            "Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}}}"#,
+        )
+        .unwrap();
+    let office = user(ACCOUNT, "office");
+    let from = |ip: &str| RequestContext {
+        source_ip: Some(ip.parse::<IpAddr>().unwrap()),
+        ..ctx()
+    };
+    f.core
+        .describe_key(&office, &from("192.0.2.10"), KeyIdRequest::new(&key))
+        .await
+        .unwrap();
+    let err = f
+        .core
+        .describe_key(&office, &from("198.51.100.1"), KeyIdRequest::new(&key))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "AccessDeniedException");
+    let err = f
+        .core
+        .describe_key(&office, &ctx(), KeyIdRequest::new(&key))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        "AccessDeniedException",
+        "no source address: the condition cannot hold"
+    );
+}
+
+#[tokio::test]
+async fn malformed_policies_are_refused() {
+    let f = fixture();
+    f.core.create_user("u").unwrap();
+    let err = f
+        .core
+        .put_user_policy(
+            "u",
+            "bad",
+            r#"{"Statement":[{"Effect":"Perhaps","Action":"kms:*"}]}"#,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "MalformedPolicyDocumentException");
+    let err = f
+        .core
+        .create_key(
+            &f.admin,
+            &ctx(),
+            CreateKeyRequest {
+                policy: Some("{}".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "MalformedPolicyDocumentException");
+}
