@@ -365,6 +365,29 @@ impl KeyCore {
         result
     }
 
+    /// Audits a request refused before it reached an operation: a bad signature, an unknown
+    /// access key, a malformed or throttled request. `who` is the caller when it is known.
+    pub async fn audit_refusal(
+        &self,
+        operation: &str,
+        who: Option<&Principal>,
+        ctx: &RequestContext,
+        code: &str,
+        message: &str,
+    ) -> Result<()> {
+        let anonymous = Principal {
+            account_id: String::new(),
+            arn: "anonymous".to_owned(),
+            access_key_id: None,
+        };
+        let call = self.call(operation, who.unwrap_or(&anonymous), ctx);
+        let mut event = call.event;
+        event.time = rfc3339(self.now());
+        event.result = code.to_owned();
+        event.error_message = Some(message.to_owned());
+        self.inner.audit.append(&event).await.map(drop)
+    }
+
     /// Runs the key core's own due work, then checks that the request addresses this key
     /// core's region. What the caller may do is checked per operation
     /// ([`KeyCore::authorize_account`], and [`KeyCore::resolve_for`] for keys).

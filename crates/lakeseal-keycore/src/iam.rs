@@ -12,7 +12,7 @@ use lakeseal_envelope::{EncryptionContext, SecretBytes, random_bytes};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::{Error, KeyCore, Principal, Result};
+use crate::{Error, KeyCore, Principal, RequestContext, Result};
 
 /// A user of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,14 +114,34 @@ pub(crate) fn valid_name(name: &str) -> bool {
 
 impl KeyCore {
     /// Creates a user in the key core's account.
-    pub fn create_user(&self, name: &str) -> Result<User> {
+    pub async fn create_user(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        name: &str,
+    ) -> Result<User> {
         let account_id = self.location().account_id.clone();
-        self.create_user_in(&account_id, name)
+        self.create_user_in(who, ctx, &account_id, name).await
     }
 
     /// Creates a user in another account, for callers from outside that the key policy of a key
     /// names.
-    pub fn create_user_in(&self, account_id: &str, name: &str) -> Result<User> {
+    pub async fn create_user_in(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        account_id: &str,
+        name: &str,
+    ) -> Result<User> {
+        let call = self.call("CreateUser", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.authorize_account(&self.read(), &call, "iam:CreateUser")?;
+            self.create_user_apply(account_id, name)
+        });
+        self.finish(call, result).await
+    }
+
+    fn create_user_apply(&self, account_id: &str, name: &str) -> Result<User> {
         if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::Validation(format!(
                 "account id {account_id:?} is not 12 digits"
@@ -150,7 +170,23 @@ impl KeyCore {
     }
 
     /// Sets (or replaces) an inline identity policy of a user.
-    pub fn put_user_policy(&self, user: &str, policy_name: &str, document: &str) -> Result<()> {
+    pub async fn put_user_policy(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        user: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> Result<()> {
+        let call = self.call("PutUserPolicy", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.authorize_account(&self.read(), &call, "iam:PutUserPolicy")?;
+            self.put_user_policy_apply(user, policy_name, document)
+        });
+        self.finish(call, result).await
+    }
+
+    fn put_user_policy_apply(&self, user: &str, policy_name: &str, document: &str) -> Result<()> {
         crate::policy::Policy::parse(document)?;
         let arn = self.user_arn(user);
         let mut state = self.write();
@@ -168,7 +204,32 @@ impl KeyCore {
     }
 
     /// Makes a new access key for a user; the secret is returned this once.
-    pub fn create_access_key(&self, user: &str) -> Result<NewAccessKey> {
+    pub async fn create_access_key(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        user: &str,
+    ) -> Result<NewAccessKey> {
+        let call = self.call("CreateAccessKey", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.authorize_account(&self.read(), &call, "iam:CreateAccessKey")?;
+            self.create_access_key_apply(user)
+        });
+        self.finish(call, result).await
+    }
+
+    /// Creates the `admin` user of a new key core, with an identity policy allowing everything,
+    /// and its first access key. Done once, by `keycore init`, as the account root.
+    pub async fn bootstrap_admin(&self, ctx: &RequestContext) -> Result<NewAccessKey> {
+        let root = Principal::account_root(&self.location().account_id);
+        self.create_user(&root, ctx, "admin").await?;
+        let everything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        self.put_user_policy(&root, ctx, "admin", "administrator", everything)
+            .await?;
+        self.create_access_key(&root, ctx, "admin").await
+    }
+
+    fn create_access_key_apply(&self, user: &str) -> Result<NewAccessKey> {
         let arn = self.user_arn(user);
         if !self.read().users.contains_key(&arn) {
             return Err(Error::NotFound(format!("user {user} does not exist")));

@@ -29,9 +29,10 @@ const STAGE_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{
 async fn identity_policy_narrows_what_a_user_may_do() {
     let f = fixture();
     let key = f.new_key().await;
-    f.core.create_user("stage").unwrap();
+    f.core.create_user(&f.admin, &ctx(), "stage").await.unwrap();
     f.core
-        .put_user_policy("stage", "stage", STAGE_POLICY)
+        .put_user_policy(&f.admin, &ctx(), "stage", "stage", STAGE_POLICY)
+        .await
         .unwrap();
     let stage = user(ACCOUNT, "stage");
     let telemetry = context(&[("table", "telemetry")]);
@@ -113,7 +114,10 @@ async fn identity_policy_narrows_what_a_user_may_do() {
     );
 
     // A user without any policy may do nothing, even though the key policy trusts the account.
-    f.core.create_user("nobody").unwrap();
+    f.core
+        .create_user(&f.admin, &ctx(), "nobody")
+        .await
+        .unwrap();
     let err = f
         .core
         .describe_key(&user(ACCOUNT, "nobody"), &ctx(), KeyIdRequest::new(&key))
@@ -189,13 +193,19 @@ async fn another_account_needs_the_key_policy_and_its_own_identity_policy() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "AccessDeniedException");
-    f.core.create_user_in(OTHER, "partner").unwrap();
+    f.core
+        .create_user_in(&f.admin, &ctx(), OTHER, "partner")
+        .await
+        .unwrap();
     f.core
         .put_user_policy(
+            &f.admin,
+            &ctx(),
             &partner.arn,
             "use-shared",
             r#"{"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#,
         )
+        .await
         .unwrap();
     f.core
         .encrypt(&partner, &ctx(), enc(&shared))
@@ -214,14 +224,20 @@ async fn another_account_needs_the_key_policy_and_its_own_identity_policy() {
 async fn source_ip_condition() {
     let f = fixture();
     let key = f.new_key().await;
-    f.core.create_user("office").unwrap();
+    f.core
+        .create_user(&f.admin, &ctx(), "office")
+        .await
+        .unwrap();
     f.core
         .put_user_policy(
+            &f.admin,
+            &ctx(),
             "office",
             "from-office",
             r#"{"Statement":{"Effect":"Allow","Action":"kms:DescribeKey","Resource":"*",
             "Condition":{"IpAddress":{"aws:SourceIp":"192.0.2.0/24"}}}}"#,
         )
+        .await
         .unwrap();
     let office = user(ACCOUNT, "office");
     let from = |ip: &str| RequestContext {
@@ -253,14 +269,17 @@ async fn source_ip_condition() {
 #[tokio::test]
 async fn malformed_policies_are_refused() {
     let f = fixture();
-    f.core.create_user("u").unwrap();
+    f.core.create_user(&f.admin, &ctx(), "u").await.unwrap();
     let err = f
         .core
         .put_user_policy(
+            &f.admin,
+            &ctx(),
             "u",
             "bad",
             r#"{"Statement":[{"Effect":"Perhaps","Action":"kms:*"}]}"#,
         )
+        .await
         .unwrap_err();
     assert_eq!(err.code(), "MalformedPolicyDocumentException");
     let err = f
