@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy with warnings denied, and every test.
-# Installs what it needs when missing (a C compiler for the bundled SQLite).
+# Installs what it needs when missing: a C compiler (bundled SQLite), Python 3 with venv (the
+# interop tests make a venv with boto3 and the AWS Encryption SDK from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v cc >/dev/null 2>&1; then
     echo "==> installing a C compiler (for the bundled SQLite)"
     apt-get update -qq && apt-get install -y -qq build-essential
+fi
+if ! python3 -m venv --help >/dev/null 2>&1; then
+    echo "==> installing Python 3 with venv (the interop tests run boto3 and the AWS Encryption SDK)"
+    apt-get update -qq && apt-get install -y -qq python3 python3-venv
 fi
 for component in rustfmt clippy; do
     if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then

@@ -6,5 +6,7 @@
     unreachable_pub
 )]
 
+mod clients;
 mod crash;
 mod secrets;
+mod support;

@@ -42,12 +42,73 @@ pub(crate) enum Command {
     /// Check and search the audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Manage users, access keys and identity policies.
+    #[command(subcommand)]
+    Iam(IamCmd),
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeycoreCmd {
-    /// Create a data directory: root key, store, region and account.
+    /// Create a data directory: root key, store, region and account, and an `admin` user whose
+    /// access key is written to DATA_DIR/admin-credentials (mode 0600).
     Init(InitArgs),
+    /// Serve the AWS KMS protocol (SigV4) until SIGTERM or SIGINT.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub(crate) listen: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum IamCmd {
+    /// Create a user in the key core's account (or --account-id).
+    CreateUser(UserArgs),
+    /// Make an access key for a user and write it to --credentials-file (mode 0600).
+    CreateAccessKey(AccessKeyArgs),
+    /// Set an inline identity policy of a user.
+    PutUserPolicy(PutPolicyArgs),
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UserArgs {
+    /// The user's name.
+    #[arg(long)]
+    pub(crate) user_name: String,
+    /// Another 12-digit account, for callers from outside.
+    #[arg(long)]
+    pub(crate) account_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AccessKeyArgs {
+    /// The user's name or ARN.
+    #[arg(long)]
+    pub(crate) user_name: String,
+    /// Where to write the key, in the AWS credentials-file format.
+    #[arg(long)]
+    pub(crate) credentials_file: PathBuf,
+    /// The profile name in that file.
+    #[arg(long, default_value = "default")]
+    pub(crate) profile: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PutPolicyArgs {
+    /// The user's name or ARN.
+    #[arg(long)]
+    pub(crate) user_name: String,
+    /// The policy's name.
+    #[arg(long)]
+    pub(crate) policy_name: String,
+    /// The policy document, inline JSON or file://path.
+    #[arg(long)]
+    pub(crate) policy_document: String,
 }
 
 #[derive(Debug, Args)]

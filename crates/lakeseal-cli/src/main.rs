@@ -29,7 +29,7 @@ use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext}
 use serde::Serialize;
 use serde_json::json;
 
-use crate::args::{AliasCmd, AuditCmd, Cli, Command, CryptoCmd, KeyCmd, KeycoreCmd};
+use crate::args::{AliasCmd, AuditCmd, Cli, Command, CryptoCmd, IamCmd, KeyCmd, KeycoreCmd};
 use crate::output::Output;
 
 fn main() -> ExitCode {
@@ -77,12 +77,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     partition: a.partition,
                 },
             )?;
+            let s = open(data_dir()?)?;
+            let admin = s.core.bootstrap_admin(&s.ctx).await?;
+            let path = data_dir()?.join("admin-credentials");
+            write_credentials(&path, &admin.credentials_file("default"))?;
             out.print(&json!({
                 "DataDir": data_dir()?.display().to_string(),
                 "Region": location.region,
                 "AccountId": location.account_id,
+                "AdminAccessKeyId": admin.access_key_id,
+                "AdminCredentialsFile": path.display().to_string(),
             }))?;
         }
+        Command::Keycore(KeycoreCmd::Serve(a)) => {
+            let s = open(data_dir()?)?;
+            let listener = tokio::net::TcpListener::bind(&a.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", a.listen))?;
+            let local = listener.local_addr()?;
+            tracing::info!(%local, region = %s.core.location().region, "key core serving");
+            eprintln!("lakeseal key core listening on {local}");
+            lakeseal_keycore_server::Server::new(s.core, Default::default())
+                .serve(listener, shutdown_signal())
+                .await?;
+        }
+        Command::Iam(cmd) => iam(&open(data_dir()?)?, cmd, out).await?,
         Command::Audit(AuditCmd::Verify) => {
             let path = KeyCore::audit_path_in(data_dir()?);
             return match audit::verify(&path)? {
@@ -281,6 +300,71 @@ async fn crypto(s: &Session, cmd: CryptoCmd, out: Output) -> anyhow::Result<()> 
             };
             emit(out, c.generate_random(w, x, req).await)
         }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("shutting down");
+}
+
+/// Writes a credentials file readable by its owner only; refuses to overwrite one.
+fn write_credentials(path: &Path, contents: &lakeseal_envelope::SecretBytes) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.expose_secret())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
+    let (c, w, x) = (&s.core, &s.who, &s.ctx);
+    match cmd {
+        IamCmd::CreateUser(a) => {
+            let account = a
+                .account_id
+                .unwrap_or_else(|| c.location().account_id.clone());
+            emit(out, c.create_user_in(w, x, &account, &a.user_name).await)
+        }
+        IamCmd::CreateAccessKey(a) => {
+            let key = match c.create_access_key(w, x, &a.user_name).await {
+                Ok(key) => key,
+                Err(e) => bail!("An error occurred ({}): {e}", e.code()),
+            };
+            write_credentials(&a.credentials_file, &key.credentials_file(&a.profile))?;
+            out.print(&json!({
+                "AccessKeyId": key.access_key_id,
+                "UserArn": key.owner_arn,
+                "CredentialsFile": a.credentials_file.display().to_string(),
+            }))
+        }
+        IamCmd::PutUserPolicy(a) => {
+            let document = read_policy(&a.policy_document)?;
+            let result = c
+                .put_user_policy(w, x, &a.user_name, &a.policy_name, &document)
+                .await
+                .map(|()| json!({}));
+            emit(out, result)
+        }
+        IamCmd::List => out.print(&json!({ "Users": c.list_users() })),
     }
 }
 

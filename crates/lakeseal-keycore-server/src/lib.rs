@@ -1,1 +1,171 @@
-//! placeholder
+//! The key core as a network service speaking the AWS KMS JSON 1.1 protocol.
+//!
+//! `POST /` with `X-Amz-Target: TrentService.<Operation>` and a JSON body, signed with SigV4
+//! (service `kms`, the key core's region). Existing KMS clients work unchanged with an endpoint
+//! override. Every request is authenticated, then authorised and audited by the engine; a
+//! request refused before it reaches an operation (bad signature, unknown key, malformed body) is
+//! audited here.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use lakeseal_keycore::{KeyCore, Options};
+//! use lakeseal_keycore_server::{Server, ServerConfig};
+//!
+//! let core = KeyCore::open("/var/lib/lakeseal".as_ref(), Options::default())?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:7070").await?;
+//! Server::new(core, ServerConfig::default())
+//!     .serve(listener, async { let _ = tokio::signal::ctrl_c().await; })
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod auth;
+mod error;
+mod kms;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, Request, Uri};
+use axum::response::Response;
+use axum::routing::any;
+use lakeseal_keycore::{KeyCore, RequestContext};
+
+pub use crate::error::ApiError;
+
+/// The largest request body accepted, in bytes.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The largest request body, in bytes; larger ones get a `ValidationException`.
+    pub max_body: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+/// The HTTP front of a [`KeyCore`].
+#[derive(Debug, Clone)]
+pub struct Server {
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    core: KeyCore,
+    config: ServerConfig,
+}
+
+impl Server {
+    /// A server for `core`.
+    pub fn new(core: KeyCore, config: ServerConfig) -> Self {
+        Self {
+            inner: Arc::new(Shared { core, config }),
+        }
+    }
+
+    /// The router, for embedding or testing.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", any(handle))
+            .fallback(handle)
+            .with_state(self.inner.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let ctx = RequestContext {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        source_ip: Some(peer.ip()),
+        region: None,
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    let operation = target(&parts.headers).unwrap_or("Unknown").to_owned();
+    let request_id = ctx.request_id.clone();
+    let result = async {
+        let body = axum::body::to_bytes(body, shared.config.max_body)
+            .await
+            .map_err(|_| ApiError::TooLarge(shared.config.max_body))?;
+        check_shape(&parts.method, &parts.uri, &parts.headers)?;
+        let who = auth::authenticate(&shared.core, &parts, &body).await?;
+        Ok::<_, ApiError>((who, body))
+    }
+    .await;
+    let response = match result {
+        Ok((who, body)) => kms::dispatch(&shared.core, &who, &ctx, &operation, &body).await,
+        Err(e) => {
+            // Refused before any operation ran: the engine never saw it, so audit it here.
+            if let Err(audit) = shared
+                .core
+                .audit_refusal(&operation, None, &ctx, e.code(), &e.to_string())
+                .await
+            {
+                tracing::error!(error = %audit, "cannot audit a refused request");
+                Err(ApiError::Core(audit))
+            } else {
+                Err(e)
+            }
+        }
+    };
+    error::into_response(response, &request_id)
+}
+
+/// The operation named by `X-Amz-Target: TrentService.<Operation>`.
+fn target(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("x-amz-target")?
+        .to_str()
+        .ok()?
+        .strip_prefix("TrentService.")
+}
+
+fn check_shape(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), ApiError> {
+    if method != Method::POST || uri.path() != "/" {
+        return Err(ApiError::UnknownOperation(format!(
+            "{method} {} is not an operation of this service",
+            uri.path()
+        )));
+    }
+    if target(headers).is_none() {
+        return Err(ApiError::UnknownOperation(
+            "X-Amz-Target must be TrentService.<Operation>".into(),
+        ));
+    }
+    Ok(())
+}

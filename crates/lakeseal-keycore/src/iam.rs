@@ -16,6 +16,7 @@ use crate::{Error, KeyCore, Principal, RequestContext, Result};
 
 /// A user of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct User {
     /// The user's name, unique in its account.
     pub name: String,

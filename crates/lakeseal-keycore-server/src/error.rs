@@ -1,0 +1,83 @@
+//! Errors as the AWS JSON protocol sends them: `{"__type": "...", "message": "..."}`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Why a request failed, with the AWS error name a client sees.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The engine refused or failed the operation.
+    #[error(transparent)]
+    Core(#[from] lakeseal_keycore::Error),
+    /// SigV4 authentication failed; `code` is the AWS name (`InvalidSignatureException` …).
+    #[error("{message}")]
+    Auth {
+        /// The AWS error name.
+        code: &'static str,
+        /// What to fix.
+        message: String,
+    },
+    /// The body is not a JSON document of the operation's shape.
+    #[error("{0}")]
+    Serialization(String),
+    /// No such operation.
+    #[error("{0}")]
+    UnknownOperation(String),
+    /// The body is over the limit.
+    #[error("the request body is over {0} bytes")]
+    TooLarge(usize),
+}
+
+impl ApiError {
+    /// The AWS error name.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Core(e) => e.code(),
+            ApiError::Auth { code, .. } => code,
+            ApiError::Serialization(_) => "SerializationException",
+            ApiError::UnknownOperation(_) => "UnknownOperationException",
+            ApiError::TooLarge(_) => "ValidationException",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Core(e) if e.code() == "KMSInternalException" => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::Auth { .. } => StatusCode::FORBIDDEN,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "__type")]
+    kind: &'a str,
+    message: String,
+}
+
+const JSON: &str = "application/x-amz-json-1.1";
+
+/// Turns an operation's outcome into the HTTP response, with the request id header AWS sends.
+pub(crate) fn into_response(result: Result<Vec<u8>, ApiError>, request_id: &str) -> Response {
+    let mut response = match result {
+        Ok(json) => (StatusCode::OK, [("content-type", JSON)], json).into_response(),
+        Err(e) => {
+            let body = Body {
+                kind: e.code(),
+                message: e.to_string(),
+            };
+            let json = serde_json::to_vec(&body).unwrap_or_default();
+            (e.status(), [("content-type", JSON)], json).into_response()
+        }
+    };
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-amzn-requestid", id);
+    }
+    response
+}

@@ -1,0 +1,73 @@
+//! `TrentService.<Operation>`: decode the JSON body into the operation's request, call the
+//! engine, encode its response.
+
+use lakeseal_keycore::{KeyCore, Principal, RequestContext};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ApiError;
+
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // AWS SDKs send `{}` for operations without members; an empty body means the same.
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::Serialization(format!("malformed request: {e}")))
+}
+
+fn encode<T: Serialize>(response: T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(&response).map_err(|e| ApiError::Serialization(e.to_string()))
+}
+
+/// Runs one operation for an authenticated caller.
+pub(crate) async fn dispatch(
+    core: &KeyCore,
+    who: &Principal,
+    ctx: &RequestContext,
+    operation: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    macro_rules! operations {
+        ($($name:literal => $method:ident,)*) => {
+            match operation {
+                $($name => encode(core.$method(who, ctx, decode(body)?).await?),)*
+                other => {
+                    let message = format!("{other} is not an operation of this key core");
+                    core.audit_refusal(other, Some(who), ctx, "UnknownOperationException", &message)
+                        .await?;
+                    Err(ApiError::UnknownOperation(message))
+                }
+            }
+        };
+    }
+    operations! {
+        "CreateKey" => create_key,
+        "DescribeKey" => describe_key,
+        "ListKeys" => list_keys,
+        "EnableKey" => enable_key,
+        "DisableKey" => disable_key,
+        "ScheduleKeyDeletion" => schedule_key_deletion,
+        "CancelKeyDeletion" => cancel_key_deletion,
+        "RotateKeyOnDemand" => rotate_key_on_demand,
+        "EnableKeyRotation" => enable_key_rotation,
+        "DisableKeyRotation" => disable_key_rotation,
+        "GetKeyRotationStatus" => get_key_rotation_status,
+        "ListKeyRotations" => list_key_rotations,
+        "CreateAlias" => create_alias,
+        "UpdateAlias" => update_alias,
+        "DeleteAlias" => delete_alias,
+        "ListAliases" => list_aliases,
+        "TagResource" => tag_resource,
+        "UntagResource" => untag_resource,
+        "ListResourceTags" => list_resource_tags,
+        "GenerateDataKey" => generate_data_key,
+        "GenerateDataKeyWithoutPlaintext" => generate_data_key_without_plaintext,
+        "Encrypt" => encrypt,
+        "Decrypt" => decrypt,
+        "ReEncrypt" => re_encrypt,
+        "GenerateRandom" => generate_random,
+    }
+}

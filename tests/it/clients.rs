@@ -1,0 +1,66 @@
+//! Real AWS clients nobody here wrote — boto3 and the AWS Encryption SDK for Python — against
+//! the key core served over HTTP with SigV4.
+
+use lakeseal_keycore::audit::{self, Query};
+
+use crate::support::RunningKeyCore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_drives_the_key_core() {
+    let kc = RunningKeyCore::start().await;
+    let out = kc.python("kms_boto3.py", &[]).await;
+    assert!(out.contains("ALL PASSED"), "{out}");
+
+    // The refused signatures were audited, with the reason.
+    let refused = audit::query(&kc.core.audit_path(), &Query::default()).unwrap();
+    let codes: Vec<&str> = refused.iter().map(|r| r.event.result.as_str()).collect();
+    assert!(codes.contains(&"InvalidSignatureException"), "{codes:?}");
+    assert!(codes.contains(&"UnrecognizedClientException"), "{codes:?}");
+    // Every authenticated record names the admin's access key and the caller's address.
+    let generate = refused
+        .iter()
+        .find(|r| r.event.operation == "GenerateDataKey")
+        .unwrap();
+    assert_eq!(generate.event.source_ip.as_deref(), Some("127.0.0.1"));
+    assert!(
+        generate
+            .event
+            .access_key_id
+            .as_deref()
+            .is_some_and(|k| k.starts_with("AKIA"))
+    );
+    assert!(
+        generate
+            .event
+            .user_agent
+            .as_deref()
+            .is_some_and(|ua| ua.contains("Boto3"))
+    );
+    assert!(audit::verify(&kc.core.audit_path()).unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_encryption_sdk_uses_the_key_core_as_its_kms() {
+    let kc = RunningKeyCore::start().await;
+    let who = lakeseal_keycore::Principal::account_root("111122223333");
+    let ctx = lakeseal_keycore::RequestContext::local("test");
+    let key = kc
+        .core
+        .create_key(&who, &ctx, Default::default())
+        .await
+        .unwrap()
+        .key_metadata
+        .arn;
+    let out = kc.python("esdk_roundtrip.py", &[("KEY_ARN", &key)]).await;
+    assert!(out.contains("PASS esdk round trip"), "{out}");
+    let decrypts = audit::query(
+        &kc.core.audit_path(),
+        &Query {
+            operation: Some("Decrypt".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(decrypts.len(), 1);
+    assert_eq!(decrypts[0].event.result, "Success");
+}

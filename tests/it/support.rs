@@ -1,0 +1,140 @@
+//! Shared harness: a key core server on a free port, and a Python venv with real AWS clients.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use lakeseal_keycore::{InitOptions, KeyCore, Options, RequestContext};
+use lakeseal_keycore_server::{Server, ServerConfig};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const REGION: &str = "eu-west-1";
+
+/// A key core served over HTTP on 127.0.0.1, with an admin access key in a credentials file.
+pub struct RunningKeyCore {
+    pub endpoint: String,
+    pub credentials: PathBuf,
+    pub core: KeyCore,
+    /// Kept so the data directory lives as long as the server.
+    _dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl RunningKeyCore {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("keycore");
+        KeyCore::init(
+            &data,
+            &InitOptions {
+                region: REGION.into(),
+                account_id: Some("111122223333".into()),
+                partition: "aws".into(),
+            },
+        )
+        .unwrap();
+        let core = KeyCore::open(&data, Options::default()).unwrap();
+        let admin = core
+            .bootstrap_admin(&RequestContext::local("test-harness"))
+            .await
+            .unwrap();
+        let credentials = dir.path().join("admin-credentials");
+        std::fs::write(
+            &credentials,
+            admin.credentials_file("default").expose_secret(),
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = Server::new(core.clone(), ServerConfig::default());
+        tokio::spawn(server.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            endpoint,
+            credentials,
+            core,
+            _dir: dir,
+            stop: Some(stop),
+        }
+    }
+
+    /// Runs a script from `tests/python/` with the venv's interpreter, pointed at this key core.
+    pub async fn python(&self, script: &str, env: &[(&str, &str)]) -> String {
+        let python = venv().join("bin/python");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("python")
+            .join(script);
+        let mut command = Command::new(python);
+        command
+            .arg(&script)
+            .env("AWS_ENDPOINT_URL_KMS", &self.endpoint)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &self.credentials)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_DEFAULT_REGION", REGION)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let out = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{} failed:\n{stdout}\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+}
+
+impl Drop for RunningKeyCore {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A venv with the clients of `tests/python/requirements.txt`, made once per build directory.
+pub fn venv() -> PathBuf {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lakeseal-py-venv");
+        let python = dir.join("bin/python");
+        let ready = Command::new(&python)
+            .args(["-c", "import boto3, aws_encryption_sdk"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ready {
+            let requirements =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("python/requirements.txt");
+            let made = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(made.success(), "python3 -m venv failed");
+            let installed = Command::new(dir.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+                .arg(&requirements)
+                .status()
+                .unwrap();
+            assert!(
+                installed.success(),
+                "pip install -r {} failed",
+                requirements.display()
+            );
+        }
+        dir
+    })
+    .clone()
+}
