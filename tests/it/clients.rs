@@ -64,3 +64,37 @@ async fn aws_encryption_sdk_uses_the_key_core_as_its_kms() {
     assert_eq!(decrypts.len(), 1);
     assert_eq!(decrypts[0].event.result, "Success");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_requests_are_refused_then_retried_through() {
+    let two = std::num::NonZeroU32::new(2).unwrap();
+    let config = lakeseal_keycore_server::ServerConfig {
+        rate_limits: lakeseal_keycore_server::RateLimits {
+            control: lakeseal_keycore_server::Limit::per_second(two),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let kc = RunningKeyCore::start_with(config).await;
+    let out = kc.python("kms_throttling.py", &[]).await;
+    assert!(out.contains("PASS standard retries"), "{out}");
+    let throttled = audit::query(
+        &kc.core.audit_path(),
+        &Query {
+            operation: Some("ListKeys".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let refused: Vec<_> = throttled
+        .iter()
+        .filter(|r| r.event.result == "ThrottlingException")
+        .collect();
+    assert!(!refused.is_empty());
+    assert!(
+        refused
+            .iter()
+            .all(|r| r.event.principal.ends_with(":user/admin")),
+        "throttled requests name the caller"
+    );
+}

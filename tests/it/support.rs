@@ -23,6 +23,10 @@ pub struct RunningKeyCore {
 
 impl RunningKeyCore {
     pub async fn start() -> Self {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    pub async fn start_with(config: ServerConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("keycore");
         KeyCore::init(
@@ -48,7 +52,7 @@ impl RunningKeyCore {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = Server::new(core.clone(), ServerConfig::default());
+        let server = Server::new(core.clone(), config);
         tokio::spawn(server.serve(listener, async move {
             let _ = stopped.await;
         }));

@@ -90,6 +90,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }))?;
         }
         Command::Keycore(KeycoreCmd::Serve(a)) => {
+            let config = match &a.config {
+                Some(path) => lakeseal_keycore_server::ServerConfig::from_toml(
+                    &std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                )?,
+                None => Default::default(),
+            };
             let s = open(data_dir()?)?;
             let listener = tokio::net::TcpListener::bind(&a.listen)
                 .await
@@ -97,7 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let local = listener.local_addr()?;
             tracing::info!(%local, region = %s.core.location().region, "key core serving");
             eprintln!("lakeseal key core listening on {local}");
-            lakeseal_keycore_server::Server::new(s.core, Default::default())
+            lakeseal_keycore_server::Server::new(s.core, config)
                 .serve(listener, shutdown_signal())
                 .await?;
         }

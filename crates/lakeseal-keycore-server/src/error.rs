@@ -25,6 +25,9 @@ pub enum ApiError {
     /// No such operation.
     #[error("{0}")]
     UnknownOperation(String),
+    /// The account is over its request quota.
+    #[error("Rate exceeded")]
+    Throttled,
     /// The body is over the limit.
     #[error("the request body is over {0} bytes")]
     TooLarge(usize),
@@ -39,6 +42,7 @@ impl ApiError {
             ApiError::Serialization(_) => "SerializationException",
             ApiError::UnknownOperation(_) => "UnknownOperationException",
             ApiError::TooLarge(_) => "ValidationException",
+            ApiError::Throttled => "ThrottlingException",
         }
     }
 

@@ -22,8 +22,10 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod config;
 mod error;
 mod kms;
+mod limits;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,7 +39,10 @@ use axum::response::Response;
 use axum::routing::any;
 use lakeseal_keycore::{KeyCore, RequestContext};
 
+pub use crate::config::ConfigError;
 pub use crate::error::ApiError;
+use crate::limits::Limiter;
+pub use crate::limits::{Limit, RateLimits};
 
 /// The largest request body accepted, in bytes.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -47,12 +52,15 @@ pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 pub struct ServerConfig {
     /// The largest request body, in bytes; larger ones get a `ValidationException`.
     pub max_body: usize,
+    /// Per-account quotas.
+    pub rate_limits: RateLimits,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_body: DEFAULT_MAX_BODY,
+            rate_limits: RateLimits::default(),
         }
     }
 }
@@ -67,13 +75,18 @@ pub struct Server {
 struct Shared {
     core: KeyCore,
     config: ServerConfig,
+    limiter: Limiter,
 }
 
 impl Server {
     /// A server for `core`.
     pub fn new(core: KeyCore, config: ServerConfig) -> Self {
         Self {
-            inner: Arc::new(Shared { core, config }),
+            inner: Arc::new(Shared {
+                limiter: Limiter::new(config.rate_limits),
+                core,
+                config,
+            }),
         }
     }
 
@@ -127,13 +140,20 @@ async fn handle(
         Ok::<_, ApiError>((who, body))
     }
     .await;
+    let result = match result {
+        Ok((who, _)) if !shared.limiter.admit(&who.account_id, &operation) => {
+            Err((Some(who), ApiError::Throttled))
+        }
+        Ok(ok) => Ok(ok),
+        Err(e) => Err((None, e)),
+    };
     let response = match result {
         Ok((who, body)) => kms::dispatch(&shared.core, &who, &ctx, &operation, &body).await,
-        Err(e) => {
+        Err((who, e)) => {
             // Refused before any operation ran: the engine never saw it, so audit it here.
             if let Err(audit) = shared
                 .core
-                .audit_refusal(&operation, None, &ctx, e.code(), &e.to_string())
+                .audit_refusal(&operation, who.as_ref(), &ctx, e.code(), &e.to_string())
                 .await
             {
                 tracing::error!(error = %audit, "cannot audit a refused request");

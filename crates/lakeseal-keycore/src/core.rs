@@ -566,10 +566,16 @@ impl KeyCore {
         let entry = self.resolve_for(&state, identifier, op, call)?;
         let mut record = entry.record.clone();
         change(&mut record, self.now())?;
+        let policy = (record.policy != entry.record.policy)
+            .then(|| Policy::parse(&record.policy))
+            .transpose()?;
         self.store().put_key(&record, None)?;
         self.note_due(&record);
         if let Some(entry) = state.keys.get_mut(&record.key_id) {
             entry.record = record.clone();
+            if let Some(policy) = policy {
+                entry.policy = policy;
+            }
         }
         Ok(record)
     }

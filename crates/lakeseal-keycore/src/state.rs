@@ -52,6 +52,9 @@ pub enum KeyOperation {
     TagResource,
     UntagResource,
     ListResourceTags,
+    GetKeyPolicy,
+    PutKeyPolicy,
+    ListKeyPolicies,
 }
 
 impl KeyOperation {
@@ -79,6 +82,9 @@ impl KeyOperation {
             KeyOperation::TagResource => "TagResource",
             KeyOperation::UntagResource => "UntagResource",
             KeyOperation::ListResourceTags => "ListResourceTags",
+            KeyOperation::GetKeyPolicy => "GetKeyPolicy",
+            KeyOperation::PutKeyPolicy => "PutKeyPolicy",
+            KeyOperation::ListKeyPolicies => "ListKeyPolicies",
         }
     }
 }
@@ -122,6 +128,9 @@ pub const STATE_TABLE: &[(KeyOperation, [Outcome; 3])] = &[
     (Op::TagResource, [OK, OK, INV]),
     (Op::UntagResource, [OK, OK, INV]),
     (Op::ListResourceTags, [OK, OK, OK]),
+    (Op::GetKeyPolicy, [OK, OK, OK]),
+    (Op::PutKeyPolicy, [OK, OK, INV]),
+    (Op::ListKeyPolicies, [OK, OK, OK]),
 ];
 
 /// The outcome of `op` on a key in `state`, from [`STATE_TABLE`].

@@ -9,6 +9,7 @@ pub mod encrypt;
 pub mod generate_data_key;
 pub mod generate_random;
 pub mod key_deletion;
+pub mod key_policy;
 pub mod key_state;
 pub mod list_keys;
 pub mod re_encrypt;

@@ -10,6 +10,7 @@ use lakeseal_keycore::ops::decrypt::DecryptRequest;
 use lakeseal_keycore::ops::encrypt::EncryptRequest;
 use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
 use lakeseal_keycore::ops::key_deletion::ScheduleKeyDeletionRequest;
+use lakeseal_keycore::ops::key_policy::{GetKeyPolicyRequest, PutKeyPolicyRequest};
 use lakeseal_keycore::ops::re_encrypt::ReEncryptRequest;
 use lakeseal_keycore::ops::rotation::{EnableKeyRotationRequest, ListKeyRotationsRequest};
 use lakeseal_keycore::ops::tags::{TagResourceRequest, UntagResourceRequest};
@@ -204,6 +205,43 @@ async fn call(f: &Fixture, op: Op, key: &str, blob: &[u8]) -> String {
             .await
             .map(drop),
         Op::ListResourceTags => core.list_resource_tags(a, c, id()).await.map(drop),
+        Op::GetKeyPolicy => core
+            .get_key_policy(
+                a,
+                c,
+                GetKeyPolicyRequest {
+                    key_id: key.into(),
+                    policy_name: None,
+                },
+            )
+            .await
+            .map(drop),
+        Op::PutKeyPolicy => {
+            let policy = core
+                .get_key_policy(
+                    a,
+                    c,
+                    GetKeyPolicyRequest {
+                        key_id: key.into(),
+                        policy_name: None,
+                    },
+                )
+                .await
+                .unwrap()
+                .policy;
+            core.put_key_policy(
+                a,
+                c,
+                PutKeyPolicyRequest {
+                    key_id: key.into(),
+                    policy_name: None,
+                    policy,
+                },
+            )
+            .await
+            .map(drop)
+        }
+        Op::ListKeyPolicies => core.list_key_policies(a, c, id()).await.map(drop),
     };
     match result {
         Ok(()) => OK.to_owned(),
@@ -271,9 +309,12 @@ rows! {
     tag_resource: Op::TagResource                       => [OK, OK, INV];
     untag_resource: Op::UntagResource                   => [OK, OK, INV];
     list_resource_tags: Op::ListResourceTags            => [OK, OK, OK];
+    get_key_policy: Op::GetKeyPolicy                    => [OK, OK, OK];
+    put_key_policy: Op::PutKeyPolicy                    => [OK, OK, INV];
+    list_key_policies: Op::ListKeyPolicies              => [OK, OK, OK];
 }
 
 #[test]
 fn every_row_of_the_crate_table_is_tested_here() {
-    assert_eq!(state::STATE_TABLE.len(), 21);
+    assert_eq!(state::STATE_TABLE.len(), 24);
 }

@@ -1,0 +1,135 @@
+//! `GetKeyPolicy`, `PutKeyPolicy`, `ListKeyPolicies`: each key has one policy, `default`.
+
+use serde::{Deserialize, Serialize};
+
+use super::Empty;
+use crate::policy::Policy;
+use crate::state::KeyOperation;
+use crate::{Error, KeyCore, Principal, RequestContext, Result};
+
+const DEFAULT: &str = "default";
+
+/// `GetKeyPolicy` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyPolicyRequest {
+    /// The key.
+    pub key_id: String,
+    /// Only `default`; `default` when absent.
+    #[serde(default)]
+    pub policy_name: Option<String>,
+}
+
+/// `GetKeyPolicy` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyPolicyResponse {
+    /// The policy document.
+    pub policy: String,
+    /// `default`.
+    pub policy_name: String,
+}
+
+/// `PutKeyPolicy` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutKeyPolicyRequest {
+    /// The key.
+    pub key_id: String,
+    /// Only `default`; `default` when absent.
+    #[serde(default)]
+    pub policy_name: Option<String>,
+    /// The new policy document.
+    pub policy: String,
+}
+
+/// `ListKeyPolicies` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyPoliciesResponse {
+    /// Always `["default"]`.
+    pub policy_names: Vec<String>,
+    /// Always false.
+    pub truncated: bool,
+}
+
+fn check_name(name: Option<&str>) -> Result<()> {
+    match name {
+        None | Some(DEFAULT) => Ok(()),
+        Some(other) => Err(Error::NotFound(format!(
+            "key policy {other} does not exist: a key has one policy, named default"
+        ))),
+    }
+}
+
+impl KeyCore {
+    /// A key's policy document.
+    pub async fn get_key_policy(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: GetKeyPolicyRequest,
+    ) -> Result<GetKeyPolicyResponse> {
+        let mut call = self.call("GetKeyPolicy", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            check_name(req.policy_name.as_deref())?;
+            let state = self.read();
+            let entry =
+                self.resolve_for(&state, &req.key_id, KeyOperation::GetKeyPolicy, &mut call)?;
+            Ok(GetKeyPolicyResponse {
+                policy: entry.record.policy.clone(),
+                policy_name: DEFAULT.to_owned(),
+            })
+        });
+        self.finish(call, result).await
+    }
+
+    /// Replaces a key's policy document.
+    pub async fn put_key_policy(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: PutKeyPolicyRequest,
+    ) -> Result<Empty> {
+        let mut call = self.call("PutKeyPolicy", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            check_name(req.policy_name.as_deref())?;
+            Policy::parse(&req.policy)?;
+            self.update_key(
+                &req.key_id,
+                KeyOperation::PutKeyPolicy,
+                &mut call,
+                |record, _| {
+                    record.policy = req.policy.clone();
+                    Ok(())
+                },
+            )?;
+            Ok(Empty {})
+        });
+        self.finish(call, result).await
+    }
+
+    /// The names of a key's policies: always `default`.
+    pub async fn list_key_policies(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        req: super::KeyIdRequest,
+    ) -> Result<ListKeyPoliciesResponse> {
+        let mut call = self.call("ListKeyPolicies", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            let state = self.read();
+            self.resolve_for(
+                &state,
+                &req.key_id,
+                KeyOperation::ListKeyPolicies,
+                &mut call,
+            )?;
+            Ok(ListKeyPoliciesResponse {
+                policy_names: vec![DEFAULT.to_owned()],
+                truncated: false,
+            })
+        });
+        self.finish(call, result).await
+    }
+}
