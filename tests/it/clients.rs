@@ -98,3 +98,11 @@ async fn throttled_requests_are_refused_then_retried_through() {
         "throttled requests name the caller"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_aws_errors_never_a_500() {
+    let kc = RunningKeyCore::start().await;
+    let out = kc.python("kms_bad_input.py", &[]).await;
+    assert!(!out.contains("FAIL"), "{out}");
+    assert_eq!(out.matches("PASS").count(), 10, "{out}");
+}
