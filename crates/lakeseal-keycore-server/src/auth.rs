@@ -7,24 +7,26 @@ use std::sync::{Arc, Mutex, PoisonError};
 use axum::http::request::Parts;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use lakeseal_keycore::iam::sha256_hex;
 use lakeseal_keycore::{KeyCore, Principal};
 use scratchstack_aws_signature::{
-    GetSigningKeyRequest, GetSigningKeyResponse, KSecretKey, NO_ADDITIONAL_SIGNED_HEADERS,
-    SignatureError, SignatureOptions, sigv4_validate_request,
+    ConstSignedHeaderRequirements, GetSigningKeyRequest, GetSigningKeyResponse, KSecretKey,
+    NO_ADDITIONAL_SIGNED_HEADERS, SignatureError, SignatureOptions, sigv4_validate_request,
 };
 
 use crate::ApiError;
 
-/// The service name requests are signed for.
-pub(crate) const SERVICE: &str = "kms";
 /// How far a request's `X-Amz-Date` may be from the server's clock.
 const MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
+/// SigV4's own required headers (`host`, `x-amz-date`) and no more.
+static REQUIRED_HEADERS: ConstSignedHeaderRequirements = NO_ADDITIONAL_SIGNED_HEADERS;
 
 /// Checks the request's SigV4 signature; returns the principal of its access key.
 pub(crate) async fn authenticate(
     core: &KeyCore,
     parts: &Parts,
     body: &Bytes,
+    service: &'static str,
 ) -> Result<Principal, ApiError> {
     let now = Utc::now();
     check_skew(parts, now)?;
@@ -43,40 +45,23 @@ pub(crate) async fn authenticate(
     let lookup = {
         let (core, found) = (core.clone(), found.clone());
         let region = core.location().region.clone();
+        // Owned: a captured `&'static str` makes the validator's future `Send` for one lifetime
+        // only, which axum's handler bound rejects.
+        let service = service.to_owned();
         tower::service_fn(move |req: GetSigningKeyRequest| {
-            let (core, found, region) = (core.clone(), found.clone(), region.clone());
-            async move {
-                let (principal, secret) = core
-                    .signing_secret(req.access_key())
-                    .map_err(|e| SignatureError::InternalServiceError(Box::new(e)))?
-                    .ok_or_else(|| {
-                        SignatureError::InvalidClientTokenId(
-                            "the security token included in the request is invalid".into(),
-                        )
-                    })?;
-                let secret = std::str::from_utf8(secret.expose_secret())
-                    .ok()
-                    .and_then(|s| KSecretKey::from_str(s).ok())
-                    .ok_or_else(|| {
-                        SignatureError::InternalServiceError("malformed secret".into())
-                    })?;
-                let signing_key = secret.to_ksigning(req.request_date(), &region, SERVICE);
-                *found.lock().unwrap_or_else(PoisonError::into_inner) = Some(principal);
-                Ok(GetSigningKeyResponse::builder()
-                    .signing_key(signing_key)
-                    .build()?)
-            }
+            let result = signing_key(&core, &found, &region, &service, &req);
+            async move { result }
         })
     };
-    let mut lookup = lookup;
     let region = core.location().region.clone();
+    let mut lookup = lookup;
     sigv4_validate_request(
         request,
         &region,
-        SERVICE,
+        service,
         &mut lookup,
         now,
-        &NO_ADDITIONAL_SIGNED_HEADERS,
+        &REQUIRED_HEADERS,
         SignatureOptions::default(),
     )
     .await
@@ -91,6 +76,47 @@ pub(crate) async fn authenticate(
             "no access key was checked".into(),
         )
     })
+}
+
+/// The lookup the validator calls: the access key's secret, turned into this request's
+/// signing key, after checking a session's token and expiry.
+fn signing_key(
+    core: &KeyCore,
+    found: &Mutex<Option<Principal>>,
+    region: &str,
+    service: &str,
+    req: &GetSigningKeyRequest,
+) -> Result<GetSigningKeyResponse, tower::BoxError> {
+    let invalid = || {
+        SignatureError::InvalidClientTokenId(
+            "the security token included in the request is invalid".into(),
+        )
+    };
+    let identity = core
+        .signing_identity(req.access_key())
+        .map_err(|e| SignatureError::InternalServiceError(Box::new(e)))?
+        .ok_or_else(invalid)?;
+    if let Some(expected) = &identity.session_token_sha256 {
+        let given = req.session_token().map(|t| sha256_hex(t.as_bytes()));
+        if given.as_ref() != Some(expected) {
+            return Err(invalid().into());
+        }
+    }
+    if identity.expires.is_some_and(|t| t <= core.now_ms()) {
+        return Err(SignatureError::ExpiredToken(
+            "the security token included in the request is expired".into(),
+        )
+        .into());
+    }
+    let secret = std::str::from_utf8(identity.secret.expose_secret())
+        .ok()
+        .and_then(|s| KSecretKey::from_str(s).ok())
+        .ok_or_else(|| SignatureError::InternalServiceError("malformed secret".into()))?;
+    let signing_key = secret.to_ksigning(req.request_date(), region, service);
+    *found.lock().unwrap_or_else(PoisonError::into_inner) = Some(identity.principal);
+    Ok(GetSigningKeyResponse::builder()
+        .signing_key(signing_key)
+        .build()?)
 }
 
 /// SigV4 allows the client's clock to be off by at most five minutes here (the library's own

@@ -85,3 +85,50 @@ pub(crate) fn into_response(result: Result<Vec<u8>, ApiError>, request_id: &str)
     }
     response
 }
+
+/// The STS query protocol's error names for the same failures.
+fn sts_code(e: &ApiError) -> &'static str {
+    match e.code() {
+        "AccessDeniedException" => "AccessDenied",
+        "ValidationException" | "SerializationException" => "ValidationError",
+        "UnrecognizedClientException" => "InvalidClientTokenId",
+        "InvalidSignatureException" => "SignatureDoesNotMatch",
+        "ExpiredTokenException" => "ExpiredToken",
+        "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
+        "IncompleteSignatureException" => "IncompleteSignature",
+        "UnknownOperationException" => "InvalidAction",
+        "ThrottlingException" => "Throttling",
+        _ => "InternalFailure",
+    }
+}
+
+/// An STS outcome as XML.
+pub(crate) fn into_xml_response(result: Result<Vec<u8>, ApiError>, request_id: &str) -> Response {
+    let xml = [("content-type", "text/xml")];
+    let mut response = match result {
+        Ok(body) => (StatusCode::OK, xml, body).into_response(),
+        Err(e) => {
+            let kind = if e.status().is_server_error() {
+                "Receiver"
+            } else {
+                "Sender"
+            };
+            let body = format!(
+                concat!(
+                    r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">"#,
+                    "<Error><Type>{}</Type><Code>{}</Code><Message>{}</Message></Error>",
+                    "<RequestId>{}</RequestId></ErrorResponse>"
+                ),
+                kind,
+                sts_code(&e),
+                crate::sts::escape(&e.to_string()),
+                crate::sts::escape(request_id),
+            );
+            (e.status(), xml, body).into_response()
+        }
+    };
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-amzn-requestid", id);
+    }
+    response
+}

@@ -26,6 +26,7 @@ mod config;
 mod error;
 mod kms;
 mod limits;
+mod sts;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -113,6 +114,36 @@ impl Server {
     }
 }
 
+/// Which protocol a request speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// AWS KMS JSON 1.1 (`X-Amz-Target: TrentService.<Op>`), signed for `kms`.
+    Kms,
+    /// The STS query protocol (form body with `Action=...`), signed for `sts`.
+    Sts,
+}
+
+impl Protocol {
+    fn of(headers: &HeaderMap) -> Self {
+        let form = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if headers.get("x-amz-target").is_none() && form {
+            Protocol::Sts
+        } else {
+            Protocol::Kms
+        }
+    }
+
+    fn service(self) -> &'static str {
+        match self {
+            Protocol::Kms => "kms",
+            Protocol::Sts => "sts",
+        }
+    }
+}
+
 async fn handle(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -129,14 +160,19 @@ async fn handle(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
-    let operation = target(&parts.headers).unwrap_or("Unknown").to_owned();
+    let protocol = Protocol::of(&parts.headers);
     let request_id = ctx.request_id.clone();
+    let body = axum::body::to_bytes(body, shared.config.max_body).await;
+    let operation = match (protocol, &body) {
+        (Protocol::Sts, Ok(body)) => sts::action(body).unwrap_or_else(|| "Unknown".into()),
+        _ => target(&parts.headers).unwrap_or("Unknown").to_owned(),
+    };
     let result = async {
-        let body = axum::body::to_bytes(body, shared.config.max_body)
-            .await
-            .map_err(|_| ApiError::TooLarge(shared.config.max_body))?;
-        check_shape(&parts.method, &parts.uri, &parts.headers)?;
-        let who = auth::authenticate(&shared.core, &parts, &body).await?;
+        let body = body.map_err(|_| ApiError::TooLarge(shared.config.max_body))?;
+        if protocol == Protocol::Kms {
+            check_shape(&parts.method, &parts.uri, &parts.headers)?;
+        }
+        let who = auth::authenticate(&shared.core, &parts, &body, protocol.service()).await?;
         Ok::<_, ApiError>((who, body))
     }
     .await;
@@ -148,7 +184,10 @@ async fn handle(
         Err(e) => Err((None, e)),
     };
     let response = match result {
-        Ok((who, body)) => kms::dispatch(&shared.core, &who, &ctx, &operation, &body).await,
+        Ok((who, body)) => match protocol {
+            Protocol::Kms => kms::dispatch(&shared.core, &who, &ctx, &operation, &body).await,
+            Protocol::Sts => sts::dispatch(&shared.core, &who, &ctx, &body).await,
+        },
         Err((who, e)) => {
             // Refused before any operation ran: the engine never saw it, so audit it here.
             if let Err(audit) = shared
@@ -163,9 +202,11 @@ async fn handle(
             }
         }
     };
-    error::into_response(response, &request_id)
+    match protocol {
+        Protocol::Kms => error::into_response(response, &request_id),
+        Protocol::Sts => error::into_xml_response(response, &request_id),
+    }
 }
-
 /// The operation named by `X-Amz-Target: TrentService.<Operation>`.
 fn target(headers: &HeaderMap) -> Option<&str> {
     headers

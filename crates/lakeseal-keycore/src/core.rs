@@ -12,7 +12,7 @@ use lakeseal_envelope::{Blob, EncryptionContext, SealingKey, SecretBytes};
 
 use crate::audit::{AuditEvent, AuditLog, Durability};
 use crate::clock::{Clock, DAY_MS, Millis, SystemClock, rfc3339};
-use crate::iam::{AccessKeyRecord, User};
+use crate::iam::{AccessKeyRecord, Role, User};
 use crate::model::{AliasRecord, KeyName, KeyRecord, Location, Rotation, RotationType};
 use crate::policy::{self, Policy};
 use crate::request::{Principal, RequestContext};
@@ -91,8 +91,12 @@ pub(crate) struct State {
     pub(crate) users: BTreeMap<String, User>,
     /// Access keys by id (secrets sealed).
     pub(crate) access_keys: HashMap<String, AccessKeyRecord>,
-    /// Every user's identity policies, parsed, by user ARN.
+    /// Roles by ARN.
+    pub(crate) roles: BTreeMap<String, Role>,
+    /// Every user's and role's identity policies, parsed, by user or role ARN.
     pub(crate) identity: HashMap<String, Vec<Policy>>,
+    /// Every role's trust policy, parsed, by role ARN.
+    pub(crate) trust: HashMap<String, Policy>,
 }
 
 /// One operation in flight: who asks, from where, and the audit event being filled in.
@@ -240,6 +244,9 @@ impl KeyCore {
         state.deleted = snapshot.deleted.into_iter().collect();
         for user in snapshot.users {
             state.set_user(user)?;
+        }
+        for role in snapshot.roles {
+            state.set_role(role)?;
         }
         state.access_keys = snapshot
             .access_keys
@@ -476,6 +483,41 @@ impl KeyCore {
         }
     }
 
+    /// `sts:AssumeRole`: the role's trust policy and the caller's identity policies, combined
+    /// like a key policy and identity policies.
+    pub(crate) fn authorize_assume(
+        &self,
+        state: &State,
+        call: &Call<'_>,
+        role: &Role,
+    ) -> Result<()> {
+        let conditions = self.conditions(call);
+        let request = policy::Request {
+            principal: call.who,
+            action: "sts:AssumeRole",
+            resource: &role.arn,
+            context: &conditions,
+        };
+        let trust = state
+            .trust
+            .get(&role.arn)
+            .map(|p| p.evaluate(&request))
+            .unwrap_or_default();
+        let identity = evaluate_identity(state, &request);
+        let is_root = call.who.arn == format!("arn:aws:iam::{}:root", call.who.account_id);
+        if !trust.denied
+            && !identity.denied
+            && (trust.allowed || (trust.allowed_via_account && (is_root || identity.allowed)))
+        {
+            Ok(())
+        } else {
+            Err(Error::AccessDenied(format!(
+                "{} is not authorized to perform sts:AssumeRole on {}",
+                call.who.arn, role.arn
+            )))
+        }
+    }
+
     /// The condition keys a policy may test for this call.
     fn conditions(&self, call: &Call<'_>) -> BTreeMap<String, Vec<String>> {
         let mut keys = BTreeMap::new();
@@ -483,7 +525,10 @@ impl KeyCore {
             "kms:CallerAccount".to_owned(),
             vec![call.who.account_id.clone()],
         );
-        keys.insert("aws:PrincipalArn".to_owned(), vec![call.who.arn.clone()]);
+        keys.insert(
+            "aws:PrincipalArn".to_owned(),
+            vec![call.who.identity_arn().into_owned()],
+        );
         if let Some(ip) = call.ctx.source_ip {
             keys.insert("aws:SourceIp".to_owned(), vec![ip.to_string()]);
         }
@@ -779,6 +824,20 @@ impl KeyCore {
 }
 
 impl State {
+    /// Indexes a role, its parsed identity policies and its trust policy.
+    pub(crate) fn set_role(&mut self, role: Role) -> Result<()> {
+        let policies = role
+            .policies
+            .values()
+            .map(|doc| Policy::parse(doc))
+            .collect::<Result<Vec<_>>>()?;
+        self.trust
+            .insert(role.arn.clone(), Policy::parse(&role.trust_policy)?);
+        self.identity.insert(role.arn.clone(), policies);
+        self.roles.insert(role.arn.clone(), role);
+        Ok(())
+    }
+
     /// Indexes a user and its parsed identity policies.
     pub(crate) fn set_user(&mut self, user: User) -> Result<()> {
         let policies = user
@@ -795,12 +854,8 @@ impl State {
 /// The caller's identity policies, combined: any deny, any allow.
 fn evaluate_identity(state: &State, request: &policy::Request<'_>) -> policy::Evaluation {
     let mut out = policy::Evaluation::default();
-    for p in state
-        .identity
-        .get(&request.principal.arn)
-        .into_iter()
-        .flatten()
-    {
+    let arn = request.principal.identity_arn();
+    for p in state.identity.get(arn.as_ref()).into_iter().flatten() {
         let e = p.evaluate(request);
         out.denied |= e.denied;
         out.allowed |= e.allowed;

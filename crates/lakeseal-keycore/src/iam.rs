@@ -38,7 +38,65 @@ pub enum KeyOwner {
         /// The user's ARN.
         arn: String,
     },
+    /// Temporary credentials from `AssumeRole`.
+    Session {
+        /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+        arn: String,
+        /// When the credentials stop working.
+        expires: Millis,
+        /// SHA-256 of the session token (hex); the token itself is not kept.
+        token_sha256: String,
+    },
 }
+
+/// A role: an identity that trusted principals assume for a while.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Role {
+    /// The role's name, unique in its account.
+    pub name: String,
+    /// `arn:aws:iam::<account>:role/<name>`.
+    pub arn: String,
+    /// The account.
+    pub account_id: String,
+    /// Who may assume it (a policy with `Principal` and `sts:AssumeRole`).
+    pub trust_policy: String,
+    /// Inline identity policies by name.
+    pub policies: BTreeMap<String, String>,
+    /// When it was created.
+    pub created: Millis,
+}
+
+/// Temporary credentials from `AssumeRole`: the only time the secret and token are seen.
+#[derive(Debug)]
+pub struct SessionCredentials {
+    /// `ASIA…`.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: SecretBytes,
+    /// The session token, to send as `X-Amz-Security-Token`.
+    pub session_token: SecretBytes,
+    /// When they expire.
+    pub expiration: Millis,
+    /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
+    pub assumed_role_arn: String,
+}
+
+/// What authentication needs to know about an access key.
+#[derive(Debug)]
+pub struct SigningIdentity {
+    /// Who the key stands for.
+    pub principal: Principal,
+    /// The secret access key.
+    pub secret: SecretBytes,
+    /// For temporary credentials: SHA-256 (hex) of the session token the request must carry.
+    pub session_token_sha256: Option<String>,
+    /// For temporary credentials: when they expire.
+    pub expires: Option<Millis>,
+}
+
+/// The shortest and longest `AssumeRole` session, in seconds.
+pub const SESSION_SECONDS: std::ops::RangeInclusive<u32> = 900..=43_200;
 
 /// An access key as stored: its secret is sealed under the root key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +162,12 @@ fn new_secret() -> Result<SecretBytes> {
     Ok(SecretBytes::new(
         STANDARD.encode(random.expose_secret()).into_bytes(),
     ))
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }
 
 pub(crate) fn valid_name(name: &str) -> bool {
@@ -262,26 +326,184 @@ impl KeyCore {
         self.read().users.values().cloned().collect()
     }
 
-    /// For request authentication: the principal an access key stands for and its secret.
-    /// An unknown key is `None`; the caller answers with the AWS error for an unknown key.
-    pub fn signing_secret(&self, access_key_id: &str) -> Result<Option<(Principal, SecretBytes)>> {
+    /// For request authentication: who an access key stands for, its secret, and for temporary
+    /// credentials the session token and expiry to check. An unknown key is `None`.
+    pub fn signing_identity(&self, access_key_id: &str) -> Result<Option<SigningIdentity>> {
         let state = self.read();
         let Some(record) = state.access_keys.get(access_key_id) else {
             return Ok(None);
         };
-        let KeyOwner::User { arn } = &record.owner;
         let secret = self
             .root()
             .open(&record.sealed_secret, &secret_context(access_key_id))
             .map_err(|_| Error::Internal(format!("access key {access_key_id} does not open")))?;
-        Ok(Some((
-            Principal {
+        let (arn, token, expires) = match &record.owner {
+            KeyOwner::User { arn } => (arn, None, None),
+            KeyOwner::Session {
+                arn,
+                expires,
+                token_sha256,
+            } => (arn, Some(token_sha256.clone()), Some(*expires)),
+        };
+        Ok(Some(SigningIdentity {
+            principal: Principal {
                 account_id: record.account_id.clone(),
                 arn: arn.clone(),
                 access_key_id: Some(access_key_id.to_owned()),
             },
             secret,
-        )))
+            session_token_sha256: token,
+            expires,
+        }))
+    }
+
+    /// The key core's clock, for checking credential expiry.
+    pub fn now_ms(&self) -> Millis {
+        self.now()
+    }
+
+    /// Creates a role that the principals its trust policy names may assume.
+    pub async fn create_role(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        name: &str,
+        trust_policy: &str,
+    ) -> Result<Role> {
+        let call = self.call("CreateRole", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.authorize_account(&self.read(), &call, "iam:CreateRole")?;
+            if !valid_name(name) {
+                return Err(Error::Validation(format!(
+                    "role name {name:?} must be 1-64 of a-z A-Z 0-9 +=,.@_-"
+                )));
+            }
+            crate::policy::Policy::parse(trust_policy)?;
+            let account_id = self.location().account_id.clone();
+            let role = Role {
+                name: name.to_owned(),
+                arn: format!("arn:aws:iam::{account_id}:role/{name}"),
+                account_id,
+                trust_policy: trust_policy.to_owned(),
+                policies: BTreeMap::new(),
+                created: self.now(),
+            };
+            let mut state = self.write();
+            if state.roles.contains_key(&role.arn) {
+                return Err(Error::AlreadyExists(format!("role {name} already exists")));
+            }
+            self.store().put_role(&role)?;
+            state.set_role(role.clone())?;
+            Ok(role)
+        });
+        self.finish(call, result).await
+    }
+
+    /// Sets (or replaces) an inline identity policy of a role.
+    pub async fn put_role_policy(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        role: &str,
+        policy_name: &str,
+        document: &str,
+    ) -> Result<()> {
+        let call = self.call("PutRolePolicy", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.authorize_account(&self.read(), &call, "iam:PutRolePolicy")?;
+            crate::policy::Policy::parse(document)?;
+            let arn = if role.starts_with("arn:") {
+                role.to_owned()
+            } else {
+                format!("arn:aws:iam::{}:role/{role}", self.location().account_id)
+            };
+            let mut state = self.write();
+            let mut record = state
+                .roles
+                .get(&arn)
+                .cloned()
+                .ok_or_else(|| Error::NotFound(format!("role {role} does not exist")))?;
+            record
+                .policies
+                .insert(policy_name.to_owned(), document.to_owned());
+            self.store().put_role(&record)?;
+            state.set_role(record)?;
+            Ok(())
+        });
+        self.finish(call, result).await
+    }
+
+    /// `sts:AssumeRole`: temporary credentials for a role whose trust policy allows the caller.
+    pub async fn assume_role(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        role_arn: &str,
+        session_name: &str,
+        duration_seconds: Option<u32>,
+    ) -> Result<SessionCredentials> {
+        let mut call = self.call("AssumeRole", who, ctx);
+        call.event.key_arn = Some(role_arn.to_owned());
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            let seconds = duration_seconds.unwrap_or(3600);
+            if !SESSION_SECONDS.contains(&seconds) {
+                return Err(Error::Validation(format!(
+                    "DurationSeconds {seconds} is out of range: use 900 to 43200"
+                )));
+            }
+            if !(2..=64).contains(&session_name.len()) || !valid_name(session_name) {
+                return Err(Error::Validation(format!(
+                    "RoleSessionName {session_name:?} must be 2-64 of a-z A-Z 0-9 +=,.@_-"
+                )));
+            }
+            let role = {
+                let state = self.read();
+                let role = state.roles.get(role_arn).cloned().ok_or_else(|| {
+                    Error::AccessDenied(format!(
+                        "{} is not authorized to assume {role_arn}",
+                        who.arn
+                    ))
+                })?;
+                self.authorize_assume(&state, &call, &role)?;
+                role
+            };
+            let access_key_id = new_access_key_id("ASIA")?;
+            let secret = new_secret()?;
+            let token = SecretBytes::new(
+                STANDARD
+                    .encode(random_bytes(48)?.expose_secret())
+                    .into_bytes(),
+            );
+            let expiration = self.now() + i64::from(seconds) * 1000;
+            let assumed = format!(
+                "arn:aws:sts::{}:assumed-role/{}/{session_name}",
+                role.account_id, role.name
+            );
+            let record = AccessKeyRecord {
+                access_key_id: access_key_id.clone(),
+                account_id: role.account_id.clone(),
+                owner: KeyOwner::Session {
+                    arn: assumed.clone(),
+                    expires: expiration,
+                    token_sha256: sha256_hex(token.expose_secret()),
+                },
+                sealed_secret: self
+                    .root()
+                    .seal(secret.expose_secret(), &secret_context(&access_key_id))?,
+                created: self.now(),
+            };
+            let mut state = self.write();
+            self.store().put_access_key(&record)?;
+            state.access_keys.insert(access_key_id.clone(), record);
+            Ok(SessionCredentials {
+                access_key_id,
+                secret_access_key: secret,
+                session_token: token,
+                expiration,
+                assumed_role_arn: assumed,
+            })
+        });
+        self.finish(call, result).await
     }
 
     fn user_arn(&self, user: &str) -> String {

@@ -288,7 +288,7 @@ impl Statement {
 }
 
 fn principal_match(spec: &str, who: &Principal) -> Option<PrincipalMatch> {
-    if spec == "*" || spec == who.arn {
+    if spec == "*" || spec == who.arn || spec == who.identity_arn() {
         return Some(PrincipalMatch::Direct);
     }
     let account_root = format!("arn:aws:iam::{}:root", who.account_id);

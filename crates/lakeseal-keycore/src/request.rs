@@ -23,6 +23,22 @@ impl Principal {
         }
     }
 
+    /// The ARN policies see: for a session of an assumed role, the role's ARN
+    /// (`arn:aws:sts::<account>:assumed-role/<role>/<session>` → `arn:aws:iam::<account>:role/<role>`).
+    pub fn identity_arn(&self) -> std::borrow::Cow<'_, str> {
+        let Some(rest) = self.arn.strip_prefix("arn:aws:sts::") else {
+            return self.arn.as_str().into();
+        };
+        match rest
+            .split_once(":assumed-role/")
+            .and_then(|(account, tail)| {
+                tail.split_once('/').map(|(role, _session)| (account, role))
+            }) {
+            Some((account, role)) => format!("arn:aws:iam::{account}:role/{role}").into(),
+            None => self.arn.as_str().into(),
+        }
+    }
+
     /// The key core itself, for work it does on its own schedule (rotation, deletion).
     pub fn key_core(account_id: &str) -> Self {
         Self {

@@ -14,7 +14,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock::Millis;
-use crate::iam::{AccessKeyRecord, User};
+use crate::iam::{AccessKeyRecord, Role, User};
 use crate::model::{AliasRecord, KeyRecord};
 use crate::{Error, Result};
 
@@ -28,6 +28,7 @@ pub(crate) struct Snapshot {
     pub(crate) aliases: Vec<AliasRecord>,
     pub(crate) deleted: Vec<String>,
     pub(crate) users: Vec<User>,
+    pub(crate) roles: Vec<Role>,
     pub(crate) access_keys: Vec<AccessKeyRecord>,
 }
 
@@ -48,6 +49,7 @@ CREATE TABLE IF NOT EXISTS key_versions (
 CREATE TABLE IF NOT EXISTS aliases (name TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deleted_keys (key_id TEXT PRIMARY KEY, deleted_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS iam_users (arn TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS iam_roles (arn TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS access_keys (access_key_id TEXT PRIMARY KEY, record TEXT NOT NULL);
 ";
 
@@ -114,6 +116,12 @@ impl Store {
         for record in users.query_map([], |r| r.get::<_, String>(0))? {
             snapshot.users.push(decode(&record?)?);
         }
+        let mut roles = self
+            .conn
+            .prepare("SELECT record FROM iam_roles ORDER BY arn")?;
+        for record in roles.query_map([], |r| r.get::<_, String>(0))? {
+            snapshot.roles.push(decode(&record?)?);
+        }
         let mut keys = self.conn.prepare("SELECT record FROM access_keys")?;
         for record in keys.query_map([], |r| r.get::<_, String>(0))? {
             snapshot.access_keys.push(decode(&record?)?);
@@ -147,6 +155,14 @@ impl Store {
         self.conn.execute(
             "INSERT OR REPLACE INTO iam_users (arn, record) VALUES (?1, ?2)",
             params![user.arn, encode(user)?],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn put_role(&mut self, role: &Role) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO iam_roles (arn, record) VALUES (?1, ?2)",
+            params![role.arn, encode(role)?],
         )?;
         Ok(())
     }
