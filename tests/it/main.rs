@@ -8,5 +8,6 @@
 
 mod clients;
 mod crash;
+mod policies;
 mod secrets;
 mod support;

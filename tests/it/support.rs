@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use lakeseal_keycore::clock::{Clock, SystemClock};
 
 use lakeseal_keycore::{InitOptions, KeyCore, Options, RequestContext};
 use lakeseal_keycore_server::{Server, ServerConfig};
@@ -27,6 +29,10 @@ impl RunningKeyCore {
     }
 
     pub async fn start_with(config: ServerConfig) -> Self {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("keycore");
         KeyCore::init(
@@ -38,7 +44,14 @@ impl RunningKeyCore {
             },
         )
         .unwrap();
-        let core = KeyCore::open(&data, Options::default()).unwrap();
+        let core = KeyCore::open(
+            &data,
+            Options {
+                clock,
+                ..Options::default()
+            },
+        )
+        .unwrap();
         let admin = core
             .bootstrap_admin(&RequestContext::local("test-harness"))
             .await

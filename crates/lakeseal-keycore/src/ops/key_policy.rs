@@ -94,12 +94,13 @@ impl KeyCore {
         let mut call = self.call("PutKeyPolicy", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             check_name(req.policy_name.as_deref())?;
-            Policy::parse(&req.policy)?;
+            // Parsed once the caller is authorised, so a refusal says nothing of the document.
             self.update_key(
                 &req.key_id,
                 KeyOperation::PutKeyPolicy,
                 &mut call,
                 |record, _| {
+                    Policy::parse(&req.policy)?;
                     record.policy = req.policy.clone();
                     Ok(())
                 },
