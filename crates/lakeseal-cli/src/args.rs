@@ -74,8 +74,35 @@ pub(crate) enum IamCmd {
     CreateAccessKey(AccessKeyArgs),
     /// Set an inline identity policy of a user.
     PutUserPolicy(PutPolicyArgs),
+    /// Create a role that the principals of its trust policy may assume (sts:AssumeRole).
+    CreateRole(RoleArgs),
+    /// Set an inline identity policy of a role.
+    PutRolePolicy(PutRolePolicyArgs),
     /// List users.
     List,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RoleArgs {
+    /// The role's name.
+    #[arg(long)]
+    pub(crate) role_name: String,
+    /// Who may assume it: inline JSON or file://path.
+    #[arg(long)]
+    pub(crate) assume_role_policy_document: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PutRolePolicyArgs {
+    /// The role's name or ARN.
+    #[arg(long)]
+    pub(crate) role_name: String,
+    /// The policy's name.
+    #[arg(long)]
+    pub(crate) policy_name: String,
+    /// The policy document, inline JSON or file://path.
+    #[arg(long)]
+    pub(crate) policy_document: String,
 }
 
 #[derive(Debug, Args)]

@@ -371,6 +371,18 @@ async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
                 .map(|()| json!({}));
             emit(out, result)
         }
+        IamCmd::CreateRole(a) => {
+            let trust = read_policy(&a.assume_role_policy_document)?;
+            emit(out, c.create_role(w, x, &a.role_name, &trust).await)
+        }
+        IamCmd::PutRolePolicy(a) => {
+            let document = read_policy(&a.policy_document)?;
+            let result = c
+                .put_role_policy(w, x, &a.role_name, &a.policy_name, &document)
+                .await
+                .map(|()| json!({}));
+            emit(out, result)
+        }
         IamCmd::List => out.print(&json!({ "Users": c.list_users() })),
     }
 }
