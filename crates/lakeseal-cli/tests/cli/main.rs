@@ -8,6 +8,7 @@
 
 mod commands;
 mod logs;
+mod serve;
 
 use std::path::Path;
 use std::process::{Command, Output};
