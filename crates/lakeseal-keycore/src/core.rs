@@ -468,12 +468,7 @@ impl KeyCore {
             context: &conditions,
         };
         let key = entry.policy.evaluate(&request);
-        let identity = evaluate_identity(state, &request);
-        let is_root = call.who.arn == format!("arn:aws:iam::{}:root", call.who.account_id);
-        let allowed = !key.denied
-            && !identity.denied
-            && (key.allowed || (key.allowed_via_account && (is_root || identity.allowed)));
-        if allowed {
+        if resource_and_identity_allow(state, &request, key) {
             Ok(())
         } else {
             Err(Error::AccessDenied(format!(
@@ -503,12 +498,7 @@ impl KeyCore {
             .get(&role.arn)
             .map(|p| p.evaluate(&request))
             .unwrap_or_default();
-        let identity = evaluate_identity(state, &request);
-        let is_root = call.who.arn == format!("arn:aws:iam::{}:root", call.who.account_id);
-        if !trust.denied
-            && !identity.denied
-            && (trust.allowed || (trust.allowed_via_account && (is_root || identity.allowed)))
-        {
+        if resource_and_identity_allow(state, &request, trust) {
             Ok(())
         } else {
             Err(Error::AccessDenied(format!(
@@ -849,6 +839,23 @@ impl State {
         self.users.insert(user.arn.clone(), user);
         Ok(())
     }
+}
+
+/// A resource policy (key or trust policy) and the caller's identity policies, combined as AWS
+/// does: an explicit deny in either wins; otherwise the resource policy must allow the caller
+/// directly, or allow its account and an identity policy of the caller allow too (the account
+/// root needs none).
+fn resource_and_identity_allow(
+    state: &State,
+    request: &policy::Request<'_>,
+    resource: policy::Evaluation,
+) -> bool {
+    let identity = evaluate_identity(state, request);
+    let who = request.principal;
+    let is_root = who.arn == format!("arn:aws:iam::{}:root", who.account_id);
+    !resource.denied
+        && !identity.denied
+        && (resource.allowed || (resource.allowed_via_account && (is_root || identity.allowed)))
 }
 
 /// The caller's identity policies, combined: any deny, any allow.
