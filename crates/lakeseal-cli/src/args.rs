@@ -78,7 +78,7 @@ pub(crate) enum IamCmd {
     CreateRole(RoleArgs),
     /// Set an inline identity policy of a role.
     PutRolePolicy(PutRolePolicyArgs),
-    /// List users.
+    /// List users and roles.
     List,
 }
 

@@ -383,7 +383,7 @@ async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
                 .map(|()| json!({}));
             emit(out, result)
         }
-        IamCmd::List => out.print(&json!({ "Users": c.list_users() })),
+        IamCmd::List => out.print(&json!({ "Users": c.list_users(), "Roles": c.list_roles() })),
     }
 }
 

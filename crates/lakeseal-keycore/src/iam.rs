@@ -321,9 +321,14 @@ impl KeyCore {
         })
     }
 
-    /// The users of the account.
+    /// The users of every account.
     pub fn list_users(&self) -> Vec<User> {
         self.read().users.values().cloned().collect()
+    }
+
+    /// The roles of the account.
+    pub fn list_roles(&self) -> Vec<Role> {
+        self.read().roles.values().cloned().collect()
     }
 
     /// For request authentication: who an access key stands for, its secret, and for temporary
