@@ -432,7 +432,7 @@ impl KeyCore {
             context: &conditions,
         };
         let identity = evaluate_identity(state, &request);
-        let is_root = who.arn == format!("arn:aws:iam::{}:root", who.account_id);
+        let is_root = who.is_account_root();
         if who.account_id == self.inner.location.account_id
             && !identity.denied
             && (is_root || identity.allowed)
@@ -459,11 +459,18 @@ impl KeyCore {
         if call.internal {
             return Ok(());
         }
-        let action = format!("kms:{}", op.action());
-        let conditions = self.conditions(call);
+        let action = op.action();
+        let identity = state.identity.get(call.who.identity_arn().as_ref());
+        let needs_conditions = entry.policy.has_conditions()
+            || identity.is_some_and(|ps| ps.iter().any(Policy::has_conditions));
+        let conditions = if needs_conditions {
+            self.conditions(call)
+        } else {
+            BTreeMap::new()
+        };
         let request = policy::Request {
             principal: call.who,
-            action: &action,
+            action,
             resource: arn,
             context: &conditions,
         };
@@ -852,7 +859,7 @@ fn resource_and_identity_allow(
 ) -> bool {
     let identity = evaluate_identity(state, request);
     let who = request.principal;
-    let is_root = who.arn == format!("arn:aws:iam::{}:root", who.account_id);
+    let is_root = who.is_account_root();
     !resource.denied
         && !identity.denied
         && (resource.allowed || (resource.allowed_via_account && (is_root || identity.allowed)))

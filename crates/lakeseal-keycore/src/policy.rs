@@ -135,6 +135,12 @@ impl Policy {
         Ok(Self { statements })
     }
 
+    /// Whether any statement has a `Condition`: only then does a request need its condition
+    /// keys.
+    pub fn has_conditions(&self) -> bool {
+        self.statements.iter().any(|s| !s.conditions.is_empty())
+    }
+
     /// Evaluates the policy for a request.
     pub fn evaluate(&self, request: &Request<'_>) -> Evaluation {
         let mut out = Evaluation::default();
@@ -269,12 +275,8 @@ impl Statement {
                 .min_by_key(|m| *m != PrincipalMatch::Direct)?,
         };
         let action_listed = |list: &[String]| {
-            list.iter().any(|a| {
-                glob(
-                    &a.to_ascii_lowercase(),
-                    &request.action.to_ascii_lowercase(),
-                )
-            })
+            list.iter()
+                .any(|a| glob_with(a, request.action, |p, t| p.eq_ignore_ascii_case(&t)))
         };
         let action = if self.actions.is_empty() {
             !action_listed(&self.not_actions)
@@ -352,11 +354,20 @@ fn in_net(net: &str, ip: &str) -> bool {
 
 /// `*` matches any run of characters, `?` any one character; everything else itself.
 pub(crate) fn glob(pattern: &str, text: &str) -> bool {
+    glob_with(pattern, text, |p, t| p == t)
+}
+
+/// [`glob`] with a character comparison of the caller's (actions compare case-insensitively).
+fn glob_with(pattern: &str, text: &str, same: impl Fn(char, char) -> bool) -> bool {
+    if !pattern.contains(['*', '?']) {
+        return pattern.chars().count() == text.chars().count()
+            && pattern.chars().zip(text.chars()).all(|(p, t)| same(p, t));
+    }
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && p[pi] != '*' && (p[pi] == '?' || same(p[pi], t[ti])) {
             pi += 1;
             ti += 1;
         } else if pi < p.len() && p[pi] == '*' {

@@ -39,6 +39,14 @@ impl Principal {
         }
     }
 
+    /// Whether this is the root identity of its account (`arn:aws:iam::<account>:root`).
+    pub fn is_account_root(&self) -> bool {
+        self.arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.strip_suffix(":root"))
+            == Some(self.account_id.as_str())
+    }
+
     /// The key core itself, for work it does on its own schedule (rotation, deletion).
     pub fn key_core(account_id: &str) -> Self {
         Self {

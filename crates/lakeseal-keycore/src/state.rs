@@ -58,33 +58,33 @@ pub enum KeyOperation {
 }
 
 impl KeyOperation {
-    /// The operation's name in policies, after `kms:`.
+    /// The operation's action in policies (`kms:GenerateDataKey` …).
     pub fn action(self) -> &'static str {
         match self {
-            KeyOperation::DescribeKey => "DescribeKey",
-            KeyOperation::EnableKey => "EnableKey",
-            KeyOperation::DisableKey => "DisableKey",
-            KeyOperation::ScheduleKeyDeletion => "ScheduleKeyDeletion",
-            KeyOperation::CancelKeyDeletion => "CancelKeyDeletion",
-            KeyOperation::Encrypt => "Encrypt",
-            KeyOperation::Decrypt => "Decrypt",
-            KeyOperation::ReEncryptFrom => "ReEncryptFrom",
-            KeyOperation::ReEncryptTo => "ReEncryptTo",
-            KeyOperation::GenerateDataKey => "GenerateDataKey",
-            KeyOperation::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
-            KeyOperation::RotateKeyOnDemand => "RotateKeyOnDemand",
-            KeyOperation::EnableKeyRotation => "EnableKeyRotation",
-            KeyOperation::DisableKeyRotation => "DisableKeyRotation",
-            KeyOperation::GetKeyRotationStatus => "GetKeyRotationStatus",
-            KeyOperation::ListKeyRotations => "ListKeyRotations",
-            KeyOperation::CreateAlias => "CreateAlias",
-            KeyOperation::UpdateAlias => "UpdateAlias",
-            KeyOperation::TagResource => "TagResource",
-            KeyOperation::UntagResource => "UntagResource",
-            KeyOperation::ListResourceTags => "ListResourceTags",
-            KeyOperation::GetKeyPolicy => "GetKeyPolicy",
-            KeyOperation::PutKeyPolicy => "PutKeyPolicy",
-            KeyOperation::ListKeyPolicies => "ListKeyPolicies",
+            KeyOperation::DescribeKey => "kms:DescribeKey",
+            KeyOperation::EnableKey => "kms:EnableKey",
+            KeyOperation::DisableKey => "kms:DisableKey",
+            KeyOperation::ScheduleKeyDeletion => "kms:ScheduleKeyDeletion",
+            KeyOperation::CancelKeyDeletion => "kms:CancelKeyDeletion",
+            KeyOperation::Encrypt => "kms:Encrypt",
+            KeyOperation::Decrypt => "kms:Decrypt",
+            KeyOperation::ReEncryptFrom => "kms:ReEncryptFrom",
+            KeyOperation::ReEncryptTo => "kms:ReEncryptTo",
+            KeyOperation::GenerateDataKey => "kms:GenerateDataKey",
+            KeyOperation::GenerateDataKeyWithoutPlaintext => "kms:GenerateDataKeyWithoutPlaintext",
+            KeyOperation::RotateKeyOnDemand => "kms:RotateKeyOnDemand",
+            KeyOperation::EnableKeyRotation => "kms:EnableKeyRotation",
+            KeyOperation::DisableKeyRotation => "kms:DisableKeyRotation",
+            KeyOperation::GetKeyRotationStatus => "kms:GetKeyRotationStatus",
+            KeyOperation::ListKeyRotations => "kms:ListKeyRotations",
+            KeyOperation::CreateAlias => "kms:CreateAlias",
+            KeyOperation::UpdateAlias => "kms:UpdateAlias",
+            KeyOperation::TagResource => "kms:TagResource",
+            KeyOperation::UntagResource => "kms:UntagResource",
+            KeyOperation::ListResourceTags => "kms:ListResourceTags",
+            KeyOperation::GetKeyPolicy => "kms:GetKeyPolicy",
+            KeyOperation::PutKeyPolicy => "kms:PutKeyPolicy",
+            KeyOperation::ListKeyPolicies => "kms:ListKeyPolicies",
         }
     }
 }
