@@ -8,6 +8,7 @@
 
 mod clients;
 mod crash;
+mod keyclient;
 mod policies;
 mod secrets;
 mod support;

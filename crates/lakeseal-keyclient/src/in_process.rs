@@ -1,0 +1,72 @@
+//! [`InProcess`]: the embedded key core as a [`KeyService`].
+
+use lakeseal_envelope::{DataKey, EncryptionContext};
+use lakeseal_keycore::ops::decrypt::DecryptRequest;
+use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
+use lakeseal_keycore::{KeyCore, Principal, RequestContext};
+
+use crate::{Error, KeyService, NewDataKey, Result};
+
+/// The key core in this process, called as `who`. Every call is authorised and audited by the
+/// engine exactly as over the network.
+#[derive(Debug, Clone)]
+pub struct InProcess {
+    core: KeyCore,
+    who: Principal,
+}
+
+impl InProcess {
+    /// Calls `core` as `who`.
+    pub fn new(core: KeyCore, who: Principal) -> Self {
+        Self { core, who }
+    }
+}
+
+fn from_core(e: lakeseal_keycore::Error) -> Error {
+    match e.code() {
+        "KMSInternalException" => Error::Unavailable(e.to_string()),
+        code => Error::Refused {
+            code: code.to_owned(),
+            message: e.to_string(),
+        },
+    }
+}
+
+impl KeyService for InProcess {
+    async fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> Result<NewDataKey> {
+        let ctx = RequestContext::local("lakeseal-keyclient");
+        let req = GenerateDataKeyRequest::aes_256(key_id, context.clone());
+        let answer = self
+            .core
+            .generate_data_key(&self.who, &ctx, req)
+            .await
+            .map_err(from_core)?;
+        let key = DataKey::try_from_slice(answer.plaintext.expose_secret())
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        Ok(NewDataKey {
+            key,
+            wrapped: answer.ciphertext_blob,
+            key_arn: answer.key_id,
+        })
+    }
+
+    async fn decrypt(&self, wrapped: &[u8], context: &EncryptionContext) -> Result<DataKey> {
+        let ctx = RequestContext::local("lakeseal-keyclient");
+        let req = DecryptRequest {
+            ciphertext_blob: wrapped.to_vec(),
+            encryption_context: context.clone(),
+            key_id: None,
+        };
+        let answer = self
+            .core
+            .decrypt(&self.who, &ctx, req)
+            .await
+            .map_err(from_core)?;
+        DataKey::try_from_slice(answer.plaintext.expose_secret())
+            .map_err(|e| Error::Protocol(e.to_string()))
+    }
+}

@@ -1,0 +1,112 @@
+//! How the stream stage reaches the key core.
+//!
+//! * [`KeyService`]: make a data key under a customer master key, and unwrap one. Two
+//!   implementations: [`InProcess`] (the embedded key core) and [`Remote`] (the AWS KMS JSON
+//!   protocol signed with SigV4, so it also works against a cloud KMS).
+//! * [`Resilient`]: any `KeyService` behind a rate limiter (governor) and bounded retries with
+//!   jittered exponential backoff on throttling, 5xx and network errors.
+//! * [`DekCache`]: data keys cached per (master key, encryption context, window), so that one
+//!   checkpoint window makes one key-core call; concurrent misses share it (single flight), and an
+//!   entry is also capped by uses. A dropped entry zeroizes its key.
+//!
+//! ```
+//! # async fn run(core: lakeseal_keycore::KeyCore) -> Result<(), lakeseal_keyclient::Error> {
+//! use lakeseal_envelope::EncryptionContext;
+//! use lakeseal_keyclient::{InProcess, KeyService};
+//! use lakeseal_keycore::Principal;
+//!
+//! let who = Principal::account_root(&core.location().account_id);
+//! let keys = InProcess::new(core, who);
+//! let context = EncryptionContext::from_iter([("table", "telemetry")]);
+//! let dek = keys.generate_data_key("alias/telemetry", &context).await?;
+//! let again = keys.decrypt(&dek.wrapped, &context).await?;
+//! assert_eq!(again.expose_secret(), dek.key.expose_secret());
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+mod cache;
+mod in_process;
+mod remote;
+mod retry;
+
+use std::future::Future;
+
+use lakeseal_envelope::{DataKey, EncryptionContext};
+
+pub use crate::cache::{DekCache, DekCacheConfig};
+pub use crate::in_process::InProcess;
+pub use crate::remote::{Remote, RemoteCredentials};
+pub use crate::retry::{Resilient, RetryPolicy};
+
+/// A fresh data key and its wrapped form.
+#[derive(Debug)]
+pub struct NewDataKey {
+    /// The 256-bit key. Zeroized on drop.
+    pub key: DataKey,
+    /// The key sealed under the master key (the key core's ciphertext blob).
+    pub wrapped: Vec<u8>,
+    /// The ARN of the master key that wrapped it.
+    pub key_arn: String,
+}
+
+/// Errors of a key service.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The key service throttled the request; worth retrying after a while.
+    #[error("throttled by the key service: {0}")]
+    Throttled(String),
+    /// The key service could not be reached or failed (network, timeout, 5xx); worth retrying.
+    #[error("key service unavailable: {0}")]
+    Unavailable(String),
+    /// The key service refused the request (denied, not found, disabled, invalid ciphertext …);
+    /// retrying will not help.
+    #[error("key service refused the request ({code}): {message}")]
+    Refused {
+        /// The AWS error name.
+        code: String,
+        /// The service's message.
+        message: String,
+    },
+    /// An answer that is not what the protocol promises.
+    #[error("unexpected answer from the key service: {0}")]
+    Protocol(String),
+}
+
+impl Error {
+    /// Whether the same request may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Throttled(_) | Error::Unavailable(_))
+    }
+
+    /// The AWS error name, when the service gave one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Refused { code, .. } => Some(code),
+            Error::Throttled(_) => Some("ThrottlingException"),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A key-management service: the key core, in process or remote, or a cloud KMS.
+pub trait KeyService: Send + Sync {
+    /// A new 256-bit data key wrapped under `key_id` (id, ARN or alias) with `context` bound.
+    fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<NewDataKey>> + Send;
+
+    /// Unwraps a data key; `context` must be the one it was wrapped with.
+    fn decrypt(
+        &self,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<DataKey>> + Send;
+}

@@ -1,0 +1,248 @@
+//! [`Remote`]: a key service over the AWS KMS JSON 1.1 protocol, signed with SigV4 by the AWS
+//! SDK's own signer (`aws-sigv4`), over keep-alive HTTP connections.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use lakeseal_envelope::{DataKey, EncryptionContext, SecretBytes};
+use lakeseal_keycore::ops::decrypt::{DecryptRequest, DecryptResponse};
+use lakeseal_keycore::ops::generate_data_key::{GenerateDataKeyRequest, GenerateDataKeyResponse};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Error, KeyService, NewDataKey, Result};
+
+/// An access key (and, for temporary credentials, its session token).
+pub struct RemoteCredentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: SecretBytes,
+    /// The session token of temporary credentials.
+    pub session_token: Option<SecretBytes>,
+}
+
+impl std::fmt::Debug for RemoteCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteCredentials {
+    /// Reads `[profile]` of an AWS shared-credentials file (`aws_access_key_id`,
+    /// `aws_secret_access_key`, optional `aws_session_token`).
+    pub fn from_file(path: &Path, profile: &str) -> Result<Self> {
+        let text = SecretBytes::new(std::fs::read(path).map_err(|e| {
+            Error::Protocol(format!(
+                "cannot read credentials file {}: {e}",
+                path.display()
+            ))
+        })?);
+        let text = std::str::from_utf8(text.expose_secret())
+            .map_err(|_| Error::Protocol(format!("{} is not UTF-8", path.display())))?;
+        let (mut id, mut secret, mut token) = (None, None, None);
+        let mut in_profile = false;
+        for line in text.lines().map(str::trim) {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                in_profile = name.trim() == profile;
+            } else if in_profile && let Some((k, v)) = line.split_once('=') {
+                let value = v.trim();
+                match k.trim() {
+                    "aws_access_key_id" => id = Some(value.to_owned()),
+                    "aws_secret_access_key" => secret = Some(SecretBytes::from(value.as_bytes())),
+                    "aws_session_token" => token = Some(SecretBytes::from(value.as_bytes())),
+                    _ => {}
+                }
+            }
+        }
+        match (id, secret) {
+            (Some(access_key_id), Some(secret_access_key)) => Ok(Self {
+                access_key_id,
+                secret_access_key,
+                session_token: token,
+            }),
+            _ => Err(Error::Protocol(format!(
+                "{} has no [{profile}] with aws_access_key_id and aws_secret_access_key",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// The key core (or any AWS KMS endpoint speaking plain HTTP) as a [`KeyService`].
+#[derive(Debug, Clone)]
+pub struct Remote {
+    endpoint: String,
+    host: String,
+    region: String,
+    identity: Identity,
+    client: Client<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl Remote {
+    /// A client of `endpoint` (`http://host:port`) in `region`. Requests time out after 10 s.
+    pub fn new(endpoint: &str, region: &str, credentials: RemoteCredentials) -> Result<Self> {
+        let uri: http::Uri = endpoint
+            .parse()
+            .map_err(|e| Error::Protocol(format!("endpoint {endpoint:?}: {e}")))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(Error::Protocol(format!(
+                "endpoint {endpoint:?}: only http:// endpoints are supported so far"
+            )));
+        }
+        let host = uri
+            .authority()
+            .ok_or_else(|| Error::Protocol(format!("endpoint {endpoint:?} has no host")))?
+            .to_string();
+        let secret = String::from_utf8(credentials.secret_access_key.expose_secret().to_vec())
+            .map_err(|_| Error::Protocol("the secret access key is not UTF-8".into()))?;
+        let token = credentials
+            .session_token
+            .map(|t| String::from_utf8_lossy(t.expose_secret()).into_owned());
+        let identity =
+            Credentials::new(credentials.access_key_id, secret, token, None, "lakeseal").into();
+        Ok(Self {
+            endpoint: format!("http://{host}/"),
+            host,
+            region: region.to_owned(),
+            identity,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            timeout: Duration::from_secs(10),
+        })
+    }
+
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        operation: &str,
+        req: &Req,
+    ) -> Result<Resp> {
+        let body = serde_json::to_vec(req).map_err(|e| Error::Protocol(e.to_string()))?;
+        let target = format!("TrentService.{operation}");
+        let headers = [
+            ("host", self.host.as_str()),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target.as_str()),
+        ];
+        let params = v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name("kms")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| Error::Protocol(format!("signing: {e}")))?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            &self.endpoint,
+            headers.into_iter(),
+            SignableBody::Bytes(&body),
+        )
+        .map_err(|e| Error::Protocol(format!("signing: {e}")))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| Error::Protocol(format!("signing: {e}")))?
+            .into_parts();
+        let mut request = http::Request::builder().method("POST").uri(&self.endpoint);
+        for (k, v) in headers {
+            request = request.header(k, v);
+        }
+        let mut request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        instructions.apply_to_request_http1x(&mut request);
+
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?
+                .to_bytes();
+            Ok::<_, Error>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| {
+                Error::Unavailable(format!("{operation} timed out after {:?}", self.timeout))
+            })??;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Protocol(format!("{operation}: {e}")));
+        }
+        #[derive(serde::Deserialize)]
+        struct Failure {
+            #[serde(rename = "__type", default)]
+            kind: String,
+            #[serde(default, alias = "Message")]
+            message: String,
+        }
+        let failure: Failure = serde_json::from_slice(&bytes).unwrap_or(Failure {
+            kind: String::new(),
+            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+        });
+        // Some services qualify the name: `com.amazonaws.kms#ThrottlingException`.
+        let code = failure
+            .kind
+            .rsplit('#')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Err(match code.as_str() {
+            "ThrottlingException" | "LimitExceededException" => Error::Throttled(failure.message),
+            _ if status.is_server_error() => {
+                Error::Unavailable(format!("{status}: {code} {}", failure.message))
+            }
+            _ => Error::Refused {
+                code,
+                message: failure.message,
+            },
+        })
+    }
+}
+
+impl KeyService for Remote {
+    async fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> Result<NewDataKey> {
+        let req = GenerateDataKeyRequest::aes_256(key_id, context.clone());
+        let answer: GenerateDataKeyResponse = self.call("GenerateDataKey", &req).await?;
+        let key = DataKey::try_from_slice(answer.plaintext.expose_secret())
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        Ok(NewDataKey {
+            key,
+            wrapped: answer.ciphertext_blob,
+            key_arn: answer.key_id,
+        })
+    }
+
+    async fn decrypt(&self, wrapped: &[u8], context: &EncryptionContext) -> Result<DataKey> {
+        let req = DecryptRequest {
+            ciphertext_blob: wrapped.to_vec(),
+            encryption_context: context.clone(),
+            key_id: None,
+        };
+        let answer: DecryptResponse = self.call("Decrypt", &req).await?;
+        DataKey::try_from_slice(answer.plaintext.expose_secret())
+            .map_err(|e| Error::Protocol(e.to_string()))
+    }
+}
