@@ -246,3 +246,49 @@ impl KeyService for Remote {
             .map_err(|e| Error::Protocol(e.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_secret() {
+        let secret = "wJalrXUtnFEMIK7MDENGbPxRfiCYzzzzzzzzzzzz";
+        let creds = RemoteCredentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: SecretBytes::from(secret.as_bytes()),
+            session_token: Some(SecretBytes::from(&b"token-token-token"[..])),
+        };
+        assert!(!format!("{creds:?}").contains(secret));
+        let remote = Remote::new("http://127.0.0.1:1", "eu-west-1", creds).unwrap();
+        let printed = format!("{remote:?}");
+        assert!(!printed.contains(secret), "{printed}");
+        assert!(!printed.contains("token-token-token"), "{printed}");
+    }
+
+    #[test]
+    fn only_plain_http_endpoints_for_now() {
+        let creds = || RemoteCredentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: SecretBytes::from(&b"s"[..]),
+            session_token: None,
+        };
+        assert!(Remote::new("https://kms.eu-west-1.amazonaws.com", "eu-west-1", creds()).is_err());
+        assert!(Remote::new("not a url", "eu-west-1", creds()).is_err());
+    }
+
+    #[test]
+    fn credentials_files_are_read_by_profile() {
+        let dir = std::env::temp_dir().join(format!("lakeseal-creds-{}", std::process::id()));
+        std::fs::write(
+            &dir,
+            "[other]\naws_access_key_id = A\naws_secret_access_key = B\n[stage]\naws_access_key_id = C\naws_secret_access_key = D\n",
+        )
+        .unwrap();
+        let creds = RemoteCredentials::from_file(&dir, "stage").unwrap();
+        assert_eq!(creds.access_key_id, "C");
+        assert_eq!(creds.secret_access_key.expose_secret(), b"D");
+        assert!(RemoteCredentials::from_file(&dir, "missing").is_err());
+        std::fs::remove_file(&dir).unwrap();
+    }
+}
