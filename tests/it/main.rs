@@ -9,6 +9,7 @@
 mod clients;
 mod crash;
 mod keyclient;
+mod lake;
 mod policies;
 mod secrets;
 mod support;

@@ -121,36 +121,37 @@ impl Drop for RunningKeyCore {
     }
 }
 
-/// A venv with the clients of `tests/python/requirements.txt`, made once per build directory.
+/// A venv with the clients of `tests/python/requirements.txt`, made once per build directory
+/// and brought up to date whenever the requirements change.
 pub fn venv() -> PathBuf {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
     VENV.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lakeseal-py-venv");
-        let python = dir.join("bin/python");
-        let ready = Command::new(&python)
-            .args(["-c", "import boto3, aws_encryption_sdk"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ready {
-            let requirements =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("python/requirements.txt");
+        let requirements = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/requirements.txt");
+        let wanted = std::fs::read_to_string(&requirements).unwrap();
+        let marker = dir.join("requirements.installed");
+        if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+            return dir;
+        }
+        if !dir.join("bin/python").exists() {
             let made = Command::new("python3")
                 .args(["-m", "venv"])
                 .arg(&dir)
                 .status()
                 .unwrap();
             assert!(made.success(), "python3 -m venv failed");
-            let installed = Command::new(dir.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-                .arg(&requirements)
-                .status()
-                .unwrap();
-            assert!(
-                installed.success(),
-                "pip install -r {} failed",
-                requirements.display()
-            );
         }
+        let installed = Command::new(dir.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements)
+            .status()
+            .unwrap();
+        assert!(
+            installed.success(),
+            "pip install -r {} failed",
+            requirements.display()
+        );
+        std::fs::write(&marker, wanted).unwrap();
         dir
     })
     .clone()

@@ -1,0 +1,26 @@
+//! The stream stage: Kafka → decode → Arrow → per-partition windows → Parquet Modular
+//! Encryption → lake → offset commit.
+//!
+//! Built so far: [`encrypted_parquet`], one window as an encrypted Parquet file that pyarrow and
+//! DuckDB can read. The consumer, windows, lake writes and exactly-once resume come next.
+#![warn(missing_docs)]
+
+pub mod encrypted_parquet;
+
+/// Errors of the stage.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Parquet could not write or read a file.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Footer key metadata or `wrappedDEK` that is not what this stage writes.
+    #[error("{0}")]
+    KeyMetadata(String),
+    /// The key service failed.
+    #[error(transparent)]
+    Key(#[from] lakeseal_keyclient::Error),
+}
+
+/// `Result` with the stage's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
