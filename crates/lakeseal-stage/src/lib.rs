@@ -1,11 +1,15 @@
 //! The stream stage: Kafka → decode → Arrow → per-partition windows → Parquet Modular
 //! Encryption → lake → offset commit.
 //!
-//! Built so far: [`encrypted_parquet`], one window as an encrypted Parquet file that pyarrow and
-//! DuckDB can read. The consumer, windows, lake writes and exactly-once resume come next.
+//! Built so far: [`schema`] (the table's columns, checked at start), [`decode`] (JSON records into
+//! Arrow columns, all or nothing per record) and [`encrypted_parquet`] (one window as an encrypted
+//! Parquet file that pyarrow and DuckDB can read). The consumer, windows, lake writes and
+//! exactly-once resume come next.
 #![warn(missing_docs)]
 
+pub mod decode;
 pub mod encrypted_parquet;
+pub mod schema;
 
 /// Errors of the stage.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +21,9 @@ pub enum Error {
     /// Footer key metadata or `wrappedDEK` that is not what this stage writes.
     #[error("{0}")]
     KeyMetadata(String),
+    /// A configuration that cannot be used: the field's path and what was expected.
+    #[error("bad configuration: {0}")]
+    Config(String),
     /// The key service failed.
     #[error(transparent)]
     Key(#[from] lakeseal_keyclient::Error),
