@@ -2,13 +2,15 @@
 //! Encryption → lake → offset commit.
 //!
 //! Built so far: [`schema`] (the table's columns, checked at start), [`decode`] (JSON records into
-//! Arrow columns, all or nothing per record) and [`encrypted_parquet`] (one window as an encrypted
-//! Parquet file that pyarrow and DuckDB can read). The consumer, windows, lake writes and
-//! exactly-once resume come next.
+//! Arrow columns, all or nothing per record), [`lake`] (atomic, durable, never-overwriting local
+//! writes and the resume scan) and [`encrypted_parquet`] (one window as an encrypted
+//! Parquet file that pyarrow and DuckDB can read). The Kafka consumer, windows, the S3 sink, the
+//! dead-letter topic and the `stage run` loop that commits offsets after each write come next.
 #![warn(missing_docs)]
 
 pub mod decode;
 pub mod encrypted_parquet;
+pub mod lake;
 pub mod schema;
 
 /// Errors of the stage.
