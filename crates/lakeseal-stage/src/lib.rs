@@ -1,7 +1,8 @@
 //! The stream stage: Kafka → decode → Arrow → per-partition windows → Parquet Modular
 //! Encryption → lake → offset commit.
 //!
-//! Built so far: [`schema`] (the table's columns, checked at start), [`decode`] (JSON records into
+//! Built so far: [`schema`] (the table's columns, checked at start), [`window`] (one partition's
+//! open window and its limits), [`decode`] (JSON records into
 //! Arrow columns, all or nothing per record), [`lake`] (atomic, durable, never-overwriting local
 //! writes and the resume scan) and [`encrypted_parquet`] (one window as an encrypted
 //! Parquet file that pyarrow and DuckDB can read). The Kafka consumer, windows, the S3 sink, the
@@ -12,6 +13,7 @@ pub mod decode;
 pub mod encrypted_parquet;
 pub mod lake;
 pub mod schema;
+pub mod window;
 
 /// Errors of the stage.
 #[derive(Debug, thiserror::Error)]
