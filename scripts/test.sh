@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy with warnings denied, and every test.
-# Installs what it needs when missing: a C compiler (bundled SQLite), Python 3 with venv (the
-# interop tests make a venv with boto3 and the AWS Encryption SDK from PyPI).
+# Installs what it needs when missing: a C compiler (bundled SQLite, librdkafka), Python 3 with
+# venv (the interop tests make a venv with boto3, the AWS Encryption SDK, pyarrow and DuckDB from
+# PyPI), and the tansu Kafka broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,12 @@ fi
 if ! python3 -m venv --help >/dev/null 2>&1; then
     echo "==> installing Python 3 with venv (the interop tests run boto3 and the AWS Encryption SDK)"
     apt-get update -qq && apt-get install -y -qq python3 python3-venv
+fi
+if ! command -v tansu >/dev/null 2>&1; then
+    # The Kafka-compatible broker the integration tests run (about 15 minutes to build on 2 cores,
+    # once per machine).
+    echo "==> installing the tansu broker (cargo install tansu)"
+    cargo install tansu --locked --features dynostore
 fi
 for component in rustfmt clippy; do
     if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then

@@ -6,6 +6,7 @@
     unreachable_pub
 )]
 
+mod broker;
 mod clients;
 mod crash;
 mod keyclient;

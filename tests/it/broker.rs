@@ -1,0 +1,128 @@
+//! A real Kafka-compatible broker for the tests: `tansu` with in-memory storage on a free port
+//! (installed by `.ci/run` when missing), and the `rdkafka` client the stage uses.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+/// A running `tansu broker`, stopped on drop.
+pub struct Broker {
+    pub bootstrap: String,
+    child: Child,
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new("tansu")
+            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start tansu ({e}): `.ci/run` installs it with `cargo install tansu --locked --features dynostore`"));
+        let bootstrap = format!("127.0.0.1:{port}");
+        let start = Instant::now();
+        while TcpStream::connect(&bootstrap).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "tansu did not listen on {bootstrap}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { bootstrap, child }
+    }
+
+    /// Creates a topic up front: one the broker auto-creates delays the first produce.
+    pub fn create_topic(&self, name: &str, partitions: u32) {
+        let status = Command::new("tansu")
+            .args([
+                "topic",
+                "create",
+                name,
+                "--partitions",
+                &partitions.to_string(),
+                "--broker",
+            ])
+            .arg(format!("tcp://{}", self.bootstrap))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "tansu topic create {name} failed");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rdkafka_produces_and_consumes_through_tansu() {
+    let broker = Broker::start();
+    broker.create_topic("telemetry", 4);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let n = 1000;
+    let sends: Vec<_> = (0..n)
+        .map(|i| {
+            let producer = producer.clone();
+            async move {
+                let key = format!("device-{}", i % 37);
+                let payload = format!(r#"{{"device_id":"{key}","seq":{i}}}"#);
+                producer
+                    .send(
+                        FutureRecord::to("telemetry").key(&key).payload(&payload),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .map_err(|(e, _)| e)
+            }
+        })
+        .collect();
+    for send in sends {
+        send.await.unwrap();
+    }
+
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .set("group.id", "lakeseal-test")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["telemetry"]).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut partitions = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.len() < n {
+        assert!(
+            Instant::now() < deadline,
+            "consumed only {} of {n}",
+            seen.len()
+        );
+        let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        partitions.insert(message.partition());
+        let value: serde_json::Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
+        seen.insert(value["seq"].as_u64().unwrap());
+    }
+    assert_eq!(seen.len(), n, "every record once");
+    assert_eq!(partitions.len(), 4, "keys spread over all partitions");
+}
