@@ -1,7 +1,8 @@
 //! The stream stage: Kafka → decode → Arrow → per-partition windows → Parquet Modular
 //! Encryption → lake → offset commit.
 //!
-//! Built so far: [`schema`] (the table's columns, checked at start), [`window`] (one partition's
+//! Built so far: [`config`] (`stage.toml`, refused at start with the field's path), [`schema`]
+//! (the table's columns), [`window`] (one partition's
 //! open window and its limits), [`decode`] (JSON records into
 //! Arrow columns, all or nothing per record), [`lake`] (atomic, durable, never-overwriting local
 //! writes and the resume scan) and [`encrypted_parquet`] (one window as an encrypted
@@ -9,6 +10,7 @@
 //! dead-letter topic and the `stage run` loop that commits offsets after each write come next.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod decode;
 pub mod encrypted_parquet;
 pub mod lake;

@@ -1,0 +1,435 @@
+//! `stage.toml`: a raw layer that serde reads (unknown fields refused), and a typed layer that
+//! nothing downstream validates again. A bad file is refused at start with the field's path.
+//!
+//! ```toml
+//! [source]
+//! topics = ["telemetry"]                     # required, at least one
+//! [source.kafka]                             # librdkafka properties under their own names
+//! "bootstrap.servers" = "127.0.0.1:9092"     # required
+//! "group.id" = "lakeseal-stage"              # required
+//! "sasl.password" = "secret://kafka-stage"   # secrets only as secret:// references
+//!
+//! [schema]                                   # see schema::RawSchema
+//! table = "telemetry"
+//! event_time = "event_time"
+//! columns = [{ name = "event_time", type = "timestamp_ms" }, { name = "device_id", type = "string" }]
+//!
+//! [window]
+//! max_records = 100000                       # default 100000
+//! max_bytes = 67108864                       # bytes, default 64 MiB
+//! max_age_seconds = 60                       # default 60
+//!
+//! [encryption]
+//! key_id = "alias/telemetry"                 # key id, alias or ARN
+//! context = { table = "{table}", topic = "{topic}" }   # {table} and {topic} are filled in
+//!
+//! [sink]
+//! url = "file:///var/lib/lakeseal/lake"      # file:// (default ./lake) or s3://bucket/prefix
+//!
+//! [dlq]
+//! topic = "telemetry-dlq"                    # required
+//!
+//! [keycore]                                  # embedded (data_dir) or remote (endpoint …)
+//! data_dir = "/var/lib/lakeseal/keycore"
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lakeseal_envelope::EncryptionContext;
+use serde::Deserialize;
+
+use crate::schema::{RawSchema, TableSchema};
+use crate::window::WindowLimits;
+use crate::{Error, Result};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    source: RawSource,
+    schema: RawSchema,
+    #[serde(default)]
+    window: RawWindow,
+    encryption: RawEncryption,
+    #[serde(default)]
+    sink: RawSink,
+    dlq: RawDlq,
+    keycore: RawKeycore,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    topics: Vec<String>,
+    kafka: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    max_records: Option<NonZeroUsize>,
+    max_bytes: Option<NonZeroUsize>,
+    max_age_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEncryption {
+    key_id: String,
+    #[serde(default)]
+    context: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSink {
+    url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDlq {
+    topic: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeycore {
+    data_dir: Option<PathBuf>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    credentials_file: Option<PathBuf>,
+    profile: Option<String>,
+}
+
+/// librdkafka properties, passed through; secret values are `secret://` references and print as
+/// `**REDACTED**`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KafkaProperties(BTreeMap<String, String>);
+
+fn is_secret_property(name: &str) -> bool {
+    name.contains("password") || name.contains("secret") || name.ends_with(".key.pem")
+}
+
+impl KafkaProperties {
+    /// The properties, for `rdkafka::ClientConfig`.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl fmt::Debug for KafkaProperties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if is_secret_property(k) {
+                        "**REDACTED**"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            }))
+            .finish()
+    }
+}
+
+/// Where the lake is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// A local directory.
+    Local(PathBuf),
+    /// An S3 bucket and key prefix.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The prefix under which tables go ("" for the bucket's root).
+        prefix: String,
+    },
+}
+
+/// How the stage reaches its key core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeycoreConfig {
+    /// In this process, over a data directory.
+    Embedded {
+        /// The key core's data directory.
+        data_dir: PathBuf,
+    },
+    /// Over the AWS KMS protocol.
+    Remote {
+        /// `http://host:port`.
+        endpoint: String,
+        /// The region to sign for.
+        region: String,
+        /// An AWS credentials file.
+        credentials_file: PathBuf,
+        /// Its profile.
+        profile: String,
+    },
+}
+
+/// The stage's configuration, checked.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// librdkafka properties.
+    pub kafka: KafkaProperties,
+    /// The table.
+    pub schema: TableSchema,
+    /// When windows close.
+    pub window: WindowLimits,
+    /// The master key that wraps every window's data key.
+    pub key_id: String,
+    /// The encryption context, with `{table}` and `{topic}` still to fill in.
+    pub context_template: BTreeMap<String, String>,
+    /// Where files go.
+    pub sink: Sink,
+    /// Where undecodable records go.
+    pub dlq_topic: String,
+    /// The key core.
+    pub keycore: KeycoreConfig,
+}
+
+fn field(path: &str, what: &str) -> Error {
+    Error::Config(format!("{path}: {what}"))
+}
+
+impl StageConfig {
+    /// Parses and checks `stage.toml`.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        if raw.source.topics.is_empty() || raw.source.topics.iter().any(String::is_empty) {
+            return Err(field("source.topics", "at least one topic, none empty"));
+        }
+        for required in ["bootstrap.servers", "group.id"] {
+            if !raw.source.kafka.contains_key(required) {
+                return Err(field(
+                    &format!("source.kafka.\"{required}\""),
+                    "is required",
+                ));
+            }
+        }
+        if raw
+            .source
+            .kafka
+            .get("enable.auto.commit")
+            .is_some_and(|v| v != "false")
+        {
+            return Err(field(
+                "source.kafka.\"enable.auto.commit\"",
+                "must be false: the stage commits offsets itself, after each file is durable",
+            ));
+        }
+        for (name, value) in &raw.source.kafka {
+            if is_secret_property(name) && !value.starts_with("secret://") {
+                return Err(field(
+                    &format!("source.kafka.\"{name}\""),
+                    "a secret must be a secret://<name> reference, never the value itself",
+                ));
+            }
+        }
+        let schema = TableSchema::try_from(raw.schema)?;
+        let defaults = WindowLimits::default();
+        let window = WindowLimits {
+            max_records: raw.window.max_records.unwrap_or(defaults.max_records),
+            max_bytes: raw.window.max_bytes.unwrap_or(defaults.max_bytes),
+            max_age: match raw.window.max_age_seconds {
+                Some(0) => return Err(field("window.max_age_seconds", "must be at least 1")),
+                Some(s) => Duration::from_secs(s),
+                None => defaults.max_age,
+            },
+        };
+        if raw.encryption.key_id.is_empty() {
+            return Err(field("encryption.key_id", "is required"));
+        }
+        let filled = Self::fill(&raw.encryption.context, schema.table(), "topic");
+        lakeseal_keycore_context_check(&filled).map_err(|why| field("encryption.context", &why))?;
+        let sink = match raw.sink.url.as_deref().unwrap_or("file://./lake") {
+            url if url.starts_with("file://") => {
+                Sink::Local(PathBuf::from(&url["file://".len()..]))
+            }
+            url if url.starts_with("s3://") => {
+                let rest = &url["s3://".len()..];
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(field("sink.url", "s3:// needs a bucket"));
+                }
+                Sink::S3 {
+                    bucket: bucket.to_owned(),
+                    prefix: prefix.trim_end_matches('/').to_owned(),
+                }
+            }
+            other => {
+                return Err(field(
+                    "sink.url",
+                    &format!("{other:?} is not file:// or s3://"),
+                ));
+            }
+        };
+        if raw.dlq.topic.is_empty() {
+            return Err(field("dlq.topic", "is required"));
+        }
+        let k = raw.keycore;
+        let keycore = match (k.data_dir, k.endpoint) {
+            (Some(data_dir), None) => KeycoreConfig::Embedded { data_dir },
+            (None, Some(endpoint)) => KeycoreConfig::Remote {
+                endpoint,
+                region: k
+                    .region
+                    .ok_or_else(|| field("keycore.region", "is required with endpoint"))?,
+                credentials_file: k.credentials_file.ok_or_else(|| {
+                    field("keycore.credentials_file", "is required with endpoint")
+                })?,
+                profile: k.profile.unwrap_or_else(|| "default".into()),
+            },
+            _ => {
+                return Err(field(
+                    "keycore",
+                    "give data_dir (embedded) or endpoint (remote), not both",
+                ));
+            }
+        };
+        Ok(Self {
+            topics: raw.source.topics,
+            kafka: KafkaProperties(raw.source.kafka),
+            schema,
+            window,
+            key_id: raw.encryption.key_id,
+            context_template: raw.encryption.context,
+            sink,
+            dlq_topic: raw.dlq.topic,
+            keycore,
+        })
+    }
+
+    /// The encryption context of `topic`'s files.
+    pub fn context_for(&self, topic: &str) -> EncryptionContext {
+        Self::fill(&self.context_template, self.schema.table(), topic)
+    }
+
+    fn fill(template: &BTreeMap<String, String>, table: &str, topic: &str) -> EncryptionContext {
+        template
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.replace("{table}", table).replace("{topic}", topic),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The key core's own limits on a context, checked here so a bad template fails at start.
+fn lakeseal_keycore_context_check(context: &EncryptionContext) -> std::result::Result<(), String> {
+    if context.iter().any(|(k, _)| k.is_empty()) {
+        return Err("keys must not be empty".into());
+    }
+    if context.size_in_bytes() > 8192 {
+        return Err("over 8192 bytes".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[source]
+topics = ["telemetry"]
+[source.kafka]
+"bootstrap.servers" = "127.0.0.1:9092"
+"group.id" = "lakeseal-stage"
+"sasl.password" = "secret://kafka-stage"
+
+[schema]
+table = "telemetry"
+event_time = "event_time"
+columns = [{ name = "event_time", type = "timestamp_ms" }, { name = "device_id", type = "string" }]
+
+[window]
+max_age_seconds = 30
+
+[encryption]
+key_id = "alias/telemetry"
+context = { table = "{table}", topic = "{topic}" }
+
+[dlq]
+topic = "telemetry-dlq"
+
+[keycore]
+data_dir = "/var/lib/lakeseal/keycore"
+"#;
+
+    #[test]
+    fn a_good_file_and_its_defaults() {
+        let c = StageConfig::from_toml(GOOD).unwrap();
+        assert_eq!(c.window.max_age, Duration::from_secs(30));
+        assert_eq!(c.window.max_records.get(), 100_000);
+        assert_eq!(c.sink, Sink::Local(PathBuf::from("./lake")));
+        let ctx = c.context_for("iot");
+        assert_eq!(
+            (ctx.get("table"), ctx.get("topic")),
+            (Some("telemetry"), Some("iot"))
+        );
+        assert!(matches!(c.keycore, KeycoreConfig::Embedded { .. }));
+    }
+
+    #[test]
+    fn secrets_print_redacted() {
+        let c = StageConfig::from_toml(GOOD).unwrap();
+        let printed = format!("{c:?}");
+        assert!(printed.contains("**REDACTED**"), "{printed}");
+        assert!(!printed.contains("secret://kafka-stage"), "{printed}");
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_the_field_path() {
+        let cases = [
+            (
+                GOOD.replace("max_age_seconds = 30", "max_age_secs = 30"),
+                "max_age_secs",
+            ),
+            (
+                GOOD.replace("\"group.id\" = \"lakeseal-stage\"\n", ""),
+                "source.kafka.\"group.id\"",
+            ),
+            (
+                GOOD.replace("secret://kafka-stage", "hunter2"),
+                "source.kafka.\"sasl.password\"",
+            ),
+            (format!("{GOOD}\n[extra]\nx = 1\n"), "extra"),
+            (
+                GOOD.replace("max_age_seconds = 30", "max_age_seconds = 0"),
+                "window.max_age_seconds",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"/var/lib/lakeseal/keycore\"",
+                    "endpoint = \"http://k:7070\"",
+                ),
+                "keycore.region",
+            ),
+            (
+                GOOD.replace(
+                    "\"group.id\" = \"lakeseal-stage\"",
+                    "\"group.id\" = \"g\"\n\"enable.auto.commit\" = \"true\"",
+                ),
+                "enable.auto.commit",
+            ),
+            (format!("{GOOD}\n[sink]\nurl = \"ftp://x\"\n"), "sink.url"),
+        ];
+        for (text, path) in cases {
+            let err = StageConfig::from_toml(&text).unwrap_err().to_string();
+            assert!(err.contains(path), "{err} should name {path}");
+            assert!(!err.contains("hunter2"), "{err} leaks the secret");
+        }
+    }
+}
