@@ -5,7 +5,7 @@ use lakeseal_keycore::ops::decrypt::DecryptRequest;
 use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
 use lakeseal_keycore::{KeyCore, Principal, RequestContext};
 
-use crate::{Error, KeyService, NewDataKey, Result};
+use crate::{Error, KeyService, NewDataKey, Result, data_key};
 
 /// The key core in this process, called as `who`. Every call is authorised and audited by the
 /// engine exactly as over the network.
@@ -40,18 +40,11 @@ impl KeyService for InProcess {
     ) -> Result<NewDataKey> {
         let ctx = RequestContext::local("lakeseal-keyclient");
         let req = GenerateDataKeyRequest::aes_256(key_id, context.clone());
-        let answer = self
-            .core
+        self.core
             .generate_data_key(&self.who, &ctx, req)
             .await
-            .map_err(from_core)?;
-        let key = DataKey::try_from_slice(answer.plaintext.expose_secret())
-            .map_err(|e| Error::Protocol(e.to_string()))?;
-        Ok(NewDataKey {
-            key,
-            wrapped: answer.ciphertext_blob,
-            key_arn: answer.key_id,
-        })
+            .map_err(from_core)?
+            .try_into()
     }
 
     async fn decrypt(&self, wrapped: &[u8], context: &EncryptionContext) -> Result<DataKey> {
@@ -66,7 +59,6 @@ impl KeyService for InProcess {
             .decrypt(&self.who, &ctx, req)
             .await
             .map_err(from_core)?;
-        DataKey::try_from_slice(answer.plaintext.expose_secret())
-            .map_err(|e| Error::Protocol(e.to_string()))
+        data_key(&answer.plaintext)
     }
 }

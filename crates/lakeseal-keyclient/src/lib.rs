@@ -51,6 +51,25 @@ pub struct NewDataKey {
     pub key_arn: String,
 }
 
+impl TryFrom<lakeseal_keycore::ops::generate_data_key::GenerateDataKeyResponse> for NewDataKey {
+    type Error = Error;
+
+    fn try_from(
+        answer: lakeseal_keycore::ops::generate_data_key::GenerateDataKeyResponse,
+    ) -> Result<Self> {
+        Ok(Self {
+            key: data_key(&answer.plaintext)?,
+            wrapped: answer.ciphertext_blob,
+            key_arn: answer.key_id,
+        })
+    }
+}
+
+/// A 256-bit data key out of a service's plaintext answer.
+pub(crate) fn data_key(plaintext: &lakeseal_envelope::SecretBytes) -> Result<DataKey> {
+    DataKey::try_from_slice(plaintext.expose_secret()).map_err(|e| Error::Protocol(e.to_string()))
+}
+
 /// Errors of a key service.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]

@@ -19,7 +19,7 @@ use lakeseal_keycore::ops::generate_data_key::{GenerateDataKeyRequest, GenerateD
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Error, KeyService, NewDataKey, Result};
+use crate::{Error, KeyService, NewDataKey, Result, data_key};
 
 /// An access key (and, for temporary credentials, its session token).
 pub struct RemoteCredentials {
@@ -226,13 +226,7 @@ impl KeyService for Remote {
     ) -> Result<NewDataKey> {
         let req = GenerateDataKeyRequest::aes_256(key_id, context.clone());
         let answer: GenerateDataKeyResponse = self.call("GenerateDataKey", &req).await?;
-        let key = DataKey::try_from_slice(answer.plaintext.expose_secret())
-            .map_err(|e| Error::Protocol(e.to_string()))?;
-        Ok(NewDataKey {
-            key,
-            wrapped: answer.ciphertext_blob,
-            key_arn: answer.key_id,
-        })
+        answer.try_into()
     }
 
     async fn decrypt(&self, wrapped: &[u8], context: &EncryptionContext) -> Result<DataKey> {
@@ -242,8 +236,7 @@ impl KeyService for Remote {
             key_id: None,
         };
         let answer: DecryptResponse = self.call("Decrypt", &req).await?;
-        DataKey::try_from_slice(answer.plaintext.expose_secret())
-            .map_err(|e| Error::Protocol(e.to_string()))
+        data_key(&answer.plaintext)
     }
 }
 
