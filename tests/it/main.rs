@@ -12,5 +12,4 @@ mod crash;
 mod keyclient;
 mod lake;
 mod policies;
-mod secrets;
 mod support;

@@ -1,4 +1,14 @@
 //! No data key, plaintext or random output reaches the store, the audit trail or the logs.
+//!
+//! Its own test binary: tracing caches each call site's interest process-wide, and a call site
+//! first reached by another test's thread while this test installs its subscriber can be cached
+//! as "never" — the capture would then see nothing. Alone in its process, it sees everything.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    unreachable_pub
+)]
 
 use std::io::Write;
 use std::path::Path;
@@ -29,7 +39,7 @@ impl Write for Captured {
 }
 
 /// The forms a secret could leak in: raw, hex (both cases), base64.
-pub fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
+fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
     vec![
         secret.to_vec(),
         hex::encode(secret).into_bytes(),
