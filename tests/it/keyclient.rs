@@ -39,7 +39,7 @@ async fn remote_data_keys_round_trip_and_match_the_in_process_path() {
     let kc = RunningKeyCore::start().await;
     let key = telemetry_key(&kc).await;
     let cache = DekCache::new(remote(&kc), DekCacheConfig::default());
-    let dek = cache.data_key(&key, &context(), 1).await.unwrap();
+    let dek = cache.data_key(&key, &context(), 1, 1).await.unwrap();
     assert_eq!(dek.key_arn(), key);
     let unwrapped = cache.unwrap(dek.wrapped(), &context()).await.unwrap();
     assert_eq!(unwrapped.expose_secret(), dek.key().expose_secret());
@@ -76,7 +76,7 @@ async fn throttling_is_retried_until_it_gets_through() {
             let (cache, key) = (cache.clone(), key.clone());
             tokio::spawn(async move {
                 cache
-                    .data_key(&key, &context(), window)
+                    .data_key(&key, &context(), window, 1)
                     .await
                     .map(|d| d.wrapped().to_vec())
             })

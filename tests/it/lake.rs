@@ -29,7 +29,7 @@ async fn pyarrow_and_duckdb_read_an_encrypted_window() {
         DekCacheConfig::default(),
     );
     let context = EncryptionContext::from_iter([("table", "telemetry"), ("topic", "iot")]);
-    let dek = cache.data_key(&key, &context, 1).await.unwrap();
+    let dek = cache.data_key(&key, &context, 1, 1).await.unwrap();
 
     let schema = Arc::new(Schema::new(vec![
         Field::new("device_id", DataType::Utf8, false),

@@ -12,4 +12,5 @@ mod crash;
 mod keyclient;
 mod lake;
 mod policies;
+mod stage;
 mod support;

@@ -18,6 +18,10 @@ pub struct RunningKeyCore {
     pub endpoint: String,
     pub credentials: PathBuf,
     pub core: KeyCore,
+    /// The key core's data directory (its `audit.log` is there).
+    pub data: PathBuf,
+    addr: std::net::SocketAddr,
+    config: ServerConfig,
     /// Kept so the data directory lives as long as the server.
     _dir: TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -63,19 +67,51 @@ impl RunningKeyCore {
         )
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        let mut running = Self {
+            endpoint: format!("http://{addr}"),
+            credentials,
+            core,
+            data,
+            addr,
+            config,
+            _dir: dir,
+            stop: None,
+        };
+        running.serve(listener);
+        running
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = Server::new(core.clone(), config);
+        let server = Server::new(self.core.clone(), self.config.clone());
         tokio::spawn(server.serve(listener, async move {
             let _ = stopped.await;
         }));
-        Self {
-            endpoint,
-            credentials,
-            core,
-            _dir: dir,
-            stop: Some(stop),
+        self.stop = Some(stop);
+    }
+
+    /// Stops the server (the key core stays open in this process): clients see it down.
+    pub fn stop_server(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
+    }
+
+    /// Serves again on the same address.
+    pub async fn restart_server(&mut self) {
+        let start = std::time::Instant::now();
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if start.elapsed() < std::time::Duration::from_secs(10) => {
+                    let _ = e;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
+            }
+        };
+        self.serve(listener);
     }
 
     /// Runs a script from `tests/python/` with the venv's interpreter, pointed at this key core.

@@ -45,6 +45,87 @@ pub(crate) enum Command {
     /// Manage users, access keys and identity policies.
     #[command(subcommand)]
     Iam(IamCmd),
+    /// The stream stage: Kafka to encrypted Parquet.
+    #[command(subcommand)]
+    Stage(StageCmd),
+    /// Read and check the encrypted lake.
+    #[command(subcommand)]
+    Lake(LakeCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StageCmd {
+    /// Run until SIGTERM or SIGINT, then write and commit every window and exit.
+    Run {
+        /// The stage's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum LakeCmd {
+    /// Decrypt files (or every file under directories) and print their rows.
+    Read {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// JSON lines, or a table.
+        #[arg(long, value_enum, default_value = "json-lines")]
+        format: ReadFormat,
+        #[command(flatten)]
+        keys: KeySource,
+    },
+    /// Check that every file of a table decrypts and that each partition's files cover its
+    /// offsets with no gap and no overlap (and, with --brokers, all of the topic's offsets).
+    Verify {
+        /// The table (a directory under PATH).
+        #[arg(long)]
+        table: String,
+        /// The lake's root.
+        path: PathBuf,
+        /// Compare with the topics' offsets on these brokers.
+        #[arg(long)]
+        brokers: Option<String>,
+        #[command(flatten)]
+        keys: KeySource,
+    },
+    /// Print a file's data key in base64 (an audited Decrypt), for readers such as DuckDB.
+    UnwrapKey {
+        /// The file.
+        file: PathBuf,
+        #[command(flatten)]
+        keys: KeySource,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ReadFormat {
+    /// One JSON object a row.
+    JsonLines,
+    /// An aligned table.
+    Table,
+}
+
+/// Which key core unwraps the files' keys: a stage's `[keycore]`, a remote endpoint, or the
+/// embedded one at --data-dir.
+#[derive(Debug, Args)]
+pub(crate) struct KeySource {
+    /// Use the [keycore] section of this stage.toml.
+    #[arg(long, conflicts_with = "endpoint")]
+    pub(crate) config: Option<PathBuf>,
+    /// A key core (or KMS) endpoint, http://host:port.
+    #[arg(long, requires_all = ["region", "credentials_file"])]
+    pub(crate) endpoint: Option<String>,
+    /// The region to sign for.
+    #[arg(long)]
+    pub(crate) region: Option<String>,
+    /// An AWS credentials file.
+    #[arg(long)]
+    pub(crate) credentials_file: Option<PathBuf>,
+    /// Its profile.
+    #[arg(long, default_value = "default")]
+    pub(crate) profile: String,
 }
 
 #[derive(Debug, Subcommand)]

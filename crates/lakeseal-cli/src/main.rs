@@ -5,6 +5,7 @@
 //! a script written for one reads naturally on the other.
 
 mod args;
+mod lake;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -29,7 +30,9 @@ use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext}
 use serde::Serialize;
 use serde_json::json;
 
-use crate::args::{AliasCmd, AuditCmd, Cli, Command, CryptoCmd, IamCmd, KeyCmd, KeycoreCmd};
+use crate::args::{
+    AliasCmd, AuditCmd, Cli, Command, CryptoCmd, IamCmd, KeyCmd, KeycoreCmd, StageCmd,
+};
 use crate::output::Output;
 
 fn main() -> ExitCode {
@@ -109,6 +112,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
         }
         Command::Iam(cmd) => iam(&open(data_dir()?)?, cmd, out).await?,
+        Command::Stage(StageCmd::Run { config }) => return lake::run_stage(&config).await,
+        Command::Lake(cmd) => return lake::lake(cmd, cli.data_dir.as_deref()).await,
         Command::Audit(AuditCmd::Verify) => {
             let path = KeyCore::audit_path_in(data_dir()?);
             return match audit::verify(&path)? {

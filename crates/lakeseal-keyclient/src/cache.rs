@@ -18,6 +18,9 @@ pub struct DekCacheConfig {
     pub time_to_live: Duration,
     /// A data key serves at most this many requests (files) before a fresh one is made.
     pub max_uses: u64,
+    /// A data key encrypts at most this many bytes (as the requests declare) before a fresh one
+    /// is made.
+    pub max_bytes: u64,
 }
 
 impl Default for DekCacheConfig {
@@ -26,6 +29,7 @@ impl Default for DekCacheConfig {
             max_entries: 10_000,
             time_to_live: Duration::from_secs(300),
             max_uses: 1,
+            max_bytes: 1 << 32,
         }
     }
 }
@@ -47,6 +51,9 @@ struct WrappedKey {
 struct Entry {
     dek: NewDataKey,
     uses: AtomicU64,
+    bytes: AtomicU64,
+    /// On tokio's clock, so a paused test clock ages entries too (moka's own clock only evicts).
+    born: tokio::time::Instant,
 }
 
 /// A data key out of the cache; holding it keeps the key alive (it zeroizes when the last holder
@@ -81,6 +88,8 @@ pub struct DekCache<K> {
     windows: Cache<WindowKey, Arc<Entry>>,
     unwrapped: Cache<WrappedKey, Arc<DataKey>>,
     max_uses: u64,
+    max_bytes: u64,
+    time_to_live: Duration,
 }
 
 impl<K: KeyService> DekCache<K> {
@@ -98,6 +107,8 @@ impl<K: KeyService> DekCache<K> {
                 .time_to_live(config.time_to_live)
                 .build(),
             max_uses: config.max_uses.max(1),
+            max_bytes: config.max_bytes.max(1),
+            time_to_live: config.time_to_live,
         }
     }
 
@@ -106,12 +117,14 @@ impl<K: KeyService> DekCache<K> {
         &self.service
     }
 
-    /// The data key for `window` of the files encrypted under `key_id` with `context`.
+    /// The data key for `window` of the files encrypted under `key_id` with `context`, to
+    /// encrypt `bytes` bytes.
     pub async fn data_key(
         &self,
         key_id: &str,
         context: &EncryptionContext,
         window: u64,
+        bytes: u64,
     ) -> Result<CachedDek> {
         let id = WindowKey {
             key_id: key_id.to_owned(),
@@ -126,14 +139,20 @@ impl<K: KeyService> DekCache<K> {
                     Ok::<_, Error>(Arc::new(Entry {
                         dek,
                         uses: AtomicU64::new(0),
+                        bytes: AtomicU64::new(0),
+                        born: tokio::time::Instant::now(),
                     }))
                 })
                 .await
                 .map_err(|shared: Arc<Error>| (*shared).clone())?;
-            if entry.uses.fetch_add(1, Ordering::SeqCst) < self.max_uses {
+            let fresh = entry.born.elapsed() < self.time_to_live;
+            let uses = entry.uses.fetch_add(1, Ordering::SeqCst);
+            let used = entry.bytes.fetch_add(bytes, Ordering::SeqCst);
+            // A first use always succeeds, however many bytes it declares.
+            if fresh && uses < self.max_uses && (uses == 0 || used + bytes <= self.max_bytes) {
                 return Ok(CachedDek(entry));
             }
-            // Used up: drop it (if nobody replaced it meanwhile) and make a fresh one.
+            // Used up or too old: drop it (if nobody replaced it meanwhile) and make a fresh one.
             if let Some(current) = self.windows.remove(&id).await
                 && !Arc::ptr_eq(&current, &entry)
             {
@@ -216,12 +235,12 @@ mod tests {
                 ..Default::default()
             },
         ));
-        let tasks: Vec<_> = (0..50)
+        let tasks: Vec<_> = (0..100)
             .map(|_| {
                 let cache = cache.clone();
                 tokio::spawn(async move {
                     cache
-                        .data_key("k", &ctx("t"), 7)
+                        .data_key("k", &ctx("t"), 7, 1)
                         .await
                         .unwrap()
                         .wrapped()
@@ -246,18 +265,18 @@ mod tests {
                 ..Default::default()
             },
         );
-        let a = cache.data_key("k", &ctx("t"), 1).await.unwrap();
-        let b = cache.data_key("k", &ctx("t"), 2).await.unwrap();
-        let c = cache.data_key("k", &ctx("u"), 1).await.unwrap();
-        let d = cache.data_key("other", &ctx("t"), 1).await.unwrap();
-        let again = cache.data_key("k", &ctx("t"), 1).await.unwrap();
+        let a = cache.data_key("k", &ctx("t"), 1, 1).await.unwrap();
+        let b = cache.data_key("k", &ctx("t"), 2, 1).await.unwrap();
+        let c = cache.data_key("k", &ctx("u"), 1, 1).await.unwrap();
+        let d = cache.data_key("other", &ctx("t"), 1, 1).await.unwrap();
+        let again = cache.data_key("k", &ctx("t"), 1, 1).await.unwrap();
         assert_eq!(cache.service().generated.load(Ordering::SeqCst), 4);
         assert_eq!(a.wrapped(), again.wrapped());
         for other in [&b, &c, &d] {
             assert_ne!(a.wrapped(), other.wrapped());
         }
         cache.end_window(1);
-        let after = cache.data_key("k", &ctx("t"), 1).await.unwrap();
+        let after = cache.data_key("k", &ctx("t"), 1, 1).await.unwrap();
         assert_ne!(
             after.wrapped(),
             a.wrapped(),
@@ -276,9 +295,48 @@ mod tests {
         );
         let mut seen = Vec::new();
         for _ in 0..7 {
-            seen.push(cache.data_key("k", &ctx("t"), 1).await.unwrap().wrapped()[0]);
+            seen.push(cache.data_key("k", &ctx("t"), 1, 1).await.unwrap().wrapped()[0]);
         }
         assert_eq!(seen, [0, 0, 0, 1, 1, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_key_encrypts_at_most_max_bytes() {
+        let cache = DekCache::new(
+            Counting::default(),
+            DekCacheConfig {
+                max_uses: 100,
+                max_bytes: 1000,
+                ..Default::default()
+            },
+        );
+        let mut seen = Vec::new();
+        for bytes in [600, 400, 1, 5000, 10] {
+            seen.push(cache.data_key("k", &ctx("t"), 1, bytes).await.unwrap().wrapped()[0]);
+        }
+        // 600 + 400 fill the first key; the next byte needs a second; an oversized request
+        // gets a key of its own; the one after it starts another.
+        assert_eq!(seen, [0, 0, 1, 2, 3]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_lives_no_longer_than_its_time_to_live() {
+        let cache = DekCache::new(
+            Counting::default(),
+            DekCacheConfig {
+                max_uses: 100,
+                time_to_live: Duration::from_secs(10),
+                ..Default::default()
+            },
+        );
+        let first = cache.data_key("k", &ctx("t"), 1, 1).await.unwrap();
+        tokio::time::advance(Duration::from_secs(9)).await;
+        let same = cache.data_key("k", &ctx("t"), 1, 1).await.unwrap();
+        assert_eq!(first.wrapped(), same.wrapped(), "still within its lifetime");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let next = cache.data_key("k", &ctx("t"), 1, 1).await.unwrap();
+        assert_ne!(first.wrapped(), next.wrapped(), "expired: a fresh key");
+        assert_eq!(cache.service().generated.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

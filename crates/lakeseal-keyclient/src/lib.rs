@@ -7,7 +7,8 @@
 //!   jittered exponential backoff on throttling, 5xx and network errors.
 //! * [`DekCache`]: data keys cached per (master key, encryption context, window), so that one
 //!   checkpoint window makes one key-core call; concurrent misses share it (single flight), and an
-//!   entry is also capped by uses. A dropped entry zeroizes its key.
+//!   entry is also capped by uses, bytes and age. A dropped entry zeroizes its key.
+//! * [`Either`]: whichever of the two a configuration file picks.
 //!
 //! ```
 //! # async fn run(core: lakeseal_keycore::KeyCore) -> Result<(), lakeseal_keyclient::Error> {
@@ -27,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod cache;
+mod either;
 mod in_process;
 mod remote;
 mod retry;
@@ -35,7 +37,8 @@ use std::future::Future;
 
 use lakeseal_envelope::{DataKey, EncryptionContext};
 
-pub use crate::cache::{DekCache, DekCacheConfig};
+pub use crate::cache::{CachedDek, DekCache, DekCacheConfig};
+pub use crate::either::Either;
 pub use crate::in_process::InProcess;
 pub use crate::remote::{Remote, RemoteCredentials};
 pub use crate::retry::{Resilient, RetryPolicy};

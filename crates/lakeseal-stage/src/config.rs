@@ -31,11 +31,13 @@
 //!
 //! [keycore]                                  # embedded (data_dir) or remote (endpoint …)
 //! data_dir = "/var/lib/lakeseal/keycore"
+//! requests_per_second = 50                   # the key client's own limit, default 50
+//! burst = 20                                 # default 20
 //! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -103,6 +105,8 @@ struct RawKeycore {
     region: Option<String>,
     credentials_file: Option<PathBuf>,
     profile: Option<String>,
+    requests_per_second: Option<NonZeroU32>,
+    burst: Option<NonZeroU32>,
 }
 
 /// librdkafka properties, passed through; secret values are `secret://` references and print as
@@ -194,6 +198,8 @@ pub struct StageConfig {
     pub dlq_topic: String,
     /// The key core.
     pub keycore: KeycoreConfig,
+    /// The key client's rate limit: requests a second, and burst.
+    pub keycore_rate: (NonZeroU32, NonZeroU32),
 }
 
 fn field(path: &str, what: &str) -> Error {
@@ -276,6 +282,10 @@ impl StageConfig {
             return Err(field("dlq.topic", "is required"));
         }
         let k = raw.keycore;
+        let keycore_rate = (
+            k.requests_per_second.unwrap_or(NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN)),
+            k.burst.unwrap_or(NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN)),
+        );
         let keycore = match (k.data_dir, k.endpoint) {
             (Some(data_dir), None) => KeycoreConfig::Embedded { data_dir },
             (None, Some(endpoint)) => KeycoreConfig::Remote {
@@ -305,6 +315,7 @@ impl StageConfig {
             sink,
             dlq_topic: raw.dlq.topic,
             keycore,
+            keycore_rate,
         })
     }
 

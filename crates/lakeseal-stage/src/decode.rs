@@ -13,7 +13,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use serde_json::Value;
 
-use crate::schema::{ColumnType, TableSchema};
+use crate::schema::{ColumnType, TableSchema, UTC};
 
 /// The largest record accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -76,10 +76,10 @@ impl Builder {
             ColumnType::Float32 => Builder::F32(Float32Builder::new()),
             ColumnType::Float64 => Builder::F64(Float64Builder::new()),
             ColumnType::TimestampMs => {
-                Builder::Ms(TimestampMillisecondBuilder::new().with_timezone("UTC"))
+                Builder::Ms(TimestampMillisecondBuilder::new().with_timezone(UTC))
             }
             ColumnType::TimestampUs => {
-                Builder::Us(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+                Builder::Us(TimestampMicrosecondBuilder::new().with_timezone(UTC))
             }
         }
     }

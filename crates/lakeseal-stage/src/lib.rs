@@ -1,19 +1,24 @@
 //! The stream stage: Kafka → decode → Arrow → per-partition windows → Parquet Modular
 //! Encryption → lake → offset commit.
 //!
-//! Built so far: [`config`] (`stage.toml`, refused at start with the field's path), [`schema`]
-//! (the table's columns), [`window`] (one partition's
-//! open window and its limits), [`decode`] (JSON records into
-//! Arrow columns, all or nothing per record), [`lake`] (atomic, durable, never-overwriting local
-//! writes and the resume scan) and [`encrypted_parquet`] (one window as an encrypted
-//! Parquet file that pyarrow and DuckDB can read). The Kafka consumer, windows, the S3 sink, the
-//! dead-letter topic and the `stage run` loop that commits offsets after each write come next.
+//! * [`config`]: `stage.toml`, refused at start with the field's path.
+//! * [`schema`] and [`decode`]: the table's columns; JSON records into Arrow, all or nothing.
+//! * [`window`]: one partition's open window and its limits.
+//! * [`encrypted_parquet`]: one window as a Parquet Modular Encryption file that pyarrow and
+//!   DuckDB can read.
+//! * [`lake`]: atomic, durable, never-overwriting local writes and the resume scan.
+//! * [`run`]: the consumer loop — windows, dead letters, rebalances, key-core back-pressure,
+//!   commit after each durable write.
+//! * [`read`]: decrypting and checking what is in the lake.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod decode;
 pub mod encrypted_parquet;
+pub mod keys;
 pub mod lake;
+pub mod read;
+pub mod run;
 pub mod schema;
 pub mod window;
 
@@ -30,6 +35,15 @@ pub enum Error {
     /// A configuration that cannot be used: the field's path and what was expected.
     #[error("bad configuration: {0}")]
     Config(String),
+    /// The broker or librdkafka.
+    #[error("kafka: {0}")]
+    Kafka(String),
+    /// The lake's storage.
+    #[error("lake: {0}")]
+    Lake(String),
+    /// Building the Arrow columns of a window.
+    #[error("arrow: {0}")]
+    Arrow(String),
     /// The key service failed.
     #[error(transparent)]
     Key(#[from] lakeseal_keyclient::Error),

@@ -9,6 +9,12 @@ use serde::Deserialize;
 
 use crate::{Error, Result};
 
+
+/// The time zone of timestamp columns: UTC, spelled as an offset so that readers without a time
+/// zone database (arrow's JSON writer without `chrono-tz`) take it too. Parquet records such a
+/// column as adjusted to UTC, which is what pyarrow, DuckDB and Spark read.
+pub const UTC: &str = "+00:00";
+
 /// A column's type. Timestamps are milliseconds or microseconds in UTC — never nanoseconds,
 /// which Spark and DuckDB readers reject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -42,10 +48,10 @@ impl ColumnType {
             ColumnType::Float32 => DataType::Float32,
             ColumnType::Float64 => DataType::Float64,
             ColumnType::TimestampMs => {
-                DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+                DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into()))
             }
             ColumnType::TimestampUs => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+                DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
             }
         }
     }

@@ -1,0 +1,34 @@
+//! [`Either`]: one of the two key services, chosen at run time from configuration.
+
+use lakeseal_envelope::{DataKey, EncryptionContext};
+
+use crate::{InProcess, KeyService, NewDataKey, Remote, Result};
+
+/// The embedded key core or a remote one — what a configuration file picks.
+#[derive(Debug)]
+pub enum Either {
+    /// The key core in this process.
+    InProcess(InProcess),
+    /// A key core (or cloud KMS) over the network.
+    Remote(Remote),
+}
+
+impl KeyService for Either {
+    async fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> Result<NewDataKey> {
+        match self {
+            Either::InProcess(s) => s.generate_data_key(key_id, context).await,
+            Either::Remote(s) => s.generate_data_key(key_id, context).await,
+        }
+    }
+
+    async fn decrypt(&self, wrapped: &[u8], context: &EncryptionContext) -> Result<DataKey> {
+        match self {
+            Either::InProcess(s) => s.decrypt(wrapped, context).await,
+            Either::Remote(s) => s.decrypt(wrapped, context).await,
+        }
+    }
+}

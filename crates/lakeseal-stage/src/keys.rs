@@ -1,0 +1,62 @@
+//! The key client a `[keycore]` section describes: the embedded key core or a remote one, behind
+//! the client's rate limit and retries, under the DEK cache.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use lakeseal_keyclient::{
+    DekCache, DekCacheConfig, Either, InProcess, Remote, RemoteCredentials, Resilient, RetryPolicy,
+};
+use lakeseal_keycore::{KeyCore, Options, Principal};
+
+use crate::config::KeycoreConfig;
+use crate::{Error, Result};
+
+/// The key client of a stage or a lake reader.
+pub type KeyClient = DekCache<Resilient<Either>>;
+
+/// Retries short enough that the stage's own loop (pause, back off, retry) stays in charge of
+/// long outages and keeps serving its consumer group meanwhile.
+const RETRIES: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base: Duration::from_millis(100),
+    cap: Duration::from_secs(1),
+    max_elapsed: Duration::from_secs(3),
+};
+
+/// Opens (embedded) or reaches (remote) the key core; `rate` is requests a second and burst;
+/// cached keys live at most `time_to_live`.
+pub fn connect(
+    config: &KeycoreConfig,
+    rate: (NonZeroU32, NonZeroU32),
+    time_to_live: Duration,
+) -> Result<KeyClient> {
+    let service = match config {
+        KeycoreConfig::Embedded { data_dir } => {
+            let core = KeyCore::open(data_dir, Options::default())
+                .map_err(|e| Error::Config(format!("keycore.data_dir: {e}")))?;
+            let who = Principal::account_root(&core.location().account_id);
+            Either::InProcess(InProcess::new(core, who))
+        }
+        KeycoreConfig::Remote {
+            endpoint,
+            region,
+            credentials_file,
+            profile,
+        } => {
+            let credentials = RemoteCredentials::from_file(credentials_file, profile)
+                .map_err(|e| Error::Config(format!("keycore.credentials_file: {e}")))?;
+            Either::Remote(
+                Remote::new(endpoint, region, credentials)
+                    .map_err(|e| Error::Config(format!("keycore.endpoint: {e}")))?,
+            )
+        }
+    };
+    Ok(DekCache::new(
+        Resilient::new(service, rate.0, rate.1, RETRIES),
+        DekCacheConfig {
+            time_to_live,
+            ..DekCacheConfig::default()
+        },
+    ))
+}

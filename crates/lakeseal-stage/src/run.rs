@@ -1,0 +1,583 @@
+//! `lakeseal stage run`: consume, decode into per-partition windows, write each closed window as
+//! one encrypted file, and only then commit its offsets.
+//!
+//! The loop runs on one thread with a `BaseConsumer`, so librdkafka's rebalance callbacks — which
+//! run inside `poll` — never race a window being written:
+//!
+//! * **Assign**: a partition resumes after the highest offset already in the lake or at the
+//!   committed offset, whichever is later; records below that point are skipped, never rewritten.
+//! * **Revoke**: the partition's windows are written and committed before the partition is given
+//!   up. One that cannot be written (key core down) is dropped unwritten and uncommitted, so the
+//!   next owner reads it again; a *lost* partition (the group moved on without us) is dropped
+//!   without writing, since another process may own it already.
+//! * **Key-core trouble** (throttling, outage, a disabled key): the closed window stays in memory
+//!   as `pending`, consumption pauses, the write is retried with backoff, and consumption resumes
+//!   once it lands. Nothing is written unencrypted; nothing is committed that is not in the lake.
+//! * **Dead letters**: a record that does not decode goes to the dead-letter topic with its
+//!   reason and source; its delivery is awaited before the window's offsets are committed.
+//! * **Stop** (SIGTERM/SIGINT, by the caller's flag): every window is written and committed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use lakeseal_keyclient::{DekCache, KeyService};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+use tokio::time::Instant;
+
+use crate::config::StageConfig;
+use crate::encrypted_parquet::{self, WrappedDek};
+use crate::lake::{FileKey, LocalLake};
+use crate::window::{ClosedWindow, Window};
+use crate::{Error, Result};
+
+/// librdkafka properties that only a consumer understands; the dead-letter producer gets the rest
+/// (brokers, security, SASL, TLS, client id).
+const CONSUMER_ONLY: &[&str] = &[
+    "group.id",
+    "group.instance.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "auto.offset.reset",
+    "auto.commit.interval.ms",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "partition.assignment.strategy",
+    "group.protocol",
+    "isolation.level",
+    "fetch.min.bytes",
+    "fetch.max.bytes",
+    "fetch.wait.max.ms",
+    "max.partition.fetch.bytes",
+];
+
+/// The longest the stop path keeps retrying a window the key core will not take.
+const STOP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Counts since start, for logs and tests.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Records written to the lake.
+    pub records: AtomicU64,
+    /// Records sent to the dead-letter topic.
+    pub dead_letters: AtomicU64,
+    /// Records skipped because the lake already holds them (replay after a crash or rebalance).
+    pub skipped: AtomicU64,
+    /// Files written.
+    pub files: AtomicU64,
+    /// Windows given up unwritten at a revoke (their records are read again by the next owner).
+    pub dropped_windows: AtomicU64,
+}
+
+/// Why a window could not be written now.
+#[derive(Debug)]
+enum FlushError {
+    /// The key core or the disk said no for now: keep the window, pause, retry.
+    Blocked(String),
+    /// Something retrying will not fix: stop without committing.
+    Fatal(Error),
+}
+
+impl From<Error> for FlushError {
+    fn from(e: Error) -> Self {
+        FlushError::Fatal(e)
+    }
+}
+
+type TopicPartition = (String, i32);
+
+/// A window closed but not yet durable, and the dead letters it must wait for.
+struct Pending {
+    closed: ClosedWindow,
+    dead_letters: Vec<DeliveryFuture>,
+    id: u64,
+}
+
+struct Partition {
+    open: Window,
+    open_dead_letters: Vec<DeliveryFuture>,
+    pending: Option<Pending>,
+    /// The lowest offset not yet taken: anything below is in the lake or in a window already.
+    next: i64,
+}
+
+struct Shared<K> {
+    config: StageConfig,
+    keys: DekCache<K>,
+    lake: LocalLake,
+    dead_letters: FutureProducer,
+    runtime: Handle,
+    partitions: Mutex<HashMap<TopicPartition, Partition>>,
+    /// An error met inside a rebalance callback, which cannot return one.
+    fatal: Mutex<Option<Error>>,
+    next_window: AtomicU64,
+    totals: Arc<Totals>,
+}
+
+/// The consumer's context: rebalances write or drop windows before partitions move.
+struct Rebalancer<K> {
+    shared: Arc<Shared<K>>,
+}
+
+type StageConsumer<K> = BaseConsumer<Rebalancer<K>>;
+
+impl<K: KeyService + 'static> ClientContext for Rebalancer<K> {}
+
+impl<K: KeyService + 'static> ConsumerContext for Rebalancer<K> {
+    fn pre_rebalance(&self, consumer: &StageConsumer<K>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            self.shared.revoke(consumer, list);
+        }
+    }
+
+    fn post_rebalance(&self, _: &StageConsumer<K>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            for e in list.elements() {
+                let tp = (e.topic().to_owned(), e.partition());
+                if let Err(error) = self.shared.assign(tp) {
+                    self.shared.set_fatal(error);
+                }
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn kafka(what: &str, e: KafkaError) -> Error {
+    Error::Kafka(format!("{what}: {e}"))
+}
+
+/// A running stage: one consumer in its group, one dead-letter producer, one key client.
+pub struct Stage<K: KeyService + 'static> {
+    shared: Arc<Shared<K>>,
+    consumer: StageConsumer<K>,
+}
+
+impl<K: KeyService + 'static> std::fmt::Debug for Stage<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage")
+            .field("topics", &self.shared.config.topics)
+            .field("totals", &self.shared.totals)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: KeyService + 'static> Stage<K> {
+    /// Connects to the brokers (lazily, as librdkafka does) and subscribes; call [`Stage::run`]
+    /// from a thread that may block, with `runtime` the handle the key client runs on.
+    pub fn new(config: StageConfig, keys: DekCache<K>, runtime: Handle) -> Result<Self> {
+        let mut consumer_config = ClientConfig::new();
+        let mut producer_config = ClientConfig::new();
+        // Start from the oldest record when the group has no offset yet; the user may say otherwise.
+        consumer_config.set("auto.offset.reset", "earliest");
+        for (name, value) in config.kafka.iter() {
+            if value.starts_with("secret://") {
+                return Err(Error::Config(format!(
+                    "source.kafka.\"{name}\": secret:// references are resolved by the secrets \
+                     manager, which this build does not include yet"
+                )));
+            }
+            consumer_config.set(name, value);
+            if !CONSUMER_ONLY.contains(&name) {
+                producer_config.set(name, value);
+            }
+        }
+        // The stage commits, by hand, only what the lake holds.
+        consumer_config
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        producer_config.set("enable.idempotence", "true");
+        let dead_letters: FutureProducer = producer_config
+            .create()
+            .map_err(|e| kafka("dead-letter producer", e))?;
+        let lake = match &config.sink {
+            crate::config::Sink::Local(root) => LocalLake::new(root),
+            crate::config::Sink::S3 { .. } => {
+                return Err(Error::Config(
+                    "sink.url: s3:// is not built yet; use file://".into(),
+                ));
+            }
+        };
+        let shared = Arc::new(Shared {
+            config,
+            keys,
+            lake,
+            dead_letters,
+            runtime,
+            partitions: Mutex::new(HashMap::new()),
+            fatal: Mutex::new(None),
+            next_window: AtomicU64::new(0),
+            totals: Arc::new(Totals::default()),
+        });
+        let consumer: StageConsumer<K> = consumer_config
+            .create_with_context(Rebalancer {
+                shared: shared.clone(),
+            })
+            .map_err(|e| kafka("consumer", e))?;
+        let topics: Vec<&str> = shared.config.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| kafka("subscribe", e))?;
+        Ok(Self { shared, consumer })
+    }
+
+    /// The counters, shared with the running stage.
+    pub fn totals(&self) -> Arc<Totals> {
+        self.shared.totals.clone()
+    }
+
+    /// Runs until `stop` is set, then writes and commits every window. Blocks the thread.
+    pub fn run(self, stop: &AtomicBool) -> Result<()> {
+        let shared = &self.shared;
+        let mut paused = false;
+        let mut backoff = Duration::from_millis(100);
+        let mut retry_at: Option<Instant> = None;
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(e) = lock(&shared.fatal).take() {
+                return Err(e);
+            }
+            let now = Instant::now();
+            if retry_at.is_none_or(|at| now >= at) {
+                match shared.flush_due(&self.consumer, now, false) {
+                    Ok(()) => {
+                        retry_at = None;
+                        backoff = Duration::from_millis(100);
+                        if paused {
+                            self.set_paused(false);
+                            paused = false;
+                            tracing::info!("the key core answers again; consuming");
+                        }
+                    }
+                    Err(FlushError::Blocked(why)) => {
+                        if !paused {
+                            tracing::warn!(error = %why, "cannot write a window; pausing consumption and retrying");
+                        }
+                        // Again each time: partitions assigned since are not paused yet.
+                        self.set_paused(true);
+                        paused = true;
+                        retry_at = Some(now + backoff);
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                    Err(FlushError::Fatal(e)) => return Err(e),
+                }
+            }
+            let wait = shared
+                .next_deadline()
+                .into_iter()
+                .chain(retry_at)
+                .min()
+                .map_or(Duration::from_millis(200), |at| {
+                    at.saturating_duration_since(now)
+                })
+                .clamp(Duration::from_millis(5), Duration::from_millis(200));
+            match self.consumer.poll(wait) {
+                None => {}
+                Some(Ok(message)) => shared.accept(&message)?,
+                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+            }
+        }
+        self.stop()
+    }
+
+    fn set_paused(&self, pause: bool) {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let result = if pause {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, pause, "cannot pause or resume partitions");
+        }
+    }
+
+    /// Writes and commits every window, retrying a blocked key core for a while, then leaves the
+    /// group.
+    fn stop(self) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            match self
+                .shared
+                .flush_due(&self.consumer, Instant::now(), true)
+            {
+                Ok(()) => break,
+                Err(FlushError::Fatal(e)) => return Err(e),
+                Err(FlushError::Blocked(why)) if started.elapsed() >= STOP_PATIENCE => {
+                    return Err(Error::Kafka(format!(
+                        "stopped with windows unwritten and uncommitted (they will be read again): {why}"
+                    )));
+                }
+                Err(FlushError::Blocked(_)) => std::thread::sleep(Duration::from_millis(500)),
+            }
+        }
+        self.consumer.unsubscribe();
+        let t = &self.shared.totals;
+        tracing::info!(
+            records = t.records.load(Ordering::Relaxed),
+            dead_letters = t.dead_letters.load(Ordering::Relaxed),
+            files = t.files.load(Ordering::Relaxed),
+            "stopped; every window written and committed"
+        );
+        Ok(())
+    }
+}
+
+impl<K: KeyService + 'static> Shared<K> {
+    fn set_fatal(&self, e: Error) {
+        lock(&self.fatal).get_or_insert(e);
+    }
+
+    fn new_partition(&self, tp: &TopicPartition) -> Result<Partition> {
+        let highest = self
+            .lake
+            .highest_offset(self.config.schema.table(), &tp.0, tp.1)
+            .map_err(|e| Error::Lake(format!("cannot scan the lake: {e}")))?;
+        Ok(Partition {
+            open: Window::new(self.config.schema.clone(), self.config.window),
+            open_dead_letters: Vec::new(),
+            pending: None,
+            next: highest.map_or(0, |h| h + 1),
+        })
+    }
+
+    fn assign(&self, tp: TopicPartition) -> Result<()> {
+        let partition = self.new_partition(&tp)?;
+        tracing::info!(topic = %tp.0, partition = tp.1, resume_at = partition.next, "assigned");
+        lock(&self.partitions).insert(tp, partition);
+        Ok(())
+    }
+
+    fn revoke(&self, consumer: &StageConsumer<K>, list: &TopicPartitionList) {
+        let lost = consumer.assignment_lost();
+        let mut partitions = lock(&self.partitions);
+        for e in list.elements() {
+            let tp = (e.topic().to_owned(), e.partition());
+            let Some(mut partition) = partitions.remove(&tp) else {
+                continue;
+            };
+            let outcome = if lost {
+                Err(FlushError::Blocked("the partition was lost".into()))
+            } else {
+                self.flush_partition(consumer, &tp, &mut partition, true)
+            };
+            match outcome {
+                Ok(()) => tracing::info!(topic = %tp.0, partition = tp.1, "revoked; windows written"),
+                Err(FlushError::Blocked(why)) => {
+                    self.totals.dropped_windows.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(topic = %tp.0, partition = tp.1, error = %why,
+                        "revoked; its window is dropped unwritten and uncommitted, for the next owner to read again");
+                }
+                Err(FlushError::Fatal(error)) => self.set_fatal(error),
+            }
+        }
+    }
+
+    /// Takes one record into its partition's window, or to the dead-letter topic.
+    fn accept(&self, message: &BorrowedMessage<'_>) -> Result<()> {
+        let tp = (message.topic().to_owned(), message.partition());
+        let mut partitions = lock(&self.partitions);
+        if !partitions.contains_key(&tp) {
+            // Delivered before its assignment was seen (not expected from librdkafka, but safe).
+            let partition = self.new_partition(&tp)?;
+            partitions.insert(tp.clone(), partition);
+        }
+        let Some(partition) = partitions.get_mut(&tp) else {
+            return Ok(());
+        };
+        let offset = message.offset();
+        if offset < partition.next {
+            self.totals.skipped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        partition.next = offset + 1;
+        let payload = message.payload().unwrap_or_default();
+        if let Err(reason) = partition.open.push(offset, payload) {
+            let delivery = self.dead_letter(message, &reason.to_string())?;
+            partition.open_dead_letters.push(delivery);
+            self.totals.dead_letters.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> Result<DeliveryFuture> {
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "lakeseal.reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "lakeseal.source.topic",
+                value: Some(message.topic()),
+            })
+            .insert(Header {
+                key: "lakeseal.source.partition",
+                value: Some(&partition),
+            })
+            .insert(Header {
+                key: "lakeseal.source.offset",
+                value: Some(&offset),
+            });
+        let mut record = FutureRecord::to(&self.config.dlq_topic)
+            .payload(message.payload().unwrap_or_default())
+            .headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        loop {
+            match self.dead_letters.send_result(record) {
+                Ok(delivery) => return Ok(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err((e, _)) => return Err(kafka("dead-letter topic", e)),
+            }
+        }
+    }
+
+    /// The earliest time an open window must close.
+    fn next_deadline(&self) -> Option<Instant> {
+        lock(&self.partitions)
+            .values()
+            .filter_map(|p| p.open.deadline())
+            .min()
+    }
+
+    /// Writes every pending window and every open one that is due (or all, with `all`).
+    fn flush_due(
+        &self,
+        consumer: &StageConsumer<K>,
+        now: Instant,
+        all: bool,
+    ) -> Result<(), FlushError> {
+        let mut partitions = lock(&self.partitions);
+        for (tp, partition) in partitions.iter_mut() {
+            if partition.pending.is_some() || all || partition.open.should_close(now) {
+                self.flush_partition(consumer, tp, partition, all)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the pending window, then (when due or with `all`) closes and writes the open one.
+    fn flush_partition(
+        &self,
+        consumer: &StageConsumer<K>,
+        tp: &TopicPartition,
+        partition: &mut Partition,
+        all: bool,
+    ) -> Result<(), FlushError> {
+        if let Some(pending) = partition.pending.as_mut() {
+            self.write(consumer, tp, pending)?;
+            partition.pending = None;
+        }
+        if all || partition.open.should_close(Instant::now()) {
+            let closed = partition
+                .open
+                .close()
+                .map_err(|e| FlushError::Fatal(Error::Arrow(e.to_string())))?;
+            if let Some(closed) = closed {
+                let pending = partition.pending.insert(Pending {
+                    closed,
+                    dead_letters: std::mem::take(&mut partition.open_dead_letters),
+                    id: self.next_window.fetch_add(1, Ordering::Relaxed),
+                });
+                self.write(consumer, tp, pending)?;
+                partition.pending = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes one closed window durable in the lake, then commits past it.
+    fn write(
+        &self,
+        consumer: &StageConsumer<K>,
+        (topic, partition): &TopicPartition,
+        pending: &mut Pending,
+    ) -> Result<(), FlushError> {
+        // Dead letters first: once the offsets are committed, nothing may be missing from the
+        // dead-letter topic.
+        while let Some(delivery) = pending.dead_letters.pop() {
+            match self.runtime.block_on(delivery) {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(kafka("dead-letter delivery", e).into()),
+                Err(_) => {
+                    return Err(Error::Kafka("dead-letter producer went away".into()).into());
+                }
+            }
+        }
+        let closed = &pending.closed;
+        let context = self.config.context_for(topic);
+        let size = u64::try_from(closed.batch.get_array_memory_size()).unwrap_or(u64::MAX);
+        let dek = self
+            .runtime
+            .block_on(
+                self.keys
+                    .data_key(&self.config.key_id, &context, pending.id, size),
+            )
+            .map_err(|e| FlushError::Blocked(format!("data key: {e}")))?;
+        let wrapped = WrappedDek::new(dek.wrapped(), &context);
+        let bytes = encrypted_parquet::write(
+            std::slice::from_ref(&closed.batch),
+            self.config.schema.arrow(),
+            dek.key(),
+            dek.key_arn(),
+            &wrapped,
+        )?;
+        drop(dek);
+        self.keys.end_window(pending.id);
+        let key = FileKey {
+            table: self.config.schema.table().to_owned(),
+            topic: topic.clone(),
+            partition: *partition,
+            first: closed.first,
+            last: closed.last,
+            event_time_ms: closed.first_event_ms.unwrap_or_else(now_ms),
+        };
+        match self.lake.write(&key, &bytes) {
+            Ok(path) => {
+                self.totals.files.fetch_add(1, Ordering::Relaxed);
+                self.totals
+                    .records
+                    .fetch_add(closed.batch.num_rows() as u64, Ordering::Relaxed);
+                tracing::info!(path = %path.display(), rows = closed.batch.num_rows(), first = closed.first, last = closed.last, "window written");
+            }
+            // The same offsets, so the same records: written before a crash, not yet committed.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                tracing::info!(first = closed.first, last = closed.last, "window already in the lake");
+            }
+            Err(e) => return Err(FlushError::Blocked(format!("lake write: {e}"))),
+        }
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset(topic, *partition, Offset::Offset(closed.last + 1))
+            .map_err(|e| kafka("offsets", e))?;
+        // The lake is the record of what is done; a failed commit only means some replay, which
+        // the resume point skips.
+        if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
+            tracing::warn!(%topic, partition, error = %e, "offset commit failed; the lake still says where to resume");
+        }
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,661 @@
+//! The stream stage end to end: the `lakeseal` binary between a real broker (tansu) and a local
+//! lake, its key core a real server in this process — killed, split, starved of its key core,
+//! throttled — and the lake checked for every valid record exactly once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lakeseal_keycore::ops::KeyIdRequest;
+use lakeseal_keycore::ops::aliases::AliasRequest;
+use lakeseal_keycore::{Principal, RequestContext};
+use lakeseal_keycore_server::{Limit, RateLimits, ServerConfig};
+use lakeseal_stage::read;
+use rand::Rng;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tempfile::TempDir;
+
+use crate::broker::Broker;
+use crate::support::{REGION, RunningKeyCore};
+
+const TOPIC: &str = "telemetry";
+const DLQ: &str = "telemetry-dlq";
+const PARTITIONS: u32 = 4;
+
+/// The `lakeseal` binary, built on demand when this package is tested alone.
+fn lakeseal() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("lakeseal");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "lakeseal-cli", "--bin", "lakeseal"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot build the lakeseal binary");
+    }
+    bin
+}
+
+/// One `lakeseal stage run` process; its log appends to a file shared by every run.
+struct StageProcess {
+    child: Child,
+}
+
+impl StageProcess {
+    fn start(config: &Path, log: &Path) -> Self {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(lakeseal())
+            .args(["stage", "run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Self { child }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, and how it exited.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "the stage did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for StageProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A broker, a key core with `alias/telemetry`, a lake directory and a `stage.toml`.
+struct Pipeline {
+    broker: Broker,
+    kc: RunningKeyCore,
+    dir: TempDir,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+struct Window {
+    max_records: usize,
+    max_age_seconds: u64,
+}
+
+impl Pipeline {
+    async fn start(server: ServerConfig, window: Window) -> Self {
+        let broker = Broker::start();
+        broker.create_topic(TOPIC, PARTITIONS);
+        broker.create_topic(DLQ, 1);
+        let kc = RunningKeyCore::start_with(server).await;
+        let root = Principal::account_root("111122223333");
+        let ctx = RequestContext::local("stage-test");
+        let key = kc
+            .core
+            .create_key(&root, &ctx, Default::default())
+            .await
+            .unwrap()
+            .key_metadata
+            .key_id;
+        kc.core
+            .create_alias(
+                &root,
+                &ctx,
+                AliasRequest {
+                    alias_name: "alias/telemetry".into(),
+                    target_key_id: key,
+                },
+            )
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("stage.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
+[source]
+topics = ["{TOPIC}"]
+[source.kafka]
+"bootstrap.servers" = "{bootstrap}"
+"group.id" = "lakeseal-stage"
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+
+[schema]
+table = "telemetry"
+event_time = "ts"
+columns = [
+  {{ name = "ts", type = "timestamp_ms" }},
+  {{ name = "device", type = "string" }},
+  {{ name = "seq", type = "int64" }},
+  {{ name = "temp", type = "float64", nullable = true }},
+]
+
+[window]
+max_records = {max_records}
+max_age_seconds = {max_age}
+
+[encryption]
+key_id = "alias/telemetry"
+context = {{ table = "{{table}}", topic = "{{topic}}" }}
+
+[sink]
+url = "file://{lake}"
+
+[dlq]
+topic = "{DLQ}"
+
+[keycore]
+endpoint = "{endpoint}"
+region = "{REGION}"
+credentials_file = "{credentials}"
+"#,
+                bootstrap = broker.bootstrap,
+                max_records = window.max_records,
+                max_age = window.max_age_seconds,
+                lake = dir.path().join("lake").display(),
+                endpoint = kc.endpoint,
+                credentials = kc.credentials.display(),
+            ),
+        )
+        .unwrap();
+        let log = dir.path().join("stage.log");
+        Self {
+            broker,
+            kc,
+            dir,
+            config,
+            log,
+        }
+    }
+
+    fn lake(&self) -> PathBuf {
+        self.dir.path().join("lake")
+    }
+
+    fn stage(&self) -> StageProcess {
+        StageProcess::start(&self.config, &self.log)
+    }
+
+    fn stage_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn producer(&self) -> FutureProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &self.broker.bootstrap)
+            .set("linger.ms", "5")
+            .create()
+            .unwrap()
+    }
+
+    /// Sends records `seqs`; every 13th is malformed in one of several ways. Returns the valid
+    /// sequence numbers.
+    async fn produce(&self, producer: &FutureProducer, seqs: std::ops::Range<i64>) -> Vec<i64> {
+        let mut valid = Vec::new();
+        let mut deliveries = Vec::new();
+        for seq in seqs {
+            let device = format!("dev-{}", seq % 10);
+            let ts = 1_795_000_000_000 + seq * 10;
+            let body = match seq % 13 {
+                0 => match (seq / 13) % 4 {
+                    0 => "{not json".to_owned(),
+                    1 => format!(r#"{{"ts":{ts},"device":"{device}"}}"#), // seq missing
+                    2 => format!(r#"{{"ts":"yesterday","device":"{device}","seq":{seq}}}"#),
+                    _ => "[1,2,3]".to_owned(),
+                },
+                _ => {
+                    valid.push(seq);
+                    let temp = if seq % 7 == 0 {
+                        "null".to_owned()
+                    } else {
+                        format!("{}.5", seq % 40)
+                    };
+                    format!(r#"{{"ts":{ts},"device":"{device}","seq":{seq},"temp":{temp}}}"#)
+                }
+            };
+            let key = seq.to_string();
+            deliveries.push(
+                producer
+                    .send_result(FutureRecord::to(TOPIC).key(&key).payload(&body))
+                    .unwrap(),
+            );
+        }
+        for d in deliveries {
+            d.await.unwrap().unwrap();
+        }
+        valid
+    }
+
+    fn watermarks(&self) -> BTreeMap<i32, (i64, i64)> {
+        read::watermarks(&self.broker.bootstrap, TOPIC).unwrap()
+    }
+
+    /// Waits until the lake's files cover every offset of the topic.
+    fn wait_caught_up(&self, within: Duration) {
+        let marks = self.watermarks();
+        let start = Instant::now();
+        loop {
+            let files = read::list(&self.lake().join("telemetry")).unwrap_or_default();
+            let coverage = read::coverage(&files);
+            let done = marks.iter().all(|(p, (_, high))| {
+                *high == 0
+                    || coverage
+                        .get(&(TOPIC.to_owned(), *p))
+                        .is_some_and(|c| c.last == Some(high - 1))
+            });
+            if done {
+                return;
+            }
+            assert!(
+                start.elapsed() < within,
+                "the lake did not catch up with {marks:?}; it has {coverage:?}\n{}",
+                self.stage_log()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(lakeseal())
+            .args(args)
+            .args(["--endpoint", &self.kc.endpoint, "--region", REGION])
+            .arg("--credentials-file")
+            .arg(&self.kc.credentials)
+            .output()
+            .unwrap()
+    }
+
+    /// Every `seq` in the lake, decrypted by `lakeseal lake read`.
+    fn lake_seqs(&self) -> Vec<i64> {
+        let lake = self.lake().join("telemetry");
+        let out = self.cli(&["lake", "read", lake.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut seqs: Vec<i64> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"].as_i64().unwrap())
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
+    /// `lakeseal lake verify` against the broker's offsets: succeeds, and its report.
+    fn verify(&self) -> serde_json::Value {
+        let lake = self.lake();
+        let out = self.cli(&[
+            "lake",
+            "verify",
+            "--table",
+            "telemetry",
+            lake.to_str().unwrap(),
+            "--brokers",
+            &self.broker.bootstrap,
+        ]);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+        assert!(out.status.success(), "lake verify failed: {report:#}");
+        report
+    }
+
+    /// The dead-letter topic's records: (source offset key, reason).
+    fn dead_letters(&self, expected: usize) -> Vec<(String, String)> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.broker.bootstrap)
+            .set("group.id", format!("dlq-reader-{}", rand::rng().random::<u32>()))
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[DLQ]).unwrap();
+        let mut seen = Vec::new();
+        let start = Instant::now();
+        while seen.len() < expected && start.elapsed() < Duration::from_secs(60) {
+            let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let headers: HashMap<String, String> = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_owned(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            assert_eq!(headers["lakeseal.source.topic"], TOPIC);
+            let source = format!(
+                "{}/{}",
+                headers["lakeseal.source.partition"], headers["lakeseal.source.offset"]
+            );
+            seen.push((source, headers["lakeseal.reason"].clone()));
+        }
+        seen
+    }
+
+    /// Counts audit records of `operation` with `result`.
+    fn audited(&self, operation: &str, result: &str) -> usize {
+        std::fs::read_to_string(self.kc.data.join("audit.log"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| {
+                let r = r.get("event").unwrap_or(r);
+                r["operation"] == operation && r["result"] == result
+            })
+            .count()
+    }
+
+    fn file_count(&self) -> usize {
+        read::list(&self.lake().join("telemetry"))
+            .unwrap_or_default()
+            .len()
+    }
+
+    /// Every file is encrypted Parquet (`PARE` footer) with no device name in the clear.
+    fn assert_no_plaintext(&self) {
+        for f in read::list(&self.lake().join("telemetry")).unwrap() {
+            let bytes = std::fs::read(&f.path).unwrap();
+            assert!(bytes.ends_with(b"PARE"), "{} is not encrypted", f.path.display());
+            assert!(
+                !bytes.windows(4).any(|w| w == b"dev-"),
+                "{} holds plaintext",
+                f.path.display()
+            );
+        }
+    }
+}
+
+fn assert_exactly_once(lake: &[i64], valid: &[i64]) {
+    let mut want = valid.to_vec();
+    want.sort_unstable();
+    if lake != want {
+        let mut counts: BTreeMap<i64, i32> = BTreeMap::new();
+        for s in lake {
+            *counts.entry(*s).or_default() += 1;
+        }
+        let dup: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).take(10).collect();
+        let missing: Vec<_> = want.iter().filter(|s| !counts.contains_key(s)).take(10).collect();
+        panic!(
+            "lake has {} records, want {}; duplicates {dup:?}; missing {missing:?}",
+            lake.len(),
+            want.len()
+        );
+    }
+}
+
+fn small_windows() -> Window {
+    Window {
+        max_records: 150,
+        max_age_seconds: 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_valid_record_lands_once_and_malformed_ones_in_the_dead_letter_topic() {
+    let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
+    let stage = p.stage();
+    let producer = p.producer();
+    let valid = p.produce(&producer, 0..2000).await;
+    p.wait_caught_up(Duration::from_secs(120));
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+
+    let report = p.verify();
+    assert_eq!(report["Rows"], valid.len());
+    assert_exactly_once(&p.lake_seqs(), &valid);
+    p.assert_no_plaintext();
+
+    let malformed = 2000 - valid.len();
+    let letters = p.dead_letters(malformed);
+    let sources: std::collections::BTreeSet<_> = letters.iter().map(|(s, _)| s.clone()).collect();
+    assert_eq!(sources.len(), malformed, "{letters:?}");
+    let reasons: Vec<&str> = letters.iter().map(|(_, r)| r.as_str()).collect();
+    for expected in ["not JSON", "\"seq\" is missing", "\"ts\" is not", "not a JSON object"] {
+        assert!(
+            reasons.iter().any(|r| r.contains(expected)),
+            "no dead letter says {expected:?}: {reasons:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
+    let producer = p.producer();
+    let mut valid = Vec::new();
+    let mut stage = p.stage();
+    let mut next = 0;
+    for _ in 0..5 {
+        valid.extend(p.produce(&producer, next..next + 600).await);
+        next += 600;
+        let pause = rand::rng().random_range(800..2500);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        stage.kill();
+        stage = p.stage();
+    }
+    valid.extend(p.produce(&producer, next..next + 600).await);
+    p.wait_caught_up(Duration::from_secs(180));
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+
+    p.verify();
+    assert_exactly_once(&p.lake_seqs(), &valid);
+    let log = p.stage_log();
+    assert!(
+        log.matches("lakeseal stage running").count() >= 6,
+        "six runs of the stage"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_stage_takes_over_the_partitions_of_one_that_stops() {
+    let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
+    let producer = p.producer();
+    let a = p.stage();
+    let b = p.stage();
+    let mut valid = p.produce(&producer, 0..1500).await;
+    p.wait_caught_up(Duration::from_secs(120));
+    // Both took part: each was assigned some partitions.
+    let log = p.stage_log();
+    assert!(log.matches("assigned").count() >= PARTITIONS as usize, "{log}");
+
+    valid.extend(p.produce(&producer, 1500..2200).await);
+    assert!(a.terminate().success(), "{}", p.stage_log());
+    valid.extend(p.produce(&producer, 2200..3000).await);
+    p.wait_caught_up(Duration::from_secs(120));
+    assert!(b.terminate().success(), "{}", p.stage_log());
+
+    p.verify();
+    assert_exactly_once(&p.lake_seqs(), &valid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_core_outage_pauses_the_stage_and_loses_nothing() {
+    let mut p = Pipeline::start(ServerConfig::default(), small_windows()).await;
+    let producer = p.producer();
+    let stage = p.stage();
+    let mut valid = p.produce(&producer, 0..800).await;
+    p.wait_caught_up(Duration::from_secs(120));
+
+    p.kc.stop_server();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = p.file_count();
+    valid.extend(p.produce(&producer, 800..1600).await);
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(p.file_count(), before, "a file was written while the key core was down");
+    p.assert_no_plaintext();
+
+    p.kc.restart_server().await;
+    p.wait_caught_up(Duration::from_secs(120));
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+    assert!(
+        p.stage_log().contains("pausing consumption"),
+        "the stage never noticed the outage"
+    );
+    p.verify();
+    assert_exactly_once(&p.lake_seqs(), &valid);
+    p.assert_no_plaintext();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_key_core_slows_the_stage_without_errors() {
+    let one = std::num::NonZeroU32::new(2).unwrap();
+    let server = ServerConfig {
+        rate_limits: RateLimits {
+            cryptographic: Limit::per_second(one),
+            ..RateLimits::default()
+        },
+        ..ServerConfig::default()
+    };
+    // Windows of 40 records: ~50 key requests in a burst, against 2 a second.
+    let p = Pipeline::start(
+        server,
+        Window {
+            max_records: 40,
+            max_age_seconds: 1,
+        },
+    )
+    .await;
+    let stage = p.stage();
+    let valid = p.produce(&p.producer(), 0..1600).await;
+    p.wait_caught_up(Duration::from_secs(180));
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+    assert!(
+        p.audited("GenerateDataKey", "ThrottlingException") > 0,
+        "the key core never throttled"
+    );
+    let log = p.stage_log();
+    assert!(!log.contains("ERROR"), "{log}");
+    p.verify();
+    assert_exactly_once(&p.lake_seqs(), &valid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_data_key_per_partition_per_window_not_per_record() {
+    let p = Pipeline::start(
+        ServerConfig::default(),
+        Window {
+            max_records: 1_000_000,
+            max_age_seconds: 10,
+        },
+    )
+    .await;
+    let stage = p.stage();
+    let producer = p.producer();
+    // A steady stream: 40 records a second for 25 seconds.
+    let mut valid = Vec::new();
+    for second in 0..25 {
+        valid.extend(p.produce(&producer, second * 40..second * 40 + 40).await);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+    let files = p.file_count();
+    let keys = p.audited("GenerateDataKey", "Success");
+    assert_eq!(keys, files, "one data key per file");
+    // 25 s of 10 s windows: at most 4 windows a partition (3 by age, 1 at stop), 1000 records.
+    assert!(
+        keys <= PARTITIONS as usize * 4,
+        "{keys} data keys for {} records",
+        valid.len()
+    );
+    p.verify();
+    assert_exactly_once(&p.lake_seqs(), &valid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyarrow_and_duckdb_read_the_lake_until_the_key_is_disabled() {
+    let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
+    let stage = p.stage();
+    let valid = p.produce(&p.producer(), 0..300).await;
+    p.wait_caught_up(Duration::from_secs(120));
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+
+    let files = read::list(&p.lake().join("telemetry")).unwrap();
+    let file = files.iter().max_by_key(|f| f.last - f.first).unwrap();
+    assert!(!valid.is_empty());
+    let read_both = |expect_ok: bool| {
+        let unwrap = p.cli(&["lake", "unwrap-key", file.path.to_str().unwrap()]);
+        assert_eq!(
+            unwrap.status.success(),
+            expect_ok,
+            "{}",
+            String::from_utf8_lossy(&unwrap.stderr)
+        );
+        let key = String::from_utf8(unwrap.stdout).unwrap().trim().to_owned();
+        (key, file.path.to_str().unwrap().to_owned())
+    };
+    let (key, path) = read_both(true);
+    let out = p
+        .kc
+        .python("read_stage_file.py", &[("FILE", &path), ("KEY", &key)])
+        .await;
+    assert!(rows(&out, "pyarrow").is_some_and(|n| n > 0), "{out}");
+    assert_eq!(rows(&out, "pyarrow"), rows(&out, "duckdb"), "{out}");
+
+    let root = Principal::account_root("111122223333");
+    let ctx = RequestContext::local("stage-test");
+    let alias = KeyIdRequest {
+        key_id: "alias/telemetry".into(),
+    };
+    p.kc.core.disable_key(&root, &ctx, alias.clone()).await.unwrap();
+    let (key, path) = read_both(false);
+    assert!(key.is_empty());
+    let out = p
+        .kc
+        .python("read_stage_file.py", &[("FILE", &path), ("KEY", &key)])
+        .await;
+    assert!(out.contains("pyarrow error=") && out.contains("DisabledException"), "{out}");
+    assert!(out.contains("duckdb error="), "{out}");
+
+    p.kc.core.enable_key(&root, &ctx, alias).await.unwrap();
+    let (key, path) = read_both(true);
+    let out = p
+        .kc
+        .python("read_stage_file.py", &[("FILE", &path), ("KEY", &key)])
+        .await;
+    assert!(rows(&out, "pyarrow").is_some_and(|n| n > 0), "{out}");
+    assert_eq!(rows(&out, "pyarrow"), rows(&out, "duckdb"), "{out}");
+}
+
+/// `<tool> rows=N` out of the reader script's output.
+fn rows(out: &str, tool: &str) -> Option<usize> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{tool} rows=")))
+        .map(|n| n.parse().unwrap())
+}

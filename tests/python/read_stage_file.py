@@ -1,0 +1,58 @@
+"""Reads one lake file the stage wrote, as a data team would: pyarrow with its own CryptoFactory
+and a KmsClient that asks the key core (boto3, SigV4) to unwrap the file key; DuckDB given the key
+that `lakeseal lake unwrap-key` printed (KEY, empty when that command was refused).
+Run by tests/it/stage.rs with FILE and KEY. Prints `<tool> rows=N` or `<tool> error=...`."""
+import base64
+import json
+import os
+from datetime import timedelta
+
+import boto3
+import duckdb
+import pyarrow.parquet as pq
+import pyarrow.parquet.encryption as pe
+
+path = os.environ["FILE"]
+key = os.environ.get("KEY", "")
+kms = boto3.client("kms")
+
+
+class LakesealKms(pe.KmsClient):
+    """wrappedDEK is base64 JSON holding the key core's ciphertext blob and its context."""
+
+    def __init__(self, config):
+        super().__init__()
+
+    def wrap_key(self, key_bytes, master_key_identifier):
+        raise NotImplementedError("this reader only reads")
+
+    def unwrap_key(self, wrapped_key, master_key_identifier):
+        wrapped = json.loads(base64.b64decode(wrapped_key))
+        return kms.decrypt(
+            CiphertextBlob=base64.b64decode(wrapped["blob"]),
+            EncryptionContext=wrapped["context"],
+            KeyId=master_key_identifier,
+        )["Plaintext"]
+
+
+try:
+    factory = pe.CryptoFactory(lambda config: LakesealKms(config))
+    properties = factory.file_decryption_properties(
+        pe.KmsConnectionConfig(), pe.DecryptionConfiguration(cache_lifetime=timedelta(seconds=1))
+    )
+    table = pq.read_table(path, decryption_properties=properties)
+    print(f"pyarrow rows={table.num_rows}")
+except Exception as e:  # the test reads the error's text
+    print(f"pyarrow error={type(e).__name__}: {e}".replace("\n", " "))
+
+con = duckdb.connect()
+try:
+    if key:
+        con.execute(f"PRAGMA add_parquet_key('lakeseal', '{key}')")
+        query = "SELECT count(*) FROM read_parquet(?, encryption_config = {footer_key: 'lakeseal'})"
+    else:
+        query = "SELECT count(*) FROM read_parquet(?)"
+    (rows,) = con.execute(query, [path]).fetchone()
+    print(f"duckdb rows={rows}")
+except Exception as e:
+    print(f"duckdb error={type(e).__name__}: {e}".replace("\n", " "))
