@@ -24,13 +24,18 @@ use crate::args::{KeySource, LakeCmd, ReadFormat};
 fn load(path: &Path) -> anyhow::Result<StageConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(StageConfig::from_toml(&text).with_context(|| path.display().to_string())?)
+    StageConfig::from_toml(&text).with_context(|| path.display().to_string())
 }
 
 /// Runs the stage until SIGTERM or SIGINT.
 pub(crate) async fn run_stage(config: &Path) -> anyhow::Result<ExitCode> {
     let config = load(config)?;
-    let keys = keys::connect(&config.keycore, config.keycore_rate, config.window.max_age)?;
+    let keys = keys::connect(
+        &config.keycore,
+        config.keycore_rate,
+        config.window.max_age,
+        keys::STAGE_RETRIES,
+    )?;
     let stage = Stage::new(config, keys, tokio::runtime::Handle::current())?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -48,8 +53,14 @@ pub(crate) async fn run_stage(config: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn key_client(source: &KeySource, data_dir: Option<&Path>) -> anyhow::Result<KeyClient> {
+    let one = std::num::NonZeroU32::MIN.saturating_add(99);
+    let mut rate = (one, one);
     let config = match (&source.config, &source.endpoint, data_dir) {
-        (Some(path), _, _) => load(path)?.keycore,
+        (Some(path), _, _) => {
+            let stage = load(path)?;
+            rate = stage.keycore_rate;
+            stage.keycore
+        }
         (None, Some(endpoint), _) => KeycoreConfig::Remote {
             endpoint: endpoint.clone(),
             region: source.region.clone().context("--region is required")?,
@@ -66,8 +77,12 @@ fn key_client(source: &KeySource, data_dir: Option<&Path>) -> anyhow::Result<Key
             bail!("say which key core unwraps the keys: --config, --endpoint or --data-dir")
         }
     };
-    let one = std::num::NonZeroU32::MIN.saturating_add(99);
-    Ok(keys::connect(&config, (one, one), Duration::from_secs(300))?)
+    Ok(keys::connect(
+        &config,
+        rate,
+        Duration::from_secs(300),
+        keys::READER_RETRIES,
+    )?)
 }
 
 /// A file's rows, decrypted through the key core.
@@ -77,7 +92,7 @@ async fn decrypt(keys: &KeyClient, path: &Path) -> anyhow::Result<Vec<RecordBatc
     let key = read::unwrap_key(keys, &material)
         .await
         .with_context(|| format!("{}: unwrapping its key", path.display()))?;
-    Ok(read::decrypt(bytes, &key).with_context(|| format!("{}", path.display()))?)
+    read::decrypt(bytes, &key).with_context(|| format!("{}", path.display()))
 }
 
 fn files_under(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -109,10 +124,11 @@ pub(crate) async fn lake(cmd: LakeCmd, data_dir: Option<&Path>) -> anyhow::Resul
                         writer.write_batches(&batches.iter().collect::<Vec<_>>())?;
                         writer.finish()
                     }
-                    ReadFormat::Table => arrow_cast::pretty::pretty_format_batches(&batches)
-                        .map(|table| {
+                    ReadFormat::Table => {
+                        arrow_cast::pretty::pretty_format_batches(&batches).map(|table| {
                             let _ = writeln!(out, "{}\n{table}", path.display());
-                        }),
+                        })
+                    }
                 };
                 written?;
             }
@@ -125,7 +141,8 @@ pub(crate) async fn lake(cmd: LakeCmd, data_dir: Option<&Path>) -> anyhow::Resul
         } => return verify(&key_client(&keys, data_dir)?, &path, &table, brokers).await,
         LakeCmd::UnwrapKey { file, keys } => {
             let client = key_client(&keys, data_dir)?;
-            let bytes = Bytes::from(std::fs::read(&file).with_context(|| format!("{}", file.display()))?);
+            let bytes =
+                Bytes::from(std::fs::read(&file).with_context(|| format!("{}", file.display()))?);
             let material = read::key_material(&bytes)?;
             let key = read::unwrap_key(&client, &material).await?;
             // Asked for explicitly: the one command that prints key bytes.

@@ -295,7 +295,13 @@ mod tests {
         );
         let mut seen = Vec::new();
         for _ in 0..7 {
-            seen.push(cache.data_key("k", &ctx("t"), 1, 1).await.unwrap().wrapped()[0]);
+            seen.push(
+                cache
+                    .data_key("k", &ctx("t"), 1, 1)
+                    .await
+                    .unwrap()
+                    .wrapped()[0],
+            );
         }
         assert_eq!(seen, [0, 0, 0, 1, 1, 1, 2]);
     }
@@ -312,7 +318,13 @@ mod tests {
         );
         let mut seen = Vec::new();
         for bytes in [600, 400, 1, 5000, 10] {
-            seen.push(cache.data_key("k", &ctx("t"), 1, bytes).await.unwrap().wrapped()[0]);
+            seen.push(
+                cache
+                    .data_key("k", &ctx("t"), 1, bytes)
+                    .await
+                    .unwrap()
+                    .wrapped()[0],
+            );
         }
         // 600 + 400 fill the first key; the next byte needs a second; an oversized request
         // gets a key of its own; the one after it starts another.

@@ -10,7 +10,7 @@ pub enum Either {
     /// The key core in this process.
     InProcess(InProcess),
     /// A key core (or cloud KMS) over the network.
-    Remote(Remote),
+    Remote(Box<Remote>),
 }
 
 impl KeyService for Either {

@@ -283,8 +283,10 @@ impl StageConfig {
         }
         let k = raw.keycore;
         let keycore_rate = (
-            k.requests_per_second.unwrap_or(NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN)),
-            k.burst.unwrap_or(NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN)),
+            k.requests_per_second
+                .unwrap_or(NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN)),
+            k.burst
+                .unwrap_or(NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN)),
         );
         let keycore = match (k.data_dir, k.endpoint) {
             (Some(data_dir), None) => KeycoreConfig::Embedded { data_dir },

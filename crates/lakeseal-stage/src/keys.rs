@@ -15,13 +15,21 @@ use crate::{Error, Result};
 /// The key client of a stage or a lake reader.
 pub type KeyClient = DekCache<Resilient<Either>>;
 
-/// Retries short enough that the stage's own loop (pause, back off, retry) stays in charge of
-/// long outages and keeps serving its consumer group meanwhile.
-const RETRIES: RetryPolicy = RetryPolicy {
+/// The stage's retries: short enough that its own loop (pause, back off, retry) stays in charge
+/// of long outages and keeps serving its consumer group meanwhile.
+pub const STAGE_RETRIES: RetryPolicy = RetryPolicy {
     max_attempts: 4,
     base: Duration::from_millis(100),
     cap: Duration::from_secs(1),
     max_elapsed: Duration::from_secs(3),
+};
+
+/// A reader's retries (`lake read|verify|unwrap-key`): nothing else to do meanwhile, so patient.
+pub const READER_RETRIES: RetryPolicy = RetryPolicy {
+    max_attempts: 12,
+    base: Duration::from_millis(100),
+    cap: Duration::from_secs(5),
+    max_elapsed: Duration::from_secs(60),
 };
 
 /// Opens (embedded) or reaches (remote) the key core; `rate` is requests a second and burst;
@@ -30,6 +38,7 @@ pub fn connect(
     config: &KeycoreConfig,
     rate: (NonZeroU32, NonZeroU32),
     time_to_live: Duration,
+    retries: RetryPolicy,
 ) -> Result<KeyClient> {
     let service = match config {
         KeycoreConfig::Embedded { data_dir } => {
@@ -46,14 +55,14 @@ pub fn connect(
         } => {
             let credentials = RemoteCredentials::from_file(credentials_file, profile)
                 .map_err(|e| Error::Config(format!("keycore.credentials_file: {e}")))?;
-            Either::Remote(
+            Either::Remote(Box::new(
                 Remote::new(endpoint, region, credentials)
                     .map_err(|e| Error::Config(format!("keycore.endpoint: {e}")))?,
-            )
+            ))
         }
     };
     Ok(DekCache::new(
-        Resilient::new(service, rate.0, rate.1, RETRIES),
+        Resilient::new(service, rate.0, rate.1, retries),
         DekCacheConfig {
             time_to_live,
             ..DekCacheConfig::default()

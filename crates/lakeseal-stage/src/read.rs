@@ -42,7 +42,9 @@ pub fn key_material(file: &Bytes) -> Result<KeyMaterial> {
         .unwrap_or_else(PoisonError::into_inner)
         .take()
         .ok_or_else(|| {
-            Error::KeyMetadata("not a Parquet file with an encrypted footer and key metadata".into())
+            Error::KeyMetadata(
+                "not a Parquet file with an encrypted footer and key metadata".into(),
+            )
         })?;
     KeyMaterial::parse(&metadata)
 }
@@ -141,9 +143,11 @@ pub fn coverage(files: &[LakeFile]) -> BTreeMap<(String, i32), Coverage> {
             for f in files {
                 match c.last {
                     None => c.first = Some(f.first),
-                    Some(last) if f.first > last + 1 => c
-                        .problems
-                        .push(format!("gap: offsets {}..={} are in no file", last + 1, f.first - 1)),
+                    Some(last) if f.first > last + 1 => c.problems.push(format!(
+                        "gap: offsets {}..={} are in no file",
+                        last + 1,
+                        f.first - 1
+                    )),
                     Some(last) if f.first <= last => c.problems.push(format!(
                         "overlap: {} covers offsets {}..={} again",
                         f.path.display(),

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use lakeseal_keyclient::{DekCache, KeyService};
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
@@ -129,7 +129,40 @@ struct Rebalancer<K> {
 
 type StageConsumer<K> = BaseConsumer<Rebalancer<K>>;
 
-impl<K: KeyService + 'static> ClientContext for Rebalancer<K> {}
+impl<K: KeyService + 'static> ClientContext for Rebalancer<K> {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        forward_log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, reason, "client error");
+    }
+}
+
+/// The librdkafka log level matching what tracing lets through (librdkafka filters before the
+/// callback, so an off-by-default debug stays cheap).
+fn librdkafka_level() -> RDKafkaLogLevel {
+    use tracing::level_filters::LevelFilter;
+    match LevelFilter::current() {
+        LevelFilter::TRACE | LevelFilter::DEBUG => RDKafkaLogLevel::Debug,
+        LevelFilter::INFO => RDKafkaLogLevel::Info,
+        LevelFilter::WARN => RDKafkaLogLevel::Warning,
+        _ => RDKafkaLogLevel::Error,
+    }
+}
+
+/// librdkafka's log lines, into tracing under the `librdkafka` target.
+pub(crate) fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    use RDKafkaLogLevel::{Alert, Critical, Debug, Emerg, Error, Info, Notice, Warning};
+    match level {
+        Emerg | Alert | Critical | Error => {
+            tracing::error!(target: "librdkafka", facility, "{message}");
+        }
+        Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
+        Notice | Info => tracing::info!(target: "librdkafka", facility, "{message}"),
+        Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+    }
+}
 
 impl<K: KeyService + 'static> ConsumerContext for Rebalancer<K> {
     fn pre_rebalance(&self, consumer: &StageConsumer<K>, rebalance: &Rebalance<'_>) {
@@ -193,6 +226,9 @@ impl<K: KeyService + 'static> Stage<K> {
                 producer_config.set(name, value);
             }
         }
+        let level = librdkafka_level();
+        consumer_config.set_log_level(level);
+        producer_config.set_log_level(level);
         // The stage commits, by hand, only what the lake holds.
         consumer_config
             .set("enable.auto.commit", "false")
@@ -309,10 +345,7 @@ impl<K: KeyService + 'static> Stage<K> {
     fn stop(self) -> Result<()> {
         let started = Instant::now();
         loop {
-            match self
-                .shared
-                .flush_due(&self.consumer, Instant::now(), true)
-            {
+            match self.shared.flush_due(&self.consumer, Instant::now(), true) {
                 Ok(()) => break,
                 Err(FlushError::Fatal(e)) => return Err(e),
                 Err(FlushError::Blocked(why)) if started.elapsed() >= STOP_PATIENCE => {
@@ -374,7 +407,9 @@ impl<K: KeyService + 'static> Shared<K> {
                 self.flush_partition(consumer, &tp, &mut partition, true)
             };
             match outcome {
-                Ok(()) => tracing::info!(topic = %tp.0, partition = tp.1, "revoked; windows written"),
+                Ok(()) => {
+                    tracing::info!(topic = %tp.0, partition = tp.1, "revoked; windows written")
+                }
                 Err(FlushError::Blocked(why)) => {
                     self.totals.dropped_windows.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(topic = %tp.0, partition = tp.1, error = %why,
@@ -401,6 +436,12 @@ impl<K: KeyService + 'static> Shared<K> {
         if offset < partition.next {
             self.totals.skipped.fetch_add(1, Ordering::Relaxed);
             return Ok(());
+        }
+        if offset > partition.next && partition.next > 0 {
+            // Kafka leaves holes for compaction and transaction markers; anything else is a
+            // broker that skipped records, worth seeing.
+            tracing::warn!(topic = %tp.0, partition = tp.1, from = partition.next, to = offset - 1,
+                "offsets never delivered (compacted, transaction markers, or skipped by the broker)");
         }
         partition.next = offset + 1;
         let payload = message.payload().unwrap_or_default();
@@ -560,7 +601,11 @@ impl<K: KeyService + 'static> Shared<K> {
             }
             // The same offsets, so the same records: written before a crash, not yet committed.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                tracing::info!(first = closed.first, last = closed.last, "window already in the lake");
+                tracing::info!(
+                    first = closed.first,
+                    last = closed.last,
+                    "window already in the lake"
+                );
             }
             Err(e) => return Err(FlushError::Blocked(format!("lake write: {e}"))),
         }

@@ -9,7 +9,6 @@ use serde::Deserialize;
 
 use crate::{Error, Result};
 
-
 /// The time zone of timestamp columns: UTC, spelled as an offset so that readers without a time
 /// zone database (arrow's JSON writer without `chrono-tz`) take it too. Parquet records such a
 /// column as adjusted to UTC, which is what pyarrow, DuckDB and Spark read.
@@ -47,12 +46,8 @@ impl ColumnType {
             ColumnType::Int64 => DataType::Int64,
             ColumnType::Float32 => DataType::Float32,
             ColumnType::Float64 => DataType::Float64,
-            ColumnType::TimestampMs => {
-                DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into()))
-            }
-            ColumnType::TimestampUs => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into()))
-            }
+            ColumnType::TimestampMs => DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into())),
+            ColumnType::TimestampUs => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
         }
     }
 
