@@ -64,6 +64,10 @@ impl StageProcess {
             .args(["stage", "run", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
+            // For the s3:// sink's test server; unused by a file:// sink.
+            .env("AWS_ACCESS_KEY_ID", "lakeseal-test")
+            .env("AWS_SECRET_ACCESS_KEY", "lakeseal-test")
+            .env("AWS_REGION", "us-east-1")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -315,6 +319,10 @@ credentials_file = "{credentials}"
     fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(lakeseal())
             .args(args)
+            .env("AWS_ACCESS_KEY_ID", "lakeseal-test")
+            .env("AWS_SECRET_ACCESS_KEY", "lakeseal-test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ALLOW_HTTP", "true")
             .args(["--endpoint", &self.kc.endpoint, "--region", REGION])
             .arg("--credentials-file")
             .arg(&self.kc.credentials)
@@ -355,6 +363,8 @@ credentials_file = "{credentials}"
             lake.to_str().unwrap(),
             "--brokers",
             &self.broker.bootstrap,
+            "--topic",
+            TOPIC,
         ]);
         let report: serde_json::Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
@@ -726,4 +736,171 @@ fn rows(out: &str, tool: &str) -> Option<usize> {
     out.lines()
         .find_map(|l| l.strip_prefix(&format!("{tool} rows=")))
         .map(|n| n.parse().unwrap())
+}
+
+/// `moto_server` from the test venv: an S3-compatible server with conditional PUTs.
+struct S3Server {
+    endpoint: String,
+    child: Child,
+}
+
+impl S3Server {
+    fn start(bucket: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let venv = crate::support::venv();
+        let child = Command::new(venv.join("bin/moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "moto_server did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let made = Command::new(venv.join("bin/python"))
+            .args([
+                "-c",
+                "import boto3, sys; boto3.client('s3', endpoint_url=sys.argv[1], \
+                 aws_access_key_id='lakeseal-test', aws_secret_access_key='lakeseal-test', \
+                 region_name='us-east-1').create_bucket(Bucket=sys.argv[2])",
+                &endpoint,
+                bucket,
+            ])
+            .status()
+            .unwrap();
+        assert!(made.success(), "cannot create bucket {bucket}");
+        Self { endpoint, child }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_lake_gets_every_record_once_by_conditional_puts() {
+    let s3 = S3Server::start("lake");
+    let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
+    let config = std::fs::read_to_string(&p.config).unwrap();
+    let local = format!("url = \"file://{}\"", p.lake().display());
+    assert!(config.contains(&local));
+    std::fs::write(
+        &p.config,
+        config.replace(
+            &local,
+            &format!(
+                "url = \"s3://lake/warehouse\"\nendpoint = \"{}\"\nregion = \"us-east-1\"",
+                s3.endpoint
+            ),
+        ),
+    )
+    .unwrap();
+    let stage = p.stage();
+    let valid = p.produce(&p.producer(), 0..700).await;
+
+    // Done when `lake verify` finds every offset of the topic in the bucket.
+    let verify = || {
+        Command::new(lakeseal())
+            .args([
+                "lake",
+                "verify",
+                "--table",
+                "telemetry",
+                "s3://lake/warehouse",
+            ])
+            .args(["--brokers", &p.broker.bootstrap, "--topic", TOPIC])
+            .args(["--endpoint", &p.kc.endpoint, "--region", REGION])
+            .arg("--credentials-file")
+            .arg(&p.kc.credentials)
+            .env("AWS_ENDPOINT_URL", &s3.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "lakeseal-test")
+            .env("AWS_SECRET_ACCESS_KEY", "lakeseal-test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ALLOW_HTTP", "true")
+            .output()
+            .unwrap()
+    };
+    let start = Instant::now();
+    while !verify().status.success() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the bucket never caught up: {}\n{}",
+            String::from_utf8_lossy(&verify().stdout),
+            p.stage_log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+    assert_eq!(p.file_count(), 0, "nothing went to the local directory");
+
+    let out = Command::new(lakeseal())
+        .args(["lake", "read", "s3://lake/warehouse/telemetry"])
+        .args(["--endpoint", &p.kc.endpoint, "--region", REGION])
+        .arg("--credentials-file")
+        .arg(&p.kc.credentials)
+        .env("AWS_ENDPOINT_URL", &s3.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "lakeseal-test")
+        .env("AWS_SECRET_ACCESS_KEY", "lakeseal-test")
+        .env("AWS_ALLOW_HTTP", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seqs: Vec<i64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_exactly_once(&seqs, &valid);
+
+    // A file is never replaced: the PUT is conditional.
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name("lake")
+        .with_endpoint(&s3.endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_access_key_id("lakeseal-test")
+        .with_secret_access_key("lakeseal-test")
+        .build()
+        .unwrap();
+    let lake = lakeseal_stage::s3::S3Lake::from_store(std::sync::Arc::new(store), "warehouse");
+    let existing = lake.list("telemetry").await.unwrap().remove(0);
+    let err = lake
+        .write(
+            &lakeseal_stage::lake::FileKey {
+                table: "telemetry".into(),
+                topic: existing.topic.clone(),
+                partition: existing.partition,
+                first: existing.first,
+                last: existing.last,
+                event_time_ms: 1_795_000_000_000,
+            },
+            b"not a window".to_vec(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
+    let kept = lake.get(&existing.path.to_string_lossy()).await.unwrap();
+    assert!(kept.ends_with(b"PARE"), "the window's file is untouched");
 }

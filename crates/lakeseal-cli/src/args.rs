@@ -65,11 +65,12 @@ pub(crate) enum StageCmd {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum LakeCmd {
-    /// Decrypt files (or every file under directories) and print their rows.
+    /// Decrypt files (or every file under directories or s3://bucket/prefix) and print their
+    /// rows.
     Read {
-        /// Files or directories.
+        /// Files, directories or s3://bucket/prefix URLs (endpoint from AWS_ENDPOINT_URL).
         #[arg(required = true)]
-        paths: Vec<PathBuf>,
+        paths: Vec<String>,
         /// JSON lines, or a table.
         #[arg(long, value_enum, default_value = "json-lines")]
         format: ReadFormat,
@@ -82,18 +83,21 @@ pub(crate) enum LakeCmd {
         /// The table (a directory under PATH).
         #[arg(long)]
         table: String,
-        /// The lake's root.
-        path: PathBuf,
+        /// The lake's root: a directory or s3://bucket/prefix.
+        path: String,
         /// Compare with the topics' offsets on these brokers.
-        #[arg(long)]
+        #[arg(long, requires = "topic")]
         brokers: Option<String>,
+        /// A topic whose every offset must be in the lake (with --brokers; repeatable).
+        #[arg(long)]
+        topic: Vec<String>,
         #[command(flatten)]
         keys: KeySource,
     },
     /// Print a file's data key in base64 (an audited Decrypt), for readers such as DuckDB.
     UnwrapKey {
-        /// The file.
-        file: PathBuf,
+        /// The file: a path or s3://bucket/key.
+        file: String,
         #[command(flatten)]
         keys: KeySource,
     },

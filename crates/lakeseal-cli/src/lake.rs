@@ -12,9 +12,9 @@ use anyhow::{Context, bail};
 use arrow_array::RecordBatch;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
 use lakeseal_stage::config::{KeycoreConfig, StageConfig};
 use lakeseal_stage::keys::{self, KeyClient};
+use lakeseal_stage::lake::Lake;
 use lakeseal_stage::read::{self, LakeFile};
 use lakeseal_stage::run::Stage;
 use serde_json::json;
@@ -86,22 +86,68 @@ fn key_client(source: &KeySource, data_dir: Option<&Path>) -> anyhow::Result<Key
 }
 
 /// A file's rows, decrypted through the key core.
-async fn decrypt(keys: &KeyClient, path: &Path) -> anyhow::Result<Vec<RecordBatch>> {
-    let bytes = Bytes::from(std::fs::read(path).with_context(|| format!("{}", path.display()))?);
-    let material = read::key_material(&bytes).with_context(|| format!("{}", path.display()))?;
+async fn decrypt(
+    keys: &KeyClient,
+    lake: &Lake,
+    file: &LakeFile,
+) -> anyhow::Result<Vec<RecordBatch>> {
+    let name = file.path.display();
+    let bytes = lake.get(file).await.with_context(|| format!("{name}"))?;
+    let material = read::key_material(&bytes).with_context(|| format!("{name}"))?;
     let key = read::unwrap_key(keys, &material)
         .await
-        .with_context(|| format!("{}: unwrapping its key", path.display()))?;
-    read::decrypt(bytes, &key).with_context(|| format!("{}", path.display()))
+        .with_context(|| format!("{name}: unwrapping its key"))?;
+    read::decrypt(bytes, &key).with_context(|| format!("{name}"))
 }
 
-fn files_under(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+/// A file named on the command line, local or `s3://bucket/key`.
+fn one_file(name: &str) -> anyhow::Result<(Lake, LakeFile)> {
+    let (lake, path) = match name.strip_prefix("s3://") {
+        Some(rest) => {
+            let (bucket, key) = rest.split_once('/').context("s3://bucket/key")?;
+            (
+                Lake::from_url(&format!("s3://{bucket}"))?,
+                PathBuf::from(key),
+            )
+        }
+        None => (Lake::from_url(".")?, PathBuf::from(name)),
+    };
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let (topic, partition, first, last) = lake_name(file_name).unwrap_or_default();
+    Ok((
+        lake,
+        LakeFile {
+            path,
+            topic,
+            partition,
+            first,
+            last,
+        },
+    ))
+}
+
+fn lake_name(name: &str) -> Option<(String, i32, i64, i64)> {
+    lakeseal_stage::lake::parse_file_name(name).map(|(t, p, f, l)| (t.to_owned(), p, f, l))
+}
+
+/// Every file under the given files, directories and `s3://bucket/prefix` URLs.
+async fn files_under(paths: &[String]) -> anyhow::Result<Vec<(Lake, LakeFile)>> {
     let mut files = Vec::new();
     for p in paths {
-        if p.is_dir() {
-            files.extend(read::list(p)?.into_iter().map(|f| f.path));
+        if p.starts_with("s3://") || Path::new(p).is_dir() {
+            let lake = Lake::from_url(p)?;
+            for f in lake
+                .list("")
+                .await
+                .with_context(|| format!("listing {p}"))?
+            {
+                files.push((lake.clone(), f));
+            }
         } else {
-            files.push(p.clone());
+            files.push(one_file(p)?);
         }
     }
     Ok(files)
@@ -116,8 +162,8 @@ pub(crate) async fn lake(cmd: LakeCmd, data_dir: Option<&Path>) -> anyhow::Resul
         } => {
             let client = key_client(&keys, data_dir)?;
             let mut out = std::io::stdout().lock();
-            for path in files_under(&paths)? {
-                let batches = decrypt(&client, &path).await?;
+            for (lake, file) in files_under(&paths).await? {
+                let batches = decrypt(&client, &lake, &file).await?;
                 let written = match format {
                     ReadFormat::JsonLines => {
                         let mut writer = arrow_json::LineDelimitedWriter::new(&mut out);
@@ -126,7 +172,7 @@ pub(crate) async fn lake(cmd: LakeCmd, data_dir: Option<&Path>) -> anyhow::Resul
                     }
                     ReadFormat::Table => {
                         arrow_cast::pretty::pretty_format_batches(&batches).map(|table| {
-                            let _ = writeln!(out, "{}\n{table}", path.display());
+                            let _ = writeln!(out, "{}\n{table}", file.path.display());
                         })
                     }
                 };
@@ -137,12 +183,19 @@ pub(crate) async fn lake(cmd: LakeCmd, data_dir: Option<&Path>) -> anyhow::Resul
             table,
             path,
             brokers,
+            topic,
             keys,
-        } => return verify(&key_client(&keys, data_dir)?, &path, &table, brokers).await,
+        } => {
+            let client = key_client(&keys, data_dir)?;
+            return verify(&client, &path, &table, brokers.as_deref(), &topic).await;
+        }
         LakeCmd::UnwrapKey { file, keys } => {
             let client = key_client(&keys, data_dir)?;
-            let bytes =
-                Bytes::from(std::fs::read(&file).with_context(|| format!("{}", file.display()))?);
+            let (lake, file) = one_file(&file)?;
+            let bytes = lake
+                .get(&file)
+                .await
+                .with_context(|| format!("{}", file.path.display()))?;
             let material = read::key_material(&bytes)?;
             let key = read::unwrap_key(&client, &material).await?;
             // Asked for explicitly: the one command that prints key bytes.
@@ -154,16 +207,20 @@ pub(crate) async fn lake(cmd: LakeCmd, data_dir: Option<&Path>) -> anyhow::Resul
 
 async fn verify(
     keys: &KeyClient,
-    root: &Path,
+    root: &str,
     table: &str,
-    brokers: Option<String>,
+    brokers: Option<&str>,
+    topics: &[String],
 ) -> anyhow::Result<ExitCode> {
-    let files: Vec<LakeFile> = read::list(&root.join(table))
-        .with_context(|| format!("listing {}", root.join(table).display()))?;
+    let lake = Lake::from_url(root)?;
+    let files: Vec<LakeFile> = lake
+        .list(table)
+        .await
+        .with_context(|| format!("listing {table} in {root}"))?;
     let mut problems = Vec::new();
     let mut rows = 0usize;
     for f in &files {
-        match decrypt(keys, &f.path).await {
+        match decrypt(keys, &lake, f).await {
             Ok(batches) => rows += batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
             Err(e) => problems.push(format!("{e:#}")),
         }
@@ -179,11 +236,10 @@ async fn verify(
         partitions.insert(format!("{topic}/{partition}"), json!(c));
     }
     if let Some(brokers) = brokers {
-        let topics: std::collections::BTreeSet<&str> =
-            coverage.keys().map(|(t, _)| t.as_str()).collect();
         for topic in topics {
+            let topic = topic.as_str();
             // Blocking for a moment is fine in a one-shot command.
-            let marks = read::watermarks(&brokers, topic)?;
+            let marks = read::watermarks(brokers, topic)?;
             for (partition, (low, high)) in marks {
                 let c = coverage.get(&(topic.to_owned(), partition));
                 let (first, last) = c.map_or((None, None), |c| (c.first, c.last));

@@ -25,6 +25,8 @@
 //!
 //! [sink]
 //! url = "file:///var/lib/lakeseal/lake"      # file:// (default ./lake) or s3://bucket/prefix
+//! endpoint = "http://127.0.0.1:9000"         # s3 only: an S3-compatible endpoint (optional)
+//! region = "eu-west-1"                       # s3 only (optional; else AWS_REGION)
 //!
 //! [dlq]
 //! topic = "telemetry-dlq"                    # required
@@ -44,6 +46,7 @@ use std::time::Duration;
 use lakeseal_envelope::EncryptionContext;
 use serde::Deserialize;
 
+use crate::s3::S3Location;
 use crate::schema::{RawSchema, TableSchema};
 use crate::window::WindowLimits;
 use crate::{Error, Result};
@@ -89,6 +92,8 @@ struct RawEncryption {
 #[serde(deny_unknown_fields)]
 struct RawSink {
     url: Option<String>,
+    endpoint: Option<String>,
+    region: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,12 +153,7 @@ pub enum Sink {
     /// A local directory.
     Local(PathBuf),
     /// An S3 bucket and key prefix.
-    S3 {
-        /// The bucket.
-        bucket: String,
-        /// The prefix under which tables go ("" for the bucket's root).
-        prefix: String,
-    },
+    S3(S3Location),
 }
 
 /// How the stage reaches its key core.
@@ -266,10 +266,12 @@ impl StageConfig {
                 if bucket.is_empty() {
                     return Err(field("sink.url", "s3:// needs a bucket"));
                 }
-                Sink::S3 {
+                Sink::S3(S3Location {
                     bucket: bucket.to_owned(),
                     prefix: prefix.trim_end_matches('/').to_owned(),
-                }
+                    endpoint: raw.sink.endpoint.clone(),
+                    region: raw.sink.region.clone(),
+                })
             }
             other => {
                 return Err(field(

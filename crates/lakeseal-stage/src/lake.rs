@@ -11,6 +11,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::config::Sink;
+use crate::read::LakeFile;
+use crate::s3::{S3Lake, S3Location};
+
 /// Where one window's file goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileKey {
@@ -66,6 +70,86 @@ pub fn parse_file_name(name: &str) -> Option<(&str, i32, i64, i64)> {
     let topic = parts.next()?;
     (!topic.is_empty() && !topic.starts_with('.') && first <= last)
         .then_some((topic, partition, first, last))
+}
+
+/// The lake the stage writes: a local directory or an S3 bucket.
+#[derive(Debug, Clone)]
+pub enum Lake {
+    /// A local directory.
+    Local(LocalLake),
+    /// A bucket.
+    S3(S3Lake),
+}
+
+impl Lake {
+    /// The lake a `[sink]` names.
+    pub fn open(sink: &Sink) -> io::Result<Self> {
+        Ok(match sink {
+            Sink::Local(root) => Lake::Local(LocalLake::new(root)),
+            Sink::S3(location) => Lake::S3(S3Lake::new(location)?),
+        })
+    }
+
+    /// A lake named by a path or an `s3://bucket/prefix` URL (endpoint from `AWS_ENDPOINT_URL`).
+    pub fn from_url(url: &str) -> io::Result<Self> {
+        match url.strip_prefix("s3://") {
+            Some(rest) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                Ok(Lake::S3(S3Lake::new(&S3Location {
+                    bucket: bucket.to_owned(),
+                    prefix: prefix.trim_end_matches('/').to_owned(),
+                    endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
+                    region: None,
+                })?))
+            }
+            None => Ok(Lake::Local(LocalLake::new(url))),
+        }
+    }
+
+    /// Writes one window's file, atomically, never replacing one (`AlreadyExists`); returns
+    /// where it went.
+    pub async fn write(&self, key: &FileKey, bytes: Vec<u8>) -> io::Result<String> {
+        match self {
+            Lake::Local(lake) => lake.write(key, &bytes).map(|p| p.display().to_string()),
+            Lake::S3(lake) => lake.write(key, bytes).await,
+        }
+    }
+
+    /// The highest last offset of `topic`/`partition` in `table`: the partition resumes after.
+    pub async fn highest_offset(
+        &self,
+        table: &str,
+        topic: &str,
+        partition: i32,
+    ) -> io::Result<Option<i64>> {
+        match self {
+            Lake::Local(lake) => lake.highest_offset(table, topic, partition),
+            Lake::S3(lake) => lake.highest_offset(table, topic, partition).await,
+        }
+    }
+
+    /// Every file under `dir` (a table, or any directory of the lake).
+    pub async fn list(&self, dir: &str) -> io::Result<Vec<LakeFile>> {
+        match self {
+            Lake::Local(lake) => {
+                let root = lake.root().join(dir);
+                if root.exists() {
+                    crate::read::list(&root)
+                } else {
+                    Ok(Vec::new())
+                }
+            }
+            Lake::S3(lake) => lake.list(dir).await,
+        }
+    }
+
+    /// A listed file's bytes.
+    pub async fn get(&self, file: &LakeFile) -> io::Result<bytes::Bytes> {
+        match self {
+            Lake::Local(_) => fs::read(&file.path).map(Into::into),
+            Lake::S3(lake) => lake.get(&file.path.to_string_lossy()).await,
+        }
+    }
 }
 
 /// A lake in a local directory.

@@ -6,7 +6,8 @@
 //! * [`window`]: one partition's open window and its limits.
 //! * [`encrypted_parquet`]: one window as a Parquet Modular Encryption file that pyarrow and
 //!   DuckDB can read.
-//! * [`lake`]: atomic, durable, never-overwriting local writes and the resume scan.
+//! * [`lake`] and [`s3`]: atomic, durable, never-overwriting writes (a local directory or an S3
+//!   bucket) and the resume scan.
 //! * [`run`]: the consumer loop — windows, dead letters, rebalances, key-core back-pressure,
 //!   commit after each durable write.
 //! * [`read`]: decrypting and checking what is in the lake.
@@ -19,6 +20,7 @@ pub mod keys;
 pub mod lake;
 pub mod read;
 pub mod run;
+pub mod s3;
 pub mod schema;
 pub mod window;
 

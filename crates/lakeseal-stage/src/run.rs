@@ -34,7 +34,7 @@ use tokio::time::Instant;
 
 use crate::config::StageConfig;
 use crate::encrypted_parquet::{self, WrappedDek};
-use crate::lake::{FileKey, LocalLake};
+use crate::lake::{FileKey, Lake};
 use crate::window::{ClosedWindow, Window};
 use crate::{Error, Result};
 
@@ -112,7 +112,7 @@ struct Partition {
 struct Shared<K> {
     config: StageConfig,
     keys: DekCache<K>,
-    lake: LocalLake,
+    lake: Lake,
     dead_letters: FutureProducer,
     runtime: Handle,
     partitions: Mutex<HashMap<TopicPartition, Partition>>,
@@ -237,14 +237,7 @@ impl<K: KeyService + 'static> Stage<K> {
         let dead_letters: FutureProducer = producer_config
             .create()
             .map_err(|e| kafka("dead-letter producer", e))?;
-        let lake = match &config.sink {
-            crate::config::Sink::Local(root) => LocalLake::new(root),
-            crate::config::Sink::S3 { .. } => {
-                return Err(Error::Config(
-                    "sink.url: s3:// is not built yet; use file://".into(),
-                ));
-            }
-        };
+        let lake = Lake::open(&config.sink).map_err(|e| Error::Config(format!("sink: {e}")))?;
         let shared = Arc::new(Shared {
             config,
             keys,
@@ -375,8 +368,11 @@ impl<K: KeyService + 'static> Shared<K> {
 
     fn new_partition(&self, tp: &TopicPartition) -> Result<Partition> {
         let highest = self
-            .lake
-            .highest_offset(self.config.schema.table(), &tp.0, tp.1)
+            .runtime
+            .block_on(
+                self.lake
+                    .highest_offset(self.config.schema.table(), &tp.0, tp.1),
+            )
             .map_err(|e| Error::Lake(format!("cannot scan the lake: {e}")))?;
         Ok(Partition {
             open: Window::new(self.config.schema.clone(), self.config.window),
@@ -591,13 +587,13 @@ impl<K: KeyService + 'static> Shared<K> {
             last: closed.last,
             event_time_ms: closed.first_event_ms.unwrap_or_else(now_ms),
         };
-        match self.lake.write(&key, &bytes) {
+        match self.runtime.block_on(self.lake.write(&key, bytes)) {
             Ok(path) => {
                 self.totals.files.fetch_add(1, Ordering::Relaxed);
                 self.totals
                     .records
                     .fetch_add(closed.batch.num_rows() as u64, Ordering::Relaxed);
-                tracing::info!(path = %path.display(), rows = closed.batch.num_rows(), first = closed.first, last = closed.last, "window written");
+                tracing::info!(%path, rows = closed.batch.num_rows(), first = closed.first, last = closed.last, "window written");
             }
             // The same offsets, so the same records: written before a crash, not yet committed.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
