@@ -398,6 +398,32 @@ data_dir = "/var/lib/lakeseal/keycore"
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let c =
+            StageConfig::from_toml(include_str!("../../../pipeline-examples/stage.toml")).unwrap();
+        assert_eq!(c.schema.table(), "telemetry");
+        assert!(matches!(c.keycore, KeycoreConfig::Remote { .. }));
+        assert_eq!(c.keycore_rate.0.get(), 50);
+    }
+
+    #[test]
+    fn s3_sinks_take_an_endpoint_and_region() {
+        let c = StageConfig::from_toml(&format!(
+            "{GOOD}\n[sink]\nurl = \"s3://lake/warehouse/\"\nendpoint = \"http://127.0.0.1:9000\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.sink,
+            Sink::S3(S3Location {
+                bucket: "lake".into(),
+                prefix: "warehouse".into(),
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                region: None,
+            })
+        );
+    }
+
+    #[test]
     fn secrets_print_redacted() {
         let c = StageConfig::from_toml(GOOD).unwrap();
         let printed = format!("{c:?}");
