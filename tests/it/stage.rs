@@ -317,15 +317,21 @@ credentials_file = "{credentials}"
     }
 
     fn cli(&self, args: &[&str]) -> std::process::Output {
+        self.cli_with(args, &[])
+    }
+
+    /// `lakeseal <args>` against this key core, with test S3 credentials and `env`.
+    fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         Command::new(lakeseal())
             .args(args)
+            .args(["--endpoint", &self.kc.endpoint, "--region", REGION])
+            .arg("--credentials-file")
+            .arg(&self.kc.credentials)
             .env("AWS_ACCESS_KEY_ID", "lakeseal-test")
             .env("AWS_SECRET_ACCESS_KEY", "lakeseal-test")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ALLOW_HTTP", "true")
-            .args(["--endpoint", &self.kc.endpoint, "--region", REGION])
-            .arg("--credentials-file")
-            .arg(&self.kc.credentials)
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }
@@ -333,23 +339,18 @@ credentials_file = "{credentials}"
     /// Every `seq` in the lake, decrypted by `lakeseal lake read`.
     fn lake_seqs(&self) -> Vec<i64> {
         let lake = self.lake().join("telemetry");
-        let out = self.cli(&["lake", "read", lake.to_str().unwrap()]);
+        self.seqs_of(lake.to_str().unwrap(), &[])
+    }
+
+    /// Every `seq` under `target` (a directory or an s3:// URL).
+    fn seqs_of(&self, target: &str, env: &[(&str, &str)]) -> Vec<i64> {
+        let out = self.cli_with(&["lake", "read", target], env);
         assert!(
             out.status.success(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let mut seqs: Vec<i64> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
-                    .as_i64()
-                    .unwrap()
-            })
-            .collect();
-        seqs.sort_unstable();
-        seqs
+        seqs(&out.stdout)
     }
 
     /// `lakeseal lake verify` against the broker's offsets: succeeds, and its report.
@@ -448,6 +449,20 @@ credentials_file = "{credentials}"
             );
         }
     }
+}
+
+/// The sorted `seq` of every JSON line of `lake read`.
+fn seqs(json_lines: &[u8]) -> Vec<i64> {
+    let mut seqs: Vec<i64> = String::from_utf8_lossy(json_lines)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs
 }
 
 fn assert_exactly_once(lake: &[i64], valid: &[i64]) {
@@ -812,26 +827,22 @@ async fn an_s3_lake_gets_every_record_once_by_conditional_puts() {
     let valid = p.produce(&p.producer(), 0..700).await;
 
     // Done when `lake verify` finds every offset of the topic in the bucket.
+    let s3_env = [("AWS_ENDPOINT_URL", s3.endpoint.as_str())];
     let verify = || {
-        Command::new(lakeseal())
-            .args([
+        p.cli_with(
+            &[
                 "lake",
                 "verify",
                 "--table",
                 "telemetry",
                 "s3://lake/warehouse",
-            ])
-            .args(["--brokers", &p.broker.bootstrap, "--topic", TOPIC])
-            .args(["--endpoint", &p.kc.endpoint, "--region", REGION])
-            .arg("--credentials-file")
-            .arg(&p.kc.credentials)
-            .env("AWS_ENDPOINT_URL", &s3.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "lakeseal-test")
-            .env("AWS_SECRET_ACCESS_KEY", "lakeseal-test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ALLOW_HTTP", "true")
-            .output()
-            .unwrap()
+                "--brokers",
+                &p.broker.bootstrap,
+                "--topic",
+                TOPIC,
+            ],
+            &s3_env,
+        )
     };
     let start = Instant::now();
     while !verify().status.success() {
@@ -846,32 +857,7 @@ async fn an_s3_lake_gets_every_record_once_by_conditional_puts() {
     assert!(stage.terminate().success(), "{}", p.stage_log());
     assert_eq!(p.file_count(), 0, "nothing went to the local directory");
 
-    let out = Command::new(lakeseal())
-        .args(["lake", "read", "s3://lake/warehouse/telemetry"])
-        .args(["--endpoint", &p.kc.endpoint, "--region", REGION])
-        .arg("--credentials-file")
-        .arg(&p.kc.credentials)
-        .env("AWS_ENDPOINT_URL", &s3.endpoint)
-        .env("AWS_ACCESS_KEY_ID", "lakeseal-test")
-        .env("AWS_SECRET_ACCESS_KEY", "lakeseal-test")
-        .env("AWS_ALLOW_HTTP", "true")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut seqs: Vec<i64> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
-                .as_i64()
-                .unwrap()
-        })
-        .collect();
-    seqs.sort_unstable();
+    let seqs = p.seqs_of("s3://lake/warehouse/telemetry", &s3_env);
     assert_exactly_once(&seqs, &valid);
 
     // A file is never replaced: the PUT is conditional.
@@ -903,4 +889,57 @@ async fn an_s3_lake_gets_every_record_once_by_conditional_puts() {
     assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists, "{err}");
     let kept = lake.get(&existing.path.to_string_lossy()).await.unwrap();
     assert!(kept.ends_with(b"PARE"), "the window's file is untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_key_core_serves_the_stage_and_the_reader() {
+    let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
+    let data = p.dir.path().join("embedded-keycore");
+    let run = |args: &[&str]| {
+        let out = Command::new(lakeseal())
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&["keycore", "init", "--region", REGION]);
+    let created: serde_json::Value = serde_json::from_slice(&run(&["key", "create"])).unwrap();
+    let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap();
+    run(&[
+        "alias",
+        "create",
+        "--alias-name",
+        "alias/telemetry",
+        "--target-key-id",
+        key_id,
+    ]);
+
+    let config = std::fs::read_to_string(&p.config).unwrap();
+    let remote = config.split("[keycore]").nth(1).unwrap();
+    std::fs::write(
+        &p.config,
+        config.replace(remote, &format!("\ndata_dir = \"{}\"\n", data.display())),
+    )
+    .unwrap();
+    let stage = p.stage();
+    let valid = p.produce(&p.producer(), 0..500).await;
+    p.wait_caught_up(Duration::from_secs(120));
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+
+    // The stage has let go of the data directory; the reader opens it.
+    let lake = p.lake().join("telemetry");
+    let seqs = seqs(&run(&["lake", "read", lake.to_str().unwrap()]));
+    assert_exactly_once(&seqs, &valid);
+    assert_eq!(
+        p.audited("GenerateDataKey", "Success"),
+        0,
+        "the remote key core was not used"
+    );
 }

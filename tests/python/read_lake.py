@@ -2,41 +2,19 @@
 KmsClient that asks the key core to unwrap the file key, and DuckDB given the unwrapped key.
 Run by tests/it/lake.rs with FILE naming the file. Prints what it read."""
 import base64
-import json
 import os
 from datetime import timedelta
 
-import boto3
 import duckdb
 import pyarrow.parquet as pq
 import pyarrow.parquet.encryption as pe
 
+from lakeseal_kms import LakesealKms
+
 path = os.environ["FILE"]
-kms = boto3.client("kms")
 unwrapped = {}
 
-
-class LakesealKms(pe.KmsClient):
-    """wrappedDEK is base64 JSON holding the key core's ciphertext blob and its context."""
-
-    def __init__(self, config):
-        super().__init__()
-
-    def wrap_key(self, key_bytes, master_key_identifier):
-        raise NotImplementedError("this reader only reads")
-
-    def unwrap_key(self, wrapped_key, master_key_identifier):
-        wrapped = json.loads(base64.b64decode(wrapped_key))
-        key = kms.decrypt(
-            CiphertextBlob=base64.b64decode(wrapped["blob"]),
-            EncryptionContext=wrapped["context"],
-            KeyId=master_key_identifier,
-        )["Plaintext"]
-        unwrapped["key"] = key
-        return key
-
-
-factory = pe.CryptoFactory(lambda config: LakesealKms(config))
+factory = pe.CryptoFactory(lambda config: LakesealKms(config, unwrapped))
 properties = factory.file_decryption_properties(
     pe.KmsConnectionConfig(), pe.DecryptionConfiguration(cache_lifetime=timedelta(minutes=5))
 )

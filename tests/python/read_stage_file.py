@@ -2,37 +2,17 @@
 and a KmsClient that asks the key core (boto3, SigV4) to unwrap the file key; DuckDB given the key
 that `lakeseal lake unwrap-key` printed (KEY, empty when that command was refused).
 Run by tests/it/stage.rs with FILE and KEY. Prints `<tool> rows=N` or `<tool> error=...`."""
-import base64
-import json
 import os
 from datetime import timedelta
 
-import boto3
 import duckdb
 import pyarrow.parquet as pq
 import pyarrow.parquet.encryption as pe
 
+from lakeseal_kms import LakesealKms
+
 path = os.environ["FILE"]
 key = os.environ.get("KEY", "")
-kms = boto3.client("kms")
-
-
-class LakesealKms(pe.KmsClient):
-    """wrappedDEK is base64 JSON holding the key core's ciphertext blob and its context."""
-
-    def __init__(self, config):
-        super().__init__()
-
-    def wrap_key(self, key_bytes, master_key_identifier):
-        raise NotImplementedError("this reader only reads")
-
-    def unwrap_key(self, wrapped_key, master_key_identifier):
-        wrapped = json.loads(base64.b64decode(wrapped_key))
-        return kms.decrypt(
-            CiphertextBlob=base64.b64decode(wrapped["blob"]),
-            EncryptionContext=wrapped["context"],
-            KeyId=master_key_identifier,
-        )["Plaintext"]
 
 
 try:
