@@ -43,6 +43,9 @@ pub enum Error {
     /// The lake's storage.
     #[error("lake: {0}")]
     Lake(String),
+    /// Bytes that are not a well-formed encrypted Parquet file.
+    #[error("malformed file: {0}")]
+    Malformed(String),
     /// Building the Arrow columns of a window.
     #[error("arrow: {0}")]
     Arrow(String),
