@@ -533,12 +533,18 @@ async fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let mut valid = Vec::new();
     let mut stage = p.stage();
     let mut next = 0;
-    for _ in 0..5 {
+    for kill in 1..=5 {
         valid.extend(p.produce(&producer, next..next + 600).await);
         next += 600;
         let pause = rand::rng().random_range(800..2500);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         stage.kill();
+        if kill == 5 {
+            // tansu 0.6 can keep a killed member in the group until another member joins after
+            // its session timeout (6 s here); the last run joins after that, so the group is
+            // sure to give it every partition. The runs before it start at once, into churn.
+            tokio::time::sleep(Duration::from_secs(7)).await;
+        }
         stage = p.stage();
     }
     valid.extend(p.produce(&producer, next..next + 600).await);
