@@ -949,3 +949,184 @@ async fn an_embedded_key_core_serves_the_stage_and_the_reader() {
         "the remote key core was not used"
     );
 }
+
+/// A free local port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET /metrics` of `port`: the Prometheus text.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    text
+}
+
+/// The sum of the samples of `name` whose labels include every one of `labels` (`k="v"`).
+fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.split(['{', ' ']).next() == Some(name) && labels.iter().all(|x| l.contains(x))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Waits until `port` accepts connections.
+fn wait_listening(port: u16) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "nothing listens on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() {
+    let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
+    // A key core served by the binary, as an operator runs it, with its own metrics endpoint.
+    let data = p.dir.path().join("served-keycore");
+    let cli = |args: &[&str]| {
+        let out = Command::new(lakeseal())
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    cli(&["keycore", "init", "--region", REGION]);
+    let created: serde_json::Value = serde_json::from_slice(&cli(&["key", "create"])).unwrap();
+    let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap();
+    cli(&[
+        "alias",
+        "create",
+        "--alias-name",
+        "alias/telemetry",
+        "--target-key-id",
+        key_id,
+    ]);
+    let (kc_port, kc_metrics, stage_metrics) = (free_port(), free_port(), free_port());
+    let mut keycore = Command::new(lakeseal())
+        .arg("--data-dir")
+        .arg(&data)
+        .args([
+            "keycore",
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{kc_port}"),
+        ])
+        .args(["--metrics-listen", &format!("127.0.0.1:{kc_metrics}")])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(kc_port);
+    let config = std::fs::read_to_string(&p.config)
+        .unwrap()
+        .replace(&p.kc.endpoint, &format!("http://127.0.0.1:{kc_port}"))
+        .replace(
+            &p.kc.credentials.display().to_string(),
+            &data.join("admin-credentials").display().to_string(),
+        );
+    std::fs::write(&p.config, config).unwrap();
+    let stage = StageProcess {
+        child: Command::new(lakeseal())
+            .args(["stage", "run", "--config"])
+            .arg(&p.config)
+            .args(["--metrics-listen", &format!("127.0.0.1:{stage_metrics}")])
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    wait_listening(stage_metrics);
+    wait_listening(kc_metrics);
+
+    let producer = p.producer();
+    let mut valid = p.produce(&producer, 0..600).await;
+    p.wait_caught_up(Duration::from_secs(120));
+    let (s1, k1) = (scrape(stage_metrics), scrape(kc_metrics));
+    let written1 = sample(
+        &s1,
+        "lakeseal_stage_records_total",
+        &[r#"outcome="written""#],
+    );
+    let keys1 = sample(
+        &k1,
+        "lakeseal_keycore_requests_total",
+        &[r#"operation="GenerateDataKey""#, r#"result="Success""#],
+    );
+    assert_eq!(written1, valid.len() as f64, "{s1}");
+    assert!(keys1 > 0.0, "{k1}");
+    for series in [
+        "lakeseal_stage_bytes_total",
+        "lakeseal_stage_files_written_total",
+        "lakeseal_stage_windows_closed_total",
+        "lakeseal_stage_file_write_duration_seconds_count",
+        "lakeseal_keyclient_calls_total",
+        "lakeseal_keyclient_dek_cache_misses_total",
+        "lakeseal_keyclient_call_duration_seconds_count",
+    ] {
+        assert!(sample(&s1, series, &[]) > 0.0, "{series} is missing:\n{s1}");
+    }
+    assert!(
+        sample(
+            &s1,
+            "lakeseal_stage_records_total",
+            &[r#"outcome="dead_letter""#]
+        ) > 0.0
+    );
+    assert!(sample(&k1, "lakeseal_keycore_request_duration_seconds_count", &[]) > 0.0);
+
+    valid.extend(p.produce(&producer, 600..1200).await);
+    p.wait_caught_up(Duration::from_secs(120));
+    // The lag gauge comes from librdkafka's statistics, every 5 s.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (s2, k2) = (scrape(stage_metrics), scrape(kc_metrics));
+    assert_eq!(
+        sample(
+            &s2,
+            "lakeseal_stage_records_total",
+            &[r#"outcome="written""#]
+        ),
+        valid.len() as f64
+    );
+    assert!(
+        sample(
+            &k2,
+            "lakeseal_keycore_requests_total",
+            &[r#"operation="GenerateDataKey""#, r#"result="Success""#]
+        ) > keys1
+    );
+    assert!(s2.contains("lakeseal_stage_consumer_lag{"), "{s2}");
+    assert_eq!(
+        sample(&s2, "lakeseal_stage_consumer_lag", &[]),
+        0.0,
+        "caught up"
+    );
+    assert!(stage.terminate().success());
+    let _ = keycore.kill();
+    let _ = keycore.wait();
+}

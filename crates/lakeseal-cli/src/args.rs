@@ -21,6 +21,15 @@ pub(crate) struct Cli {
     /// How to print results: json (AWS member names) or text (one field a line).
     #[arg(long, global = true, value_enum, default_value = "json")]
     pub(crate) output: Output,
+    /// How to write logs (to stderr; filter with RUST_LOG): text, or json (one object a line).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "LAKESEAL_LOG_FORMAT"
+    )]
+    pub(crate) log_format: LogFormat,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -53,6 +62,14 @@ pub(crate) enum Command {
     Lake(LakeCmd),
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum StageCmd {
     /// Run until SIGTERM or SIGINT, then write and commit every window and exit.
@@ -60,6 +77,9 @@ pub(crate) enum StageCmd {
         /// The stage's TOML configuration.
         #[arg(long)]
         config: PathBuf,
+        /// Serve Prometheus metrics at http://ADDR/metrics.
+        #[arg(long)]
+        metrics_listen: Option<String>,
     },
 }
 
@@ -149,6 +169,9 @@ pub(crate) struct ServeArgs {
     /// The server's TOML configuration (rate limits, body limit); defaults when absent.
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    pub(crate) metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

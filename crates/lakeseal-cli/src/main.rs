@@ -6,6 +6,7 @@
 
 mod args;
 mod lake;
+mod metrics_endpoint;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -31,21 +32,25 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::args::{
-    AliasCmd, AuditCmd, Cli, Command, CryptoCmd, IamCmd, KeyCmd, KeycoreCmd, StageCmd,
+    AliasCmd, AuditCmd, Cli, Command, CryptoCmd, IamCmd, KeyCmd, KeycoreCmd, LogFormat, StageCmd,
 };
 use crate::output::Output;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().with_current_span(true).init(),
         // Colour for a terminal; plain lines for files and log collectors.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -103,6 +108,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => Default::default(),
             };
             let s = open(data_dir()?)?;
+            if let Some(addr) = &a.metrics_listen {
+                metrics_endpoint::serve(addr).await?;
+            }
             let listener = tokio::net::TcpListener::bind(&a.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", a.listen))?;
@@ -114,7 +122,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .await?;
         }
         Command::Iam(cmd) => iam(&open(data_dir()?)?, cmd, out).await?,
-        Command::Stage(StageCmd::Run { config }) => return lake::run_stage(&config).await,
+        Command::Stage(StageCmd::Run {
+            config,
+            metrics_listen,
+        }) => {
+            if let Some(addr) = metrics_listen {
+                metrics_endpoint::serve(&addr).await?;
+            }
+            return lake::run_stage(&config).await;
+        }
         Command::Lake(cmd) => return lake::lake(cmd, cli.data_dir.as_deref()).await,
         Command::Audit(AuditCmd::Verify) => {
             let path = KeyCore::audit_path_in(data_dir()?);

@@ -132,9 +132,11 @@ impl<K: KeyService> DekCache<K> {
             window,
         };
         loop {
+            let missed = std::sync::atomic::AtomicBool::new(false);
             let entry = self
                 .windows
                 .try_get_with(id.clone(), async {
+                    missed.store(true, Ordering::Relaxed);
                     let dek = self.service.generate_data_key(key_id, context).await?;
                     Ok::<_, Error>(Arc::new(Entry {
                         dek,
@@ -145,6 +147,11 @@ impl<K: KeyService> DekCache<K> {
                 })
                 .await
                 .map_err(|shared: Arc<Error>| (*shared).clone())?;
+            if missed.load(Ordering::Relaxed) {
+                metrics::counter!("lakeseal_keyclient_dek_cache_misses_total").increment(1);
+            } else {
+                metrics::counter!("lakeseal_keyclient_dek_cache_hits_total").increment(1);
+            }
             let fresh = entry.born.elapsed() < self.time_to_live;
             let uses = entry.uses.fetch_add(1, Ordering::SeqCst);
             let used = entry.bytes.fetch_add(bytes, Ordering::SeqCst);

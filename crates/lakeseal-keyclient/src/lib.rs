@@ -103,6 +103,16 @@ impl Error {
         matches!(self, Error::Throttled(_) | Error::Unavailable(_))
     }
 
+    /// A bounded name for metrics: `throttled`, `unavailable`, `refused` or `protocol`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Error::Throttled(_) => "throttled",
+            Error::Unavailable(_) => "unavailable",
+            Error::Refused { .. } => "refused",
+            Error::Protocol(_) => "protocol",
+        }
+    }
+
     /// The AWS error name, when the service gave one.
     pub fn code(&self) -> Option<&str> {
         match self {

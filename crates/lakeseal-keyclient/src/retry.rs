@@ -55,7 +55,7 @@ impl<K: KeyService> Resilient<K> {
         }
     }
 
-    async fn run<T, F, Fut>(&self, operation: &str, call: F) -> Result<T>
+    async fn run<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T>
     where
         F: Fn() -> Fut + Send,
         Fut: Future<Output = Result<T>> + Send,
@@ -64,10 +64,27 @@ impl<K: KeyService> Resilient<K> {
         let mut attempt: u32 = 0;
         loop {
             self.limiter.until_ready().await;
-            let error = match call().await {
+            let called = tokio::time::Instant::now();
+            let outcome = call().await;
+            metrics::histogram!("lakeseal_keyclient_call_duration_seconds", "operation" => operation)
+                .record(called.elapsed().as_secs_f64());
+            metrics::counter!(
+                "lakeseal_keyclient_calls_total",
+                "operation" => operation,
+                "result" => match &outcome {
+                    Ok(_) => "success",
+                    Err(e) => e.class(),
+                }
+            )
+            .increment(1);
+            let error = match outcome {
                 Ok(value) => return Ok(value),
                 Err(e) => e,
             };
+            if matches!(error, crate::Error::Throttled(_)) {
+                metrics::counter!("lakeseal_keyclient_throttles_total", "operation" => operation)
+                    .increment(1);
+            }
             attempt += 1;
             if !error.is_retryable() || attempt >= self.policy.max_attempts {
                 return Err(error);

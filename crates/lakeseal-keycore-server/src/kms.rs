@@ -22,28 +22,11 @@ fn encode<T: Serialize>(response: T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(&response).map_err(|e| ApiError::Serialization(e.to_string()))
 }
 
-/// Runs one operation for an authenticated caller.
-pub(crate) async fn dispatch(
-    core: &KeyCore,
-    who: &Principal,
-    ctx: &RequestContext,
-    operation: &str,
-    body: &[u8],
-) -> Result<Vec<u8>, ApiError> {
-    macro_rules! operations {
-        ($($name:literal => $method:ident,)*) => {
-            match operation {
-                $($name => encode(core.$method(who, ctx, decode(body)?).await?),)*
-                other => {
-                    let message = format!("{other} is not an operation of this key core");
-                    core.audit_refusal(other, Some(who), ctx, "UnknownOperationException", &message)
-                        .await?;
-                    Err(ApiError::UnknownOperation(message))
-                }
-            }
-        };
-    }
-    operations! {
+/// Every KMS operation the key core serves, `"Name" => engine method`: one list for dispatch and
+/// for the bounded `operation` label of metrics. Calls `$callback!` with its arguments and the list.
+macro_rules! kms_operations {
+    ($callback:ident!($($args:tt)*)) => {
+        $callback!($($args)*
         "CreateKey" => create_key,
         "DescribeKey" => describe_key,
         "ListKeys" => list_keys,
@@ -72,5 +55,42 @@ pub(crate) async fn dispatch(
         "Decrypt" => decrypt,
         "ReEncrypt" => re_encrypt,
         "GenerateRandom" => generate_random,
-    }
+        )
+    };
+}
+
+macro_rules! names {
+    ($($name:literal => $method:ident,)*) => {
+        &[$($name),*]
+    };
+}
+
+macro_rules! dispatch_to {
+    ($operation:ident, $core:ident, $who:ident, $ctx:ident, $body:ident;
+     $($name:literal => $method:ident,)*) => {
+        match $operation {
+            $($name => encode($core.$method($who, $ctx, decode($body)?).await?),)*
+            other => {
+                let message = format!("{other} is not an operation of this key core");
+                $core
+                    .audit_refusal(other, Some($who), $ctx, "UnknownOperationException", &message)
+                    .await?;
+                Err(ApiError::UnknownOperation(message))
+            }
+        }
+    };
+}
+
+/// The names of every KMS operation served.
+pub(crate) const OPERATIONS: &[&str] = kms_operations!(names!());
+
+/// Runs one operation for an authenticated caller.
+pub(crate) async fn dispatch(
+    core: &KeyCore,
+    who: &Principal,
+    ctx: &RequestContext,
+    operation: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    kms_operations!(dispatch_to!(operation, core, who, ctx, body;))
 }

@@ -39,6 +39,7 @@ use axum::http::{HeaderMap, Method, Request, Uri};
 use axum::response::Response;
 use axum::routing::any;
 use lakeseal_keycore::{KeyCore, RequestContext};
+use tracing::Instrument;
 
 pub use crate::config::ConfigError;
 pub use crate::error::ApiError;
@@ -144,11 +145,23 @@ impl Protocol {
     }
 }
 
+/// The operation as a metric label: a served operation's name, else `Unknown`, so that labels
+/// stay bounded whatever callers put in their headers.
+pub(crate) fn operation_label(operation: &str) -> &'static str {
+    kms::OPERATIONS
+        .iter()
+        .chain(&["AssumeRole"])
+        .find(|known| **known == operation)
+        .copied()
+        .unwrap_or("Unknown")
+}
+
 async fn handle(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request<Body>,
 ) -> Response {
+    let started = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     let ctx = RequestContext {
         request_id: uuid::Uuid::new_v4().to_string(),
@@ -167,32 +180,60 @@ async fn handle(
         (Protocol::Sts, Ok(body)) => sts::action(body).unwrap_or_else(|| "Unknown".into()),
         _ => target(&parts.headers).unwrap_or("Unknown").to_owned(),
     };
+    let label = operation_label(&operation);
+    let span = tracing::info_span!("keycore_request", operation = label, request_id = %request_id);
+    let response = handle_in(&shared, &parts, body, protocol, &operation, &ctx)
+        .instrument(span)
+        .await;
+    let result = match &response {
+        Ok(_) => "Success",
+        Err(e) => e.code(),
+    };
+    metrics::counter!("lakeseal_keycore_requests_total", "operation" => label, "result" => result)
+        .increment(1);
+    metrics::histogram!("lakeseal_keycore_request_duration_seconds", "operation" => label)
+        .record(started.elapsed().as_secs_f64());
+    match protocol {
+        Protocol::Kms => error::into_response(response, &request_id),
+        Protocol::Sts => error::into_xml_response(response, &request_id),
+    }
+}
+
+/// Authenticates, rate-limits and runs one request; audits what is refused before an operation.
+async fn handle_in(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    body: Result<bytes::Bytes, axum::Error>,
+    protocol: Protocol,
+    operation: &str,
+    ctx: &RequestContext,
+) -> Result<Vec<u8>, ApiError> {
     let result = async {
         let body = body.map_err(|_| ApiError::TooLarge(shared.config.max_body))?;
         if protocol == Protocol::Kms {
             check_shape(&parts.method, &parts.uri, &parts.headers)?;
         }
-        let who = auth::authenticate(&shared.core, &parts, &body, protocol.service()).await?;
+        let who = auth::authenticate(&shared.core, parts, &body, protocol.service()).await?;
         Ok::<_, ApiError>((who, body))
     }
     .await;
     let result = match result {
-        Ok((who, _)) if !shared.limiter.admit(&who.account_id, &operation) => {
+        Ok((who, _)) if !shared.limiter.admit(&who.account_id, operation) => {
             Err((Some(who), ApiError::Throttled))
         }
         Ok(ok) => Ok(ok),
         Err(e) => Err((None, e)),
     };
-    let response = match result {
+    match result {
         Ok((who, body)) => match protocol {
-            Protocol::Kms => kms::dispatch(&shared.core, &who, &ctx, &operation, &body).await,
-            Protocol::Sts => sts::dispatch(&shared.core, &who, &ctx, &body).await,
+            Protocol::Kms => kms::dispatch(&shared.core, &who, ctx, operation, &body).await,
+            Protocol::Sts => sts::dispatch(&shared.core, &who, ctx, &body).await,
         },
         Err((who, e)) => {
             // Refused before any operation ran: the engine never saw it, so audit it here.
             if let Err(audit) = shared
                 .core
-                .audit_refusal(&operation, who.as_ref(), &ctx, e.code(), &e.to_string())
+                .audit_refusal(operation, who.as_ref(), ctx, e.code(), &e.to_string())
                 .await
             {
                 tracing::error!(error = %audit, "cannot audit a refused request");
@@ -201,10 +242,6 @@ async fn handle(
                 Err(e)
             }
         }
-    };
-    match protocol {
-        Protocol::Kms => error::into_response(response, &request_id),
-        Protocol::Sts => error::into_xml_response(response, &request_id),
     }
 }
 /// The operation named by `X-Amz-Target: TrentService.<Operation>`.

@@ -110,7 +110,7 @@ impl Limiter {
             metrics::counter!(
                 "lakeseal_keycore_throttled_requests_total",
                 "class" => class.as_str(),
-                "operation" => operation.to_owned()
+                "operation" => crate::operation_label(operation)
             )
             .increment(1);
         }

@@ -137,6 +137,22 @@ impl<K: KeyService + 'static> ClientContext for Rebalancer<K> {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(target: "librdkafka", %error, reason, "client error");
     }
+
+    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::gauge!(
+                        "lakeseal_stage_consumer_lag",
+                        "topic" => topic.clone(),
+                        "partition" => partition.to_string()
+                    )
+                    .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
 }
 
 /// The librdkafka log level matching what tracing lets through (librdkafka filters before the
@@ -214,6 +230,8 @@ impl<K: KeyService + 'static> Stage<K> {
         let mut producer_config = ClientConfig::new();
         // Start from the oldest record when the group has no offset yet; the user may say otherwise.
         consumer_config.set("auto.offset.reset", "earliest");
+        // Statistics feed the consumer-lag gauge.
+        consumer_config.set("statistics.interval.ms", "5000");
         for (name, value) in config.kafka.iter() {
             if value.starts_with("secret://") {
                 return Err(Error::Config(format!(
@@ -320,6 +338,7 @@ impl<K: KeyService + 'static> Stage<K> {
     }
 
     fn set_paused(&self, pause: bool) {
+        metrics::gauge!("lakeseal_stage_paused").set(if pause { 1.0 } else { 0.0 });
         let Ok(assignment) = self.consumer.assignment() else {
             return;
         };
@@ -431,6 +450,7 @@ impl<K: KeyService + 'static> Shared<K> {
         let offset = message.offset();
         if offset < partition.next {
             self.totals.skipped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("lakeseal_stage_records_total", "outcome" => "skipped").increment(1);
             return Ok(());
         }
         if offset > partition.next && partition.next > 0 {
@@ -441,10 +461,13 @@ impl<K: KeyService + 'static> Shared<K> {
         }
         partition.next = offset + 1;
         let payload = message.payload().unwrap_or_default();
+        metrics::counter!("lakeseal_stage_bytes_total").increment(payload.len() as u64);
         if let Err(reason) = partition.open.push(offset, payload) {
             let delivery = self.dead_letter(message, &reason.to_string())?;
             partition.open_dead_letters.push(delivery);
             self.totals.dead_letters.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("lakeseal_stage_records_total", "outcome" => "dead_letter")
+                .increment(1);
         }
         Ok(())
     }
@@ -529,6 +552,7 @@ impl<K: KeyService + 'static> Shared<K> {
                 .close()
                 .map_err(|e| FlushError::Fatal(Error::Arrow(e.to_string())))?;
             if let Some(closed) = closed {
+                metrics::counter!("lakeseal_stage_windows_closed_total").increment(1);
                 let pending = partition.pending.insert(Pending {
                     closed,
                     dead_letters: std::mem::take(&mut partition.open_dead_letters),
@@ -548,6 +572,15 @@ impl<K: KeyService + 'static> Shared<K> {
         (topic, partition): &TopicPartition,
         pending: &mut Pending,
     ) -> Result<(), FlushError> {
+        let started = Instant::now();
+        let _span = tracing::info_span!(
+            "window",
+            %topic,
+            partition,
+            first = pending.closed.first,
+            last = pending.closed.last
+        )
+        .entered();
         // Dead letters first: once the offsets are committed, nothing may be missing from the
         // dead-letter topic.
         while let Some(delivery) = pending.dead_letters.pop() {
@@ -579,6 +612,7 @@ impl<K: KeyService + 'static> Shared<K> {
         )?;
         drop(dek);
         self.keys.end_window(pending.id);
+        let file_size = bytes.len() as u64;
         let key = FileKey {
             table: self.config.schema.table().to_owned(),
             topic: topic.clone(),
@@ -593,6 +627,12 @@ impl<K: KeyService + 'static> Shared<K> {
                 self.totals
                     .records
                     .fetch_add(closed.batch.num_rows() as u64, Ordering::Relaxed);
+                metrics::counter!("lakeseal_stage_records_total", "outcome" => "written")
+                    .increment(closed.batch.num_rows() as u64);
+                metrics::counter!("lakeseal_stage_files_written_total").increment(1);
+                metrics::counter!("lakeseal_stage_file_bytes_total").increment(file_size);
+                metrics::histogram!("lakeseal_stage_file_write_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 tracing::info!(%path, rows = closed.batch.num_rows(), first = closed.first, last = closed.last, "window written");
             }
             // The same offsets, so the same records: written before a crash, not yet committed.
