@@ -1130,3 +1130,58 @@ async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() 
     let _ = keycore.kill();
     let _ = keycore.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_telemetry_flows_through_the_shipped_scenario() {
+    let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
+    // The scenario's own stage.toml, pointed at this broker, key core and lake.
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../pipeline-examples/iot-to-warehouse/stage.toml"),
+    )
+    .unwrap();
+    let config = shipped
+        .replace("127.0.0.1:9092", &p.broker.bootstrap)
+        .replace("http://127.0.0.1:7070", &p.kc.endpoint)
+        .replace(
+            "./stage-credentials",
+            &p.kc.credentials.display().to_string(),
+        )
+        .replace("file://./lake", &format!("file://{}", p.lake().display()))
+        .replace("max_age_seconds = 10", "max_age_seconds = 1");
+    std::fs::write(&p.config, config).unwrap();
+    let stage = p.stage();
+    let out = Command::new(lakeseal())
+        .args([
+            "simulate",
+            "--brokers",
+            &p.broker.bootstrap,
+            "--topic",
+            TOPIC,
+        ])
+        .args([
+            "--devices",
+            "500",
+            "--records",
+            "5000",
+            "--malformed",
+            "0.02",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["Records"], 5000);
+    let malformed = summary["Malformed"].as_u64().unwrap();
+    assert!((50..=150).contains(&malformed), "{summary}");
+
+    p.wait_caught_up(Duration::from_secs(120));
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+    let report = p.verify();
+    assert_eq!(report["Rows"], 5000 - malformed, "{report:#}");
+    assert_eq!(p.dead_letters(malformed as usize).len() as u64, malformed);
+}

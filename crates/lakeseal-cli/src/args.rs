@@ -60,6 +60,33 @@ pub(crate) enum Command {
     /// Read and check the encrypted lake.
     #[command(subcommand)]
     Lake(LakeCmd),
+    /// Produce simulated IoT telemetry into a topic.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub(crate) brokers: String,
+    /// The topic.
+    #[arg(long, default_value = "telemetry")]
+    pub(crate) topic: String,
+    /// Devices in the fleet.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) devices: usize,
+    /// Records to send.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) records: u64,
+    /// Records a second at most (0: as fast as the broker takes them).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) rate: u64,
+    /// The share of records made malformed on purpose (0–1).
+    #[arg(long, default_value_t = 0.01)]
+    pub(crate) malformed: f64,
+    /// Seed of the fleet (the same seed sends the same records).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -132,6 +132,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return lake::run_stage(&config).await;
         }
         Command::Lake(cmd) => return lake::lake(cmd, cli.data_dir.as_deref()).await,
+        Command::Simulate(a) => {
+            let now_ms =
+                i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)?;
+            let mut fleet = lakeseal_simulator::Fleet::new(a.devices, a.malformed, a.seed, now_ms)?;
+            let run = lakeseal_simulator::Run {
+                brokers: a.brokers,
+                topic: a.topic,
+                records: a.records,
+                rate: a.rate,
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let started = std::time::Instant::now();
+            let produced = lakeseal_simulator::produce(&mut fleet, &run).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            out.print(&json!({
+                "Records": produced.records,
+                "Malformed": produced.malformed,
+                "Bytes": produced.bytes,
+                "Seconds": (seconds * 100.0).round() / 100.0,
+                "RecordsPerSecond": (produced.records as f64 / seconds).round(),
+            }))?;
+        }
         Command::Audit(AuditCmd::Verify) => {
             let path = KeyCore::audit_path_in(data_dir()?);
             return match audit::verify(&path)? {
