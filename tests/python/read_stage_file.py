@@ -29,10 +29,11 @@ con = duckdb.connect()
 try:
     if key:
         con.execute(f"PRAGMA add_parquet_key('lakeseal', '{key}')")
-        query = "SELECT count(*) FROM read_parquet(?, encryption_config = {footer_key: 'lakeseal'})"
+        # Every column of every row is read (a bare count(*) reads only the footer).
+        query = "SELECT count(*), sum(length(t::VARCHAR)) FROM read_parquet(?, encryption_config = {footer_key: 'lakeseal'}) t"
     else:
-        query = "SELECT count(*) FROM read_parquet(?)"
-    (rows,) = con.execute(query, [path]).fetchone()
+        query = "SELECT count(*), sum(length(t::VARCHAR)) FROM read_parquet(?) t"
+    rows, _ = con.execute(query, [path]).fetchone()
     print(f"duckdb rows={rows}")
 except Exception as e:
     print(f"duckdb error={type(e).__name__}: {e}".replace("\n", " "))

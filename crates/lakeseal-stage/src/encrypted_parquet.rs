@@ -147,8 +147,15 @@ pub fn write(
     let encryption = FileEncryptionProperties::builder(key.expose_secret().to_vec())
         .with_footer_key_metadata(metadata)
         .build()?;
+    // One data page per column chunk: DuckDB 2.0 cannot decrypt a column chunk's second and
+    // later data pages of files that pyarrow reads (its page-ordinal AAD differs), so every column
+    // chunk is one dictionary page and one data page. A window is bounded (`max_bytes`) and wholly
+    // in memory already, so large pages cost nothing extra.
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_data_page_row_count_limit(usize::MAX)
+        .set_data_page_size_limit(usize::MAX)
+        .set_dictionary_page_size_limit(usize::MAX)
         .with_file_encryption_properties(encryption)
         .build();
     let mut out = Vec::new();

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The IoT-to-warehouse demo, end to end, on this machine: a Kafka broker (tansu), the key core
+# server, the stream stage under a least-privilege role, 1,000,000 simulated records, the lake
+# queried with DuckDB and pyarrow, a summary; then everything stops. Installs what is missing.
+# RECORDS=N changes the number of records.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+records=${RECORDS:-1000000}
+scenario=$root/pipeline-examples/iot-to-warehouse
+work=$root/target/demo
+step() { printf '\n==> %s\n' "$*"; }
+
+pids=()
+stop_all() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_all EXIT
+
+if ! command -v cc >/dev/null 2>&1; then
+    step "installing a C compiler"
+    apt-get update -qq && apt-get install -y -qq build-essential
+fi
+if ! python3 -m venv --help >/dev/null 2>&1; then
+    step "installing Python 3 with venv"
+    apt-get update -qq && apt-get install -y -qq python3 python3-venv
+fi
+if ! command -v tansu >/dev/null 2>&1; then
+    step "installing the tansu Kafka broker (cargo install, about 15 minutes on 2 cores, once)"
+    cargo install tansu --locked --features dynostore
+fi
+step "building lakeseal"
+cargo build --locked -p lakeseal-cli
+lakeseal=$root/target/debug/lakeseal
+venv=$root/target/demo-venv
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$scenario/requirements.txt" "$venv/requirements.txt"; then
+    step "making the readers' Python venv (boto3, pyarrow, DuckDB)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$scenario/requirements.txt"
+    cp "$scenario/requirements.txt" "$venv/requirements.txt"
+fi
+
+rm -rf "$work" && mkdir -p "$work"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+broker_port=$(free_port); kc_port=$(free_port); kc_metrics=$(free_port); stage_metrics=$(free_port)
+brokers=127.0.0.1:$broker_port
+wait_port() {
+    for _ in $(seq 1 300); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2; exit 1
+}
+
+step "starting the broker on $brokers"
+tansu broker --storage-engine memory://tansu/ --listener-url "tcp://$brokers" \
+    --advertised-listener-url "tcp://$brokers" >"$work/broker.log" 2>&1 &
+pids+=($!)
+wait_port "$broker_port"
+tansu topic create telemetry --partitions 4 --broker "tcp://$brokers" >/dev/null
+tansu topic create telemetry-dlq --partitions 1 --broker "tcp://$brokers" >/dev/null
+
+step "setting up the key core: master key, alias, the stage's least-privilege role"
+export LAKESEAL_DATA_DIR=$work/keycore
+region=eu-west-1
+"$lakeseal" keycore init --region "$region" --output text >/dev/null
+account=$("$lakeseal" iam list | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["Users"][0]["Arn"].split(":")[4])')
+key_arn=$("$lakeseal" key create --description "IoT telemetry" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["KeyMetadata"]["Arn"])')
+"$lakeseal" alias create --alias-name alias/telemetry --target-key-id "$key_arn" >/dev/null
+fill() { sed -e "s|\${ACCOUNT_ID}|$account|g" -e "s|\${REGION}|$region|g" -e "s|\${TELEMETRY_KEY_ARN}|$key_arn|g" "$1"; }
+fill pipeline-examples/policies/trust-policy.json >"$work/trust.json"
+fill pipeline-examples/policies/stage-role-policy.json >"$work/stage-policy.json"
+"$lakeseal" iam create-role --role-name stage --assume-role-policy-document "file://$work/trust.json" >/dev/null
+"$lakeseal" iam put-role-policy --role-name stage --policy-name telemetry-keys \
+    --policy-document "file://$work/stage-policy.json" >/dev/null
+
+step "starting the key core server on 127.0.0.1:$kc_port (metrics on :$kc_metrics)"
+"$lakeseal" keycore serve --listen "127.0.0.1:$kc_port" --metrics-listen "127.0.0.1:$kc_metrics" \
+    >"$work/keycore.log" 2>&1 &
+pids+=($!)
+wait_port "$kc_port"
+endpoint=http://127.0.0.1:$kc_port
+# The admin assumes the stage's role; the stage runs with those temporary credentials only.
+AWS_SHARED_CREDENTIALS_FILE=$LAKESEAL_DATA_DIR/admin-credentials AWS_CONFIG_FILE=/dev/null \
+    AWS_DEFAULT_REGION=$region "$venv/bin/python" - "$endpoint" "arn:aws:iam::$account:role/stage" \
+    "$work/stage-credentials" <<'PY'
+import os, sys, boto3
+endpoint, role, path = sys.argv[1:]
+c = boto3.client("sts", endpoint_url=endpoint).assume_role(RoleArn=role, RoleSessionName="demo-stage")["Credentials"]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, f"[default]\naws_access_key_id = {c['AccessKeyId']}\naws_secret_access_key = {c['SecretAccessKey']}\naws_session_token = {c['SessionToken']}\n".encode())
+os.close(fd)
+PY
+
+sed -e "s|127.0.0.1:9092|$brokers|" -e "s|http://127.0.0.1:7070|$endpoint|" \
+    -e "s|./stage-credentials|$work/stage-credentials|" -e "s|file://./lake|file://$work/lake|" \
+    "$scenario/stage.toml" >"$work/stage.toml"
+step "starting the stage (metrics on :$stage_metrics)"
+RUST_LOG=${RUST_LOG:-info} "$lakeseal" stage run --config "$work/stage.toml" \
+    --metrics-listen "127.0.0.1:$stage_metrics" >"$work/stage.log" 2>&1 &
+stage_pid=$!
+pids+=($stage_pid)
+wait_port "$stage_metrics"
+
+step "simulating $records records from 10,000 devices"
+started=$(date +%s.%N)
+"$lakeseal" simulate --brokers "$brokers" --topic telemetry --devices 10000 --records "$records" \
+    --malformed 0.01 >"$work/simulate.json"
+produced=$("$venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["Records"])' "$work/simulate.json")
+
+metric() {  # metric PORT NAME [LABEL]: the sum of a series' samples
+    "$venv/bin/python" - "$1" "$2" "${3:-}" <<'PY'
+import sys, urllib.request
+port, name, label = sys.argv[1], sys.argv[2], sys.argv[3]
+text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+print(int(sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+              if not l.startswith("#") and l.split("{")[0].split(" ")[0] == name and label in l)))
+PY
+}
+step "waiting until the lake holds every record"
+while :; do
+    written=$(metric "$stage_metrics" lakeseal_stage_records_total 'outcome="written"')
+    dead=$(metric "$stage_metrics" lakeseal_stage_records_total 'outcome="dead_letter"')
+    printf '\r    %s written, %s dead letters, of %s' "$written" "$dead" "$produced"
+    [ $((written + dead)) -ge "$produced" ] && break
+    sleep 1
+done
+finished=$(date +%s.%N)
+echo
+
+step "stopping the stage (it writes and commits every window)"
+kill -TERM "$stage_pid"; wait "$stage_pid"
+
+keys=(--endpoint "$endpoint" --region "$region" --credentials-file "$work/stage-credentials")
+step "checking the lake: every file decrypts, every offset exactly once"
+"$lakeseal" lake verify --table telemetry "$work/lake" --brokers "$brokers" --topic telemetry \
+    "${keys[@]}" >"$work/verify.json"
+in_lake=$("$venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["Rows"])' "$work/verify.json")
+files=$("$venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["Files"])' "$work/verify.json")
+
+step "querying the lake with DuckDB (keys from lakeseal lake unwrap-key)"
+LAKESEAL=$lakeseal "$venv/bin/python" "$scenario/query_duckdb.py" "$work/lake/telemetry" -- "${keys[@]}"
+step "querying the lake with pyarrow (its own decryption, keys unwrapped by the key core)"
+AWS_SHARED_CREDENTIALS_FILE=$work/stage-credentials AWS_CONFIG_FILE=/dev/null AWS_DEFAULT_REGION=$region \
+    AWS_ENDPOINT_URL_KMS=$endpoint "$venv/bin/python" "$scenario/query_pyarrow.py" "$work/lake/telemetry"
+
+calls=$(metric "$kc_metrics" lakeseal_keycore_requests_total)
+gdk=$(metric "$kc_metrics" lakeseal_keycore_requests_total 'operation="GenerateDataKey"')
+rate=$("$venv/bin/python" -c "print(round($produced / ($finished - $started)))")
+step "summary"
+cat <<SUMMARY
+    records produced         $produced
+    records in the lake      $in_lake
+    in the dead-letter topic $dead
+    files                    $files
+    key-core calls           $calls ($gdk GenerateDataKey)
+    records/s, end to end    $rate (simulate start to lake complete)
+    logs and data            $work
+SUMMARY
+[ "$in_lake" -eq "$written" ] && [ $((in_lake + dead)) -eq "$produced" ]
