@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 records=${RECORDS:-1000000}
 scenario=$root/pipeline-examples/iot-to-warehouse
-work=$root/target/demo
+target=${CARGO_TARGET_DIR:-$root/target}
+work=$target/demo
 step() { printf '\n==> %s\n' "$*"; }
 
 pids=()
@@ -32,8 +33,8 @@ if ! command -v tansu >/dev/null 2>&1; then
 fi
 step "building lakeseal"
 cargo build --locked -p lakeseal-cli
-lakeseal=$root/target/debug/lakeseal
-venv=$root/target/demo-venv
+lakeseal=$target/debug/lakeseal
+venv=$target/demo-venv
 if [ ! -x "$venv/bin/python" ] || ! cmp -s "$scenario/requirements.txt" "$venv/requirements.txt"; then
     step "making the readers' Python venv (boto3, pyarrow, DuckDB)"
     python3 -m venv "$venv"
