@@ -8,6 +8,7 @@
 
 mod broker;
 mod clients;
+mod compose;
 mod crash;
 mod keyclient;
 mod lake;

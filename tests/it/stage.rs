@@ -28,7 +28,7 @@ const DLQ: &str = "telemetry-dlq";
 const PARTITIONS: u32 = 4;
 
 /// The `lakeseal` binary, built on demand when this package is tested alone.
-fn lakeseal() -> PathBuf {
+pub(crate) fn lakeseal() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().unwrap().parent().unwrap().join("lakeseal");
     if !bin.exists() {

@@ -1,0 +1,72 @@
+//! `docker-compose.yml` without a Docker engine: its lakeseal commands are real subcommands with
+//! real flags, its mounted files exist, its `stage.toml` is valid, and its key-core set-up script
+//! runs (with its paths pointed into a temporary directory) and gives the stage least privilege.
+
+use std::path::Path;
+use std::process::Command;
+
+use lakeseal_stage::config::StageConfig;
+
+use crate::stage::lakeseal;
+use crate::support::RunningKeyCore;
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_commands_files_and_set_up_are_real() {
+    // Only for its venv runner; the key core itself is not used.
+    let kc = RunningKeyCore::start().await;
+    let out = kc
+        .python(
+            "compose_check.py",
+            &[
+                ("REPO", repo().to_str().unwrap()),
+                ("LAKESEAL", lakeseal().to_str().unwrap()),
+            ],
+        )
+        .await;
+    assert!(out.contains("stage: lakeseal stage run"), "{out}");
+    assert!(out.contains("keycore: lakeseal keycore serve"), "{out}");
+    assert!(out.contains("simulator: lakeseal simulate"), "{out}");
+
+    let stage = std::fs::read_to_string(repo().join("docker/stage.toml")).unwrap();
+    StageConfig::from_toml(&stage).unwrap();
+
+    // The set-up script, its container paths moved into a temporary directory.
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let policies = repo().join("pipeline-examples/policies");
+    let script = std::fs::read_to_string(repo().join("docker/keycore-init.sh"))
+        .unwrap()
+        .replace("/data", data.to_str().unwrap())
+        .replace("/policies", policies.to_str().unwrap())
+        .replace(
+            "/tmp/stage-policy.json",
+            tmp.path().join("p.json").to_str().unwrap(),
+        );
+    std::fs::create_dir(&data).unwrap();
+    let bin = lakeseal();
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .env("PATH", path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "keycore-init.sh failed");
+    let credentials = std::fs::read_to_string(data.join("stage-credentials")).unwrap();
+    assert!(credentials.contains("aws_access_key_id"));
+    let users = Command::new(&bin)
+        .arg("--data-dir")
+        .arg(data.join("keycore"))
+        .args(["iam", "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&users.stdout).contains("user/stage"));
+}
