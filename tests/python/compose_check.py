@@ -35,10 +35,9 @@ for name, service in compose["services"].items():
     if result.returncode != 0:
         failures.append(f"{name}: `lakeseal {' '.join(words)}` is not a subcommand")
         continue
-    for flag in flags:
-        if flag not in result.stdout and flag not in global_flags:
-            failures.append(f"{name}: `lakeseal {' '.join(words)}` has no {flag}")
-    print(f"{name}: lakeseal {' '.join(words)} {' '.join(flags)} ok")
+    unknown = [f for f in flags if f not in result.stdout and f not in global_flags]
+    failures += [f"{name}: `lakeseal {' '.join(words)}` has no {f}" for f in unknown]
+    print(f"{name}: lakeseal {' '.join(words)} {' '.join(flags)}", "UNKNOWN FLAG" if unknown else "ok")
 if failures:
     print("\n".join(failures))
     sys.exit(1)
