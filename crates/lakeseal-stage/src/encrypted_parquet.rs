@@ -132,6 +132,19 @@ impl KeyMaterial {
     }
 }
 
+/// The layout of every lake file, before encryption: zstd, and one data page per column chunk.
+/// DuckDB 2.0 cannot decrypt a column chunk's second and later data pages of files that pyarrow
+/// reads (its page-ordinal AAD differs), so every column chunk is one dictionary page and one data
+/// page. A window is bounded (`max_bytes`) and wholly in memory already, so large pages cost
+/// nothing extra. Public so that benchmarks compare against the same layout unencrypted.
+pub fn layout() -> parquet::file::properties::WriterPropertiesBuilder {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_data_page_row_count_limit(usize::MAX)
+        .set_data_page_size_limit(usize::MAX)
+        .set_dictionary_page_size_limit(usize::MAX)
+}
+
 /// Writes `batches` as one Parquet file encrypted under `key`, zstd-compressed, with an
 /// encrypted footer whose key metadata names `master_key_arn` and carries `wrapped`.
 pub fn write(
@@ -147,17 +160,7 @@ pub fn write(
     let encryption = FileEncryptionProperties::builder(key.expose_secret().to_vec())
         .with_footer_key_metadata(metadata)
         .build()?;
-    // One data page per column chunk: DuckDB 2.0 cannot decrypt a column chunk's second and
-    // later data pages of files that pyarrow reads (its page-ordinal AAD differs), so every column
-    // chunk is one dictionary page and one data page. A window is bounded (`max_bytes`) and wholly
-    // in memory already, so large pages cost nothing extra.
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_data_page_row_count_limit(usize::MAX)
-        .set_data_page_size_limit(usize::MAX)
-        .set_dictionary_page_size_limit(usize::MAX)
-        .with_file_encryption_properties(encryption)
-        .build();
+    let properties = layout().with_file_encryption_properties(encryption).build();
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, schema, Some(properties))?;
     for batch in batches {
