@@ -75,6 +75,8 @@ pub struct Totals {
     pub files: AtomicU64,
     /// Windows given up unwritten at a revoke (their records are read again by the next owner).
     pub dropped_windows: AtomicU64,
+    /// Records taken from the broker into a window or the dead-letter topic.
+    pub consumed: AtomicU64,
 }
 
 /// Why a window could not be written now.
@@ -120,6 +122,9 @@ struct Shared<K> {
     fatal: Mutex<Option<Error>>,
     next_window: AtomicU64,
     totals: Arc<Totals>,
+    /// Plain Parquet, no key service: the throughput benchmark's baseline only (see
+    /// [`Stage::plaintext_baseline`]).
+    plaintext_baseline: AtomicBool,
 }
 
 /// The consumer's context: rebalances write or drop windows before partitions move.
@@ -266,6 +271,7 @@ impl<K: KeyService + 'static> Stage<K> {
             fatal: Mutex::new(None),
             next_window: AtomicU64::new(0),
             totals: Arc::new(Totals::default()),
+            plaintext_baseline: AtomicBool::new(false),
         });
         let consumer: StageConsumer<K> = consumer_config
             .create_with_context(Rebalancer {
@@ -277,6 +283,16 @@ impl<K: KeyService + 'static> Stage<K> {
             .subscribe(&topics)
             .map_err(|e| kafka("subscribe", e))?;
         Ok(Self { shared, consumer })
+    }
+
+    /// The same stage writing **unencrypted** Parquet, for the throughput benchmark's "encryption
+    /// off" baseline only. Nothing in `stage.toml` or the command line reaches it; it must be
+    /// called before [`Stage::run`].
+    pub fn plaintext_baseline(self) -> Self {
+        self.shared
+            .plaintext_baseline
+            .store(true, Ordering::Relaxed);
+        self
     }
 
     /// The counters, shared with the running stage.
@@ -460,6 +476,7 @@ impl<K: KeyService + 'static> Shared<K> {
                 "offsets never delivered (compacted, transaction markers, or skipped by the broker)");
         }
         partition.next = offset + 1;
+        self.totals.consumed.fetch_add(1, Ordering::Relaxed);
         let payload = message.payload().unwrap_or_default();
         metrics::counter!("lakeseal_stage_bytes_total").increment(payload.len() as u64);
         if let Err(reason) = partition.open.push(offset, payload) {
@@ -565,6 +582,31 @@ impl<K: KeyService + 'static> Shared<K> {
         Ok(())
     }
 
+    /// The window as an encrypted Parquet file under a data key of its own.
+    fn encrypt(&self, topic: &str, pending: &Pending) -> Result<Vec<u8>, FlushError> {
+        let closed = &pending.closed;
+        let context = self.config.context_for(topic);
+        let size = u64::try_from(closed.batch.get_array_memory_size()).unwrap_or(u64::MAX);
+        let dek = self
+            .runtime
+            .block_on(
+                self.keys
+                    .data_key(&self.config.key_id, &context, pending.id, size),
+            )
+            .map_err(|e| FlushError::Blocked(format!("data key: {e}")))?;
+        let wrapped = WrappedDek::new(dek.wrapped(), &context);
+        let bytes = encrypted_parquet::write(
+            std::slice::from_ref(&closed.batch),
+            self.config.schema.arrow(),
+            dek.key(),
+            dek.key_arn(),
+            &wrapped,
+        )?;
+        drop(dek);
+        self.keys.end_window(pending.id);
+        Ok(bytes)
+    }
+
     /// Makes one closed window durable in the lake, then commits past it.
     fn write(
         &self,
@@ -593,25 +635,21 @@ impl<K: KeyService + 'static> Shared<K> {
             }
         }
         let closed = &pending.closed;
-        let context = self.config.context_for(topic);
-        let size = u64::try_from(closed.batch.get_array_memory_size()).unwrap_or(u64::MAX);
-        let dek = self
-            .runtime
-            .block_on(
-                self.keys
-                    .data_key(&self.config.key_id, &context, pending.id, size),
+        let bytes = if self.plaintext_baseline.load(Ordering::Relaxed) {
+            let mut out = Vec::new();
+            let mut writer = parquet::arrow::ArrowWriter::try_new(
+                &mut out,
+                self.config.schema.arrow(),
+                Some(encrypted_parquet::layout().build()),
             )
-            .map_err(|e| FlushError::Blocked(format!("data key: {e}")))?;
-        let wrapped = WrappedDek::new(dek.wrapped(), &context);
-        let bytes = encrypted_parquet::write(
-            std::slice::from_ref(&closed.batch),
-            self.config.schema.arrow(),
-            dek.key(),
-            dek.key_arn(),
-            &wrapped,
-        )?;
-        drop(dek);
-        self.keys.end_window(pending.id);
+            .map_err(Error::from)?;
+            writer.write(&closed.batch).map_err(Error::from)?;
+            writer.close().map_err(Error::from)?;
+            out
+        } else {
+            self.encrypt(topic, pending)?
+        };
+        let closed = &pending.closed;
         let file_size = bytes.len() as u64;
         let key = FileKey {
             table: self.config.schema.table().to_owned(),

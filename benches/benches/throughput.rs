@@ -1,0 +1,295 @@
+//! The end-to-end throughput benchmark, side by side in one run on the local broker (tansu):
+//! 1. the raw consume ceiling: an rdkafka consume-only loop over the topic;
+//! 2. the stage writing plain Parquet (encryption off: the benchmark's baseline only);
+//! 3. the stage as shipped: encrypted Parquet, data keys from the embedded key core.
+//!
+//! Each mode runs in a process of its own (this binary again, `--mode`), so CPU time (user +
+//! system, librdkafka's threads included) and peak RSS are its own; they come from
+//! `/proc/self/stat` (at 100 ticks a second) and `VmHWM`. Records: `LAKESEAL_BENCH_RECORDS`
+//! (default 2,000,000) simulated telemetry records of about 220 bytes over 4 partitions.
+//!
+//!     cargo bench -p lakeseal-benches --bench throughput
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use lakeseal_keycore::ops::aliases::AliasRequest;
+use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
+use lakeseal_stage::config::StageConfig;
+use lakeseal_stage::run::Stage;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use serde_json::json;
+
+const TOPIC: &str = "bench";
+const MODES: &[&str] = &["raw-consume", "stage-plain", "stage-encrypted"];
+
+fn records() -> u64 {
+    std::env::var("LAKESEAL_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000)
+}
+
+/// CPU seconds (user + system) and peak RSS in MiB of this process so far.
+fn usage() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let hwm_kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    (ticks / 100.0, hwm_kb / 1024.0)
+}
+
+fn raw_consume(bootstrap: &str, n: u64) -> serde_json::Value {
+    let started = Instant::now();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("bench-raw-{}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[TOPIC]).unwrap();
+    let (mut count, mut bytes) = (0u64, 0u64);
+    while count < n {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            count += 1;
+            bytes += m.payload().map_or(0, |p| p.len() as u64);
+        }
+    }
+    json!({ "records": count, "bytes": bytes, "seconds": started.elapsed().as_secs_f64(), "key_calls": 0 })
+}
+
+fn stage(bootstrap: &str, n: u64, encrypted: bool) -> serde_json::Value {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("keycore");
+    KeyCore::init(
+        &data,
+        &InitOptions {
+            region: "eu-west-1".into(),
+            account_id: None,
+            partition: "aws".into(),
+        },
+    )
+    .unwrap();
+    runtime.block_on(async {
+        let core = KeyCore::open(&data, Options::default()).unwrap();
+        let root = Principal::account_root(&core.location().account_id);
+        let ctx = RequestContext::local("bench");
+        let key = core
+            .create_key(&root, &ctx, Default::default())
+            .await
+            .unwrap()
+            .key_metadata
+            .key_id;
+        core.create_alias(
+            &root,
+            &ctx,
+            AliasRequest {
+                alias_name: "alias/telemetry".into(),
+                target_key_id: key,
+            },
+        )
+        .await
+        .unwrap();
+    });
+    let shipped = include_str!("../../pipeline-examples/iot-to-warehouse/stage.toml");
+    let keycore = shipped.split("[keycore]").nth(1).unwrap();
+    let text = shipped
+        .replace(keycore, &format!("\ndata_dir = \"{}\"\n", data.display()))
+        .replace("127.0.0.1:9092", bootstrap)
+        .replace(
+            "topics = [\"telemetry\"]",
+            &format!("topics = [\"{TOPIC}\"]"),
+        )
+        .replace(
+            "\"lakeseal-stage\"",
+            &format!("\"bench-stage-{}\"", std::process::id()),
+        )
+        .replace(
+            "file://./lake",
+            &format!("file://{}", dir.path().join("lake").display()),
+        )
+        .replace("max_age_seconds = 10", "max_age_seconds = 60");
+    let config = StageConfig::from_toml(&text).unwrap();
+    let started = Instant::now();
+    let keys = lakeseal_stage::keys::connect(
+        &config.keycore,
+        config.keycore_rate,
+        config.window.max_age,
+        lakeseal_stage::keys::STAGE_RETRIES,
+    )
+    .unwrap();
+    let mut stage = Stage::new(config, keys, runtime.handle().clone()).unwrap();
+    if !encrypted {
+        stage = stage.plaintext_baseline();
+    }
+    let totals = stage.totals();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let worker = std::thread::spawn(move || stage.run(&flag));
+    while totals.consumed.load(Ordering::Relaxed) < n {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every record is in a window: stop, which writes and commits them all.
+    stop.store(true, Ordering::Relaxed);
+    worker.join().unwrap().unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let bytes: u64 = walk(&dir.path().join("lake"));
+    json!({
+        "records": totals.records.load(Ordering::Relaxed),
+        "bytes": bytes,
+        "seconds": seconds,
+        "key_calls": if encrypted { totals.files.load(Ordering::Relaxed) } else { 0 },
+        "files": totals.files.load(Ordering::Relaxed),
+    })
+}
+
+/// Bytes of every file under `dir`.
+fn walk(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap())
+                .map(|e| {
+                    if e.file_type().unwrap().is_dir() {
+                        walk(&e.path())
+                    } else {
+                        e.metadata().unwrap().len()
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--mode") {
+        let bootstrap = std::env::var("BOOTSTRAP").unwrap();
+        let n = records();
+        let mut result = match args[i + 1].as_str() {
+            "raw-consume" => raw_consume(&bootstrap, n),
+            "stage-plain" => stage(&bootstrap, n, false),
+            "stage-encrypted" => stage(&bootstrap, n, true),
+            other => panic!("unknown mode {other}"),
+        };
+        let (cpu, rss) = usage();
+        result["cpu_seconds"] = json!(cpu);
+        result["peak_rss_mib"] = json!(rss);
+        println!("{result}");
+        return;
+    }
+    let n = records();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bootstrap = format!("127.0.0.1:{port}");
+    let url = format!("tcp://{bootstrap}");
+    let _broker = Broker(
+        Command::new("tansu")
+            .args(["broker", "--storage-engine", "memory://tansu/"])
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu is needed: cargo install tansu --locked --features dynostore"),
+    );
+    while std::net::TcpStream::connect(&bootstrap).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let created = Command::new("tansu")
+        .args([
+            "topic",
+            "create",
+            TOPIC,
+            "--partitions",
+            "4",
+            "--broker",
+            &url,
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(created.success());
+    eprintln!("producing {n} records into {TOPIC} (4 partitions)");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let produced = runtime.block_on(async {
+        let mut fleet = lakeseal_simulator::Fleet::new(10_000, 0.0, 1, 1_795_000_000_000).unwrap();
+        let run = lakeseal_simulator::Run {
+            brokers: bootstrap.clone(),
+            topic: TOPIC.into(),
+            records: n,
+            rate: 0,
+            progress: false,
+        };
+        lakeseal_simulator::produce(&mut fleet, &run).await.unwrap()
+    });
+    let mean = produced.bytes as f64 / produced.records as f64;
+    println!("{n} records of {mean:.0} bytes on average, 4 partitions, tansu (memory storage)\n");
+    let exe = std::env::current_exe().unwrap();
+    let mut rows = Vec::new();
+    for mode in MODES {
+        let out = Command::new(&exe)
+            .args(["--mode", mode])
+            .env("BOOTSTRAP", &bootstrap)
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{mode} failed");
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        rows.push((*mode, r));
+    }
+    println!(
+        "| mode | records/s | MB/s in | CPU µs/record | peak RSS MiB | key-core calls |\n|---|---|---|---|---|---|"
+    );
+    let rate = |r: &serde_json::Value| n as f64 / r["seconds"].as_f64().unwrap();
+    for (mode, r) in &rows {
+        println!(
+            "| {mode} | {:.0} | {:.1} | {:.2} | {:.0} | {} |",
+            rate(r),
+            rate(r) * mean / 1e6,
+            r["cpu_seconds"].as_f64().unwrap() * 1e6 / n as f64,
+            r["peak_rss_mib"].as_f64().unwrap(),
+            r["key_calls"]
+        );
+    }
+    let (raw, plain, enc) = (rate(&rows[0].1), rate(&rows[1].1), rate(&rows[2].1));
+    println!(
+        "\nratios: encrypted/raw {:.2}, encrypted/plain {:.2}, plain/raw {:.2}",
+        enc / raw,
+        enc / plain,
+        plain / raw
+    );
+}
