@@ -1,7 +1,10 @@
 //! The end-to-end throughput benchmark, side by side in one run on the local broker (tansu):
 //! 1. the raw consume ceiling: an rdkafka consume-only loop over the topic;
 //! 2. the stage writing plain Parquet (encryption off: the benchmark's baseline only);
-//! 3. the stage as shipped: encrypted Parquet, data keys from the embedded key core.
+//! 3. the stage as shipped: encrypted Parquet, data keys from the embedded key core;
+//! 4. what a Python user would write instead (`benches/python/pipeline.py`): confluent-kafka,
+//!    windows parsed with `pyarrow.json`, written with pyarrow's own modular encryption — and the
+//!    common per-record `json.loads` version. Their venv is made under the target directory.
 //!
 //! Each mode runs in a process of its own (this binary again, `--mode`), so CPU time (user +
 //! system, librdkafka's threads included) and peak RSS are its own; they come from
@@ -26,7 +29,47 @@ use rdkafka::message::Message;
 use serde_json::json;
 
 const TOPIC: &str = "bench";
-const MODES: &[&str] = &["raw-consume", "stage-plain", "stage-encrypted"];
+const MODES: &[&str] = &[
+    "raw-consume",
+    "stage-plain",
+    "stage-encrypted",
+    "python-batched",
+    "python-per-record",
+];
+
+/// A venv with `benches/python/requirements.txt` under the target directory, made when missing or
+/// when the requirements change.
+fn python() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/release/deps/throughput-… → target/
+    let target = exe.ancestors().nth(3).unwrap().to_path_buf();
+    let venv = target.join("bench-venv");
+    let requirements =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).unwrap();
+    let stamp = venv.join("requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        eprintln!("making {} (confluent-kafka, pyarrow)", venv.display());
+        assert!(
+            Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "--disable-pip-version-check", "-r"])
+                .arg(&requirements)
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::fs::write(&stamp, wanted).unwrap();
+    }
+    venv.join("bin/python")
+}
 
 fn records() -> u64 {
     std::env::var("LAKESEAL_BENCH_RECORDS")
@@ -259,12 +302,28 @@ fn main() {
     let mean = produced.bytes as f64 / produced.records as f64;
     println!("{n} records of {mean:.0} bytes on average, 4 partitions, tansu (memory storage)\n");
     let exe = std::env::current_exe().unwrap();
+    let python = python();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/pipeline.py");
     let mut rows = Vec::new();
     for mode in MODES {
-        let out = Command::new(&exe)
-            .args(["--mode", mode])
+        let mut command = match mode.strip_prefix("python-") {
+            Some(python_mode) => {
+                let mut c = Command::new(&python);
+                c.arg(&script)
+                    .env("MODE", python_mode)
+                    .env("TOPIC", TOPIC)
+                    .env("RECORDS", n.to_string());
+                c
+            }
+            None => {
+                let mut c = Command::new(&exe);
+                c.args(["--mode", mode]);
+                c
+            }
+        };
+        let out = command
             .env("BOOTSTRAP", &bootstrap)
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .output()
             .unwrap();
         assert!(out.status.success(), "{mode} failed");
@@ -286,10 +345,14 @@ fn main() {
         );
     }
     let (raw, plain, enc) = (rate(&rows[0].1), rate(&rows[1].1), rate(&rows[2].1));
+    let cpu = |i: usize| rows[i].1["cpu_seconds"].as_f64().unwrap();
     println!(
-        "\nratios: encrypted/raw {:.2}, encrypted/plain {:.2}, plain/raw {:.2}",
+        "\nratios: encrypted/raw {:.2}, encrypted/plain {:.2}, plain/raw {:.2}, \
+         stage CPU / batched Python CPU {:.2}, stage rate / batched Python rate {:.2}",
         enc / raw,
         enc / plain,
-        plain / raw
+        plain / raw,
+        cpu(2) / cpu(3),
+        enc / rate(&rows[3].1)
     );
 }
