@@ -910,18 +910,26 @@ pub(crate) fn check_context(context: &EncryptionContext) -> Result<()> {
     Ok(())
 }
 
+/// Takes the data directory's lock. A lock just released can still be held for a moment by a
+/// child process this process is spawning (the flock belongs to the open file, which a fork shares
+/// until its exec closes it), so contention is retried for up to two seconds before it is taken
+/// to mean another key core.
 fn lock(dir: &Path) -> Result<File> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.join(LOCK_FILE))?;
-    file.try_lock().map_err(|_| {
-        Error::DataDir(format!(
-            "{} is in use by another key core process",
-            dir.display()
-        ))
-    })?;
+    let started = std::time::Instant::now();
+    while file.try_lock().is_err() {
+        if started.elapsed() > std::time::Duration::from_secs(2) {
+            return Err(Error::DataDir(format!(
+                "{} is in use by another key core process",
+                dir.display()
+            )));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     Ok(file)
 }
 
