@@ -19,18 +19,7 @@ stop_all() {
 }
 trap stop_all EXIT
 
-if ! command -v cc >/dev/null 2>&1; then
-    step "installing a C compiler"
-    apt-get update -qq && apt-get install -y -qq build-essential
-fi
-if ! python3 -m venv --help >/dev/null 2>&1; then
-    step "installing Python 3 with venv"
-    apt-get update -qq && apt-get install -y -qq python3 python3-venv
-fi
-if ! command -v tansu >/dev/null 2>&1; then
-    step "installing the tansu Kafka broker (cargo install, about 15 minutes on 2 cores, once)"
-    cargo install tansu --locked --features dynostore
-fi
+source scripts/ensure-tools.sh
 step "building lakeseal"
 cargo build --locked -p lakeseal-cli
 lakeseal=$target/debug/lakeseal

@@ -6,20 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v cc >/dev/null 2>&1; then
-    echo "==> installing a C compiler (for the bundled SQLite)"
-    apt-get update -qq && apt-get install -y -qq build-essential
-fi
-if ! python3 -m venv --help >/dev/null 2>&1; then
-    echo "==> installing Python 3 with venv (the interop tests run boto3 and the AWS Encryption SDK)"
-    apt-get update -qq && apt-get install -y -qq python3 python3-venv
-fi
-if ! command -v tansu >/dev/null 2>&1; then
-    # The Kafka-compatible broker the integration tests run (about 15 minutes to build on 2 cores,
-    # once per machine).
-    echo "==> installing the tansu broker (cargo install tansu)"
-    cargo install tansu --locked --features dynostore
-fi
+source scripts/ensure-tools.sh
 for component in rustfmt clippy; do
     if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
         rustup component add "$component"

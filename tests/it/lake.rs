@@ -6,15 +6,14 @@ use std::sync::Arc;
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use lakeseal_envelope::EncryptionContext;
-use lakeseal_keyclient::{DekCache, DekCacheConfig, Remote, RemoteCredentials};
+use lakeseal_keyclient::{CachedDek, DekCache, DekCacheConfig, Remote, RemoteCredentials};
 use lakeseal_keycore::{Principal, RequestContext};
 use lakeseal_stage::encrypted_parquet::{self, WrappedDek};
 
 use crate::support::{REGION, RunningKeyCore};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pyarrow_and_duckdb_read_an_encrypted_window() {
-    let kc = RunningKeyCore::start().await;
+/// A fresh key in `kc` and a data key under it, made over the network as the stage makes one.
+async fn data_key(kc: &RunningKeyCore) -> (CachedDek, EncryptionContext) {
     let root = Principal::account_root("111122223333");
     let key = kc
         .core
@@ -29,7 +28,13 @@ async fn pyarrow_and_duckdb_read_an_encrypted_window() {
         DekCacheConfig::default(),
     );
     let context = EncryptionContext::from_iter([("table", "telemetry"), ("topic", "iot")]);
-    let dek = cache.data_key(&key, &context, 1, 1).await.unwrap();
+    (cache.data_key(&key, &context, 1, 1).await.unwrap(), context)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyarrow_and_duckdb_read_an_encrypted_window() {
+    let kc = RunningKeyCore::start().await;
+    let (dek, context) = data_key(&kc).await;
 
     let schema = Arc::new(Schema::new(vec![
         Field::new("device_id", DataType::Utf8, false),
@@ -71,21 +76,7 @@ async fn pyarrow_and_duckdb_read_an_encrypted_window() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duckdb_and_pyarrow_read_a_large_window() {
     let kc = RunningKeyCore::start().await;
-    let root = Principal::account_root("111122223333");
-    let key = kc
-        .core
-        .create_key(&root, &RequestContext::local("test"), Default::default())
-        .await
-        .unwrap()
-        .key_metadata
-        .arn;
-    let creds = RemoteCredentials::from_file(&kc.credentials, "default").unwrap();
-    let cache = DekCache::new(
-        Remote::new(&kc.endpoint, REGION, creds).unwrap(),
-        DekCacheConfig::default(),
-    );
-    let context = EncryptionContext::from_iter([("table", "telemetry"), ("topic", "iot")]);
-    let dek = cache.data_key(&key, &context, 1, 1).await.unwrap();
+    let (dek, context) = data_key(&kc).await;
     let rows = 70_000;
     let schema = Arc::new(Schema::new(vec![
         Field::new("device_id", DataType::Utf8, false),

@@ -759,6 +759,41 @@ fn rows(out: &str, tool: &str) -> Option<usize> {
         .map(|n| n.parse().unwrap())
 }
 
+/// `lakeseal --data-dir DATA <args>`, which must succeed; its stdout.
+fn lakeseal_at(data: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(lakeseal())
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// A key core made as an operator makes one: `keycore init`, a key, `alias/telemetry`.
+fn init_keycore(data: &Path) {
+    lakeseal_at(data, &["keycore", "init", "--region", REGION]);
+    let created: serde_json::Value =
+        serde_json::from_slice(&lakeseal_at(data, &["key", "create"])).unwrap();
+    let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap();
+    lakeseal_at(
+        data,
+        &[
+            "alias",
+            "create",
+            "--alias-name",
+            "alias/telemetry",
+            "--target-key-id",
+            key_id,
+        ],
+    );
+}
+
 /// `moto_server` from the test venv: an S3-compatible server with conditional PUTs.
 struct S3Server {
     endpoint: String,
@@ -901,31 +936,8 @@ async fn an_s3_lake_gets_every_record_once_by_conditional_puts() {
 async fn an_embedded_key_core_serves_the_stage_and_the_reader() {
     let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
     let data = p.dir.path().join("embedded-keycore");
-    let run = |args: &[&str]| {
-        let out = Command::new(lakeseal())
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    run(&["keycore", "init", "--region", REGION]);
-    let created: serde_json::Value = serde_json::from_slice(&run(&["key", "create"])).unwrap();
-    let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap();
-    run(&[
-        "alias",
-        "create",
-        "--alias-name",
-        "alias/telemetry",
-        "--target-key-id",
-        key_id,
-    ]);
+    let run = |args: &[&str]| lakeseal_at(&data, args);
+    init_keycore(&data);
 
     let config = std::fs::read_to_string(&p.config).unwrap();
     let remote = config.split("[keycore]").nth(1).unwrap();
@@ -1003,31 +1015,7 @@ async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() 
     let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
     // A key core served by the binary, as an operator runs it, with its own metrics endpoint.
     let data = p.dir.path().join("served-keycore");
-    let cli = |args: &[&str]| {
-        let out = Command::new(lakeseal())
-            .arg("--data-dir")
-            .arg(&data)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    cli(&["keycore", "init", "--region", REGION]);
-    let created: serde_json::Value = serde_json::from_slice(&cli(&["key", "create"])).unwrap();
-    let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap();
-    cli(&[
-        "alias",
-        "create",
-        "--alias-name",
-        "alias/telemetry",
-        "--target-key-id",
-        key_id,
-    ]);
+    init_keycore(&data);
     let (kc_port, kc_metrics, stage_metrics) = (free_port(), free_port(), free_port());
     let mut keycore = Command::new(lakeseal())
         .arg("--data-dir")
