@@ -802,11 +802,7 @@ struct S3Server {
 
 impl S3Server {
     fn start(bucket: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let venv = crate::support::venv();
         let child = Command::new(venv.join("bin/moto_server"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -815,14 +811,7 @@ impl S3Server {
             .spawn()
             .unwrap();
         let endpoint = format!("http://127.0.0.1:{port}");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "moto_server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_listening(port);
         let made = Command::new(venv.join("bin/python"))
             .args([
                 "-c",

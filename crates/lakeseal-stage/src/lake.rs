@@ -72,6 +72,15 @@ pub fn parse_file_name(name: &str) -> Option<(&str, i32, i64, i64)> {
         .then_some((topic, partition, first, last))
 }
 
+/// The highest last offset of `topic`/`partition` among `files`.
+fn highest(files: &[LakeFile], topic: &str, partition: i32) -> Option<i64> {
+    files
+        .iter()
+        .filter(|f| f.topic == topic && f.partition == partition)
+        .map(|f| f.last)
+        .max()
+}
+
 /// The lake the stage writes: a local directory or an S3 bucket.
 #[derive(Debug, Clone)]
 pub enum Lake {
@@ -122,10 +131,7 @@ impl Lake {
         topic: &str,
         partition: i32,
     ) -> io::Result<Option<i64>> {
-        match self {
-            Lake::Local(lake) => lake.highest_offset(table, topic, partition),
-            Lake::S3(lake) => lake.highest_offset(table, topic, partition).await,
-        }
+        Ok(highest(&self.list(table).await?, topic, partition))
     }
 
     /// Every file under `dir` (a table, or any directory of the lake).
@@ -206,28 +212,11 @@ impl LocalLake {
         topic: &str,
         partition: i32,
     ) -> io::Result<Option<i64>> {
-        let mut highest = None;
         let table_dir = self.root.join(table);
         if !table_dir.exists() {
             return Ok(None);
         }
-        let mut stack = vec![table_dir];
-        while let Some(dir) = stack.pop() {
-            for entry in fs::read_dir(&dir)? {
-                let entry = entry?;
-                let kind = entry.file_type()?;
-                if kind.is_dir() {
-                    stack.push(entry.path());
-                } else if let Some((t, p, _, last)) =
-                    entry.file_name().to_str().and_then(parse_file_name)
-                    && t == topic
-                    && p == partition
-                {
-                    highest = highest.max(Some(last));
-                }
-            }
-        }
-        Ok(highest)
+        Ok(highest(&crate::read::list(&table_dir)?, topic, partition))
     }
 }
 

@@ -649,7 +649,6 @@ impl<K: KeyService + 'static> Shared<K> {
         } else {
             self.encrypt(topic, pending)?
         };
-        let closed = &pending.closed;
         let file_size = bytes.len() as u64;
         let key = FileKey {
             table: self.config.schema.table().to_owned(),

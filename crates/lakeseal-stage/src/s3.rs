@@ -145,20 +145,4 @@ impl S3Lake {
             .await
             .map_err(other)
     }
-
-    /// The highest last offset of `topic`/`partition` among the files of `table`.
-    pub async fn highest_offset(
-        &self,
-        table: &str,
-        topic: &str,
-        partition: i32,
-    ) -> io::Result<Option<i64>> {
-        Ok(self
-            .list(table)
-            .await?
-            .into_iter()
-            .filter(|f| f.topic == topic && f.partition == partition)
-            .map(|f| f.last)
-            .max())
-    }
 }
