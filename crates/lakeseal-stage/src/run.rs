@@ -18,6 +18,7 @@
 //! * **Stop** (SIGTERM/SIGINT, by the caller's flag): every window is written and committed.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -306,12 +307,22 @@ impl<K: KeyService + 'static> Stage<K> {
         let mut paused = false;
         let mut backoff = Duration::from_millis(100);
         let mut retry_at: Option<Instant> = None;
+        // When to look at the windows next: the earliest age deadline, at most 200 ms away; a
+        // window that fills up is written at once (`full`). Between checks a record costs one
+        // lock of the partition map, not a scan of every window.
+        let mut next_check = Instant::now();
+        let mut full = false;
         while !stop.load(Ordering::Relaxed) {
             if let Some(e) = lock(&shared.fatal).take() {
                 return Err(e);
             }
             let now = Instant::now();
-            if retry_at.is_none_or(|at| now >= at) {
+            let check = match retry_at {
+                Some(at) => now >= at,
+                None => full || now >= next_check,
+            };
+            if check {
+                full = false;
                 match shared.flush_due(&self.consumer, now, false) {
                     Ok(()) => {
                         retry_at = None;
@@ -334,19 +345,17 @@ impl<K: KeyService + 'static> Stage<K> {
                     }
                     Err(FlushError::Fatal(e)) => return Err(e),
                 }
+                let ceiling = now + Duration::from_millis(200);
+                next_check = shared.next_deadline().map_or(ceiling, |d| d.min(ceiling));
             }
-            let wait = shared
-                .next_deadline()
-                .into_iter()
-                .chain(retry_at)
-                .min()
-                .map_or(Duration::from_millis(200), |at| {
-                    at.saturating_duration_since(now)
-                })
+            // Blocked, nothing is due before the retry; otherwise the next check.
+            let wait = retry_at
+                .unwrap_or(next_check)
+                .saturating_duration_since(now)
                 .clamp(Duration::from_millis(5), Duration::from_millis(200));
             match self.consumer.poll(wait) {
                 None => {}
-                Some(Ok(message)) => shared.accept(&message)?,
+                Some(Ok(message)) => full |= shared.accept(&message, now)?,
                 Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
             }
         }
@@ -451,29 +460,35 @@ impl<K: KeyService + 'static> Shared<K> {
         }
     }
 
-    /// Takes one record into its partition's window, or to the dead-letter topic.
-    fn accept(&self, message: &BorrowedMessage<'_>) -> Result<()> {
+    /// Takes one record into its partition's window, or to the dead-letter topic. True when that
+    /// window has reached a limit and should be written now.
+    fn accept(&self, message: &BorrowedMessage<'_>, now: Instant) -> Result<bool> {
         let tp = (message.topic().to_owned(), message.partition());
         let mut partitions = lock(&self.partitions);
-        if !partitions.contains_key(&tp) {
+        let partition = match partitions.entry(tp) {
+            Entry::Occupied(e) => e.into_mut(),
             // Delivered before its assignment was seen (not expected from librdkafka, but safe).
-            let partition = self.new_partition(&tp)?;
-            partitions.insert(tp.clone(), partition);
-        }
-        let Some(partition) = partitions.get_mut(&tp) else {
-            return Ok(());
+            Entry::Vacant(e) => {
+                let partition = self.new_partition(e.key())?;
+                e.insert(partition)
+            }
         };
         let offset = message.offset();
         if offset < partition.next {
             self.totals.skipped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("lakeseal_stage_records_total", "outcome" => "skipped").increment(1);
-            return Ok(());
+            return Ok(false);
         }
         if offset > partition.next && partition.next > 0 {
             // Kafka leaves holes for compaction and transaction markers; anything else is a
             // broker that skipped records, worth seeing.
-            tracing::warn!(topic = %tp.0, partition = tp.1, from = partition.next, to = offset - 1,
-                "offsets never delivered (compacted, transaction markers, or skipped by the broker)");
+            tracing::warn!(
+                topic = message.topic(),
+                partition = message.partition(),
+                from = partition.next,
+                to = offset - 1,
+                "offsets never delivered (compacted, transaction markers, or skipped by the broker)"
+            );
         }
         partition.next = offset + 1;
         self.totals.consumed.fetch_add(1, Ordering::Relaxed);
@@ -486,7 +501,7 @@ impl<K: KeyService + 'static> Shared<K> {
             metrics::counter!("lakeseal_stage_records_total", "outcome" => "dead_letter")
                 .increment(1);
         }
-        Ok(())
+        Ok(partition.open.should_close(now))
     }
 
     fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> Result<DeliveryFuture> {
