@@ -86,7 +86,7 @@ fn window_write(c: &mut Criterion) {
     group.bench_function("parquet-plain", |b| {
         b.iter(|| {
             let mut out = Vec::new();
-            let properties = encrypted_parquet::layout().build();
+            let properties = encrypted_parquet::layout(&schema).build();
             let mut w = ArrowWriter::try_new(&mut out, schema.clone(), Some(properties)).unwrap();
             w.write(&batch).unwrap();
             w.close().unwrap();

@@ -29,6 +29,10 @@ use rdkafka::message::Message;
 use serde_json::json;
 
 const TOPIC: &str = "bench";
+/// Every consumer's `fetch.wait.max.ms`, as the shipped `stage.toml` sets it: tansu 0.6 holds
+/// each fetch for its whole wait even with records to send, which at librdkafka's 500 ms caps
+/// any consumer at one fetch (5 MB) every 250 ms, about 90,000 records/s.
+const FETCH_WAIT_MS: &str = "10";
 const MODES: &[&str] = &[
     "raw-consume",
     "stage-plain",
@@ -105,6 +109,7 @@ fn raw_consume(bootstrap: &str, n: u64) -> serde_json::Value {
         .set("group.id", format!("bench-raw-{}", std::process::id()))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", FETCH_WAIT_MS)
         .create()
         .unwrap();
     consumer.subscribe(&[TOPIC]).unwrap();
@@ -157,6 +162,10 @@ fn stage(bootstrap: &str, n: u64, encrypted: bool) -> serde_json::Value {
         .unwrap();
     });
     let shipped = include_str!("../../pipeline-examples/iot-to-warehouse/stage.toml");
+    assert!(
+        shipped.contains(&format!("\"fetch.wait.max.ms\" = \"{FETCH_WAIT_MS}\"")),
+        "the stage runs with the same fetch wait as the other modes"
+    );
     let keycore = shipped.split("[keycore]").nth(1).unwrap();
     let text = shipped
         .replace(keycore, &format!("\ndata_dir = \"{}\"\n", data.display()))
@@ -312,7 +321,8 @@ fn main() {
                 c.arg(&script)
                     .env("MODE", python_mode)
                     .env("TOPIC", TOPIC)
-                    .env("RECORDS", n.to_string());
+                    .env("RECORDS", n.to_string())
+                    .env("FETCH_WAIT_MS", FETCH_WAIT_MS);
                 c
             }
             None => {

@@ -83,7 +83,8 @@ def per_record(payloads):
 build = batched if mode == "batched" else per_record
 started = time.monotonic()
 consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-py-{uuid.uuid4()}",
-                     "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                     "fetch.wait.max.ms": int(os.environ["FETCH_WAIT_MS"])})
 consumer.subscribe([topic])
 seen, window = 0, []
 while seen < records:

@@ -17,6 +17,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::encryption::encrypt::FileEncryptionProperties;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -132,17 +133,28 @@ impl KeyMaterial {
     }
 }
 
-/// The layout of every lake file, before encryption: zstd, and one data page per column chunk.
-/// DuckDB 2.0 cannot decrypt a column chunk's second and later data pages of files that pyarrow
-/// reads (its page-ordinal AAD differs), so every column chunk is one dictionary page and one data
-/// page. A window is bounded (`max_bytes`) and wholly in memory already, so large pages cost
-/// nothing extra. Public so that benchmarks compare against the same layout unencrypted.
-pub fn layout() -> parquet::file::properties::WriterPropertiesBuilder {
-    WriterProperties::builder()
+/// The layout of every lake file of `schema`, before encryption: zstd, and one data page per
+/// column chunk. DuckDB 2.0 cannot decrypt a column chunk's second and later data pages of files
+/// that pyarrow reads (its page-ordinal AAD differs), so every column chunk is at most one
+/// dictionary page and one data page. A window is bounded (`max_bytes`) and wholly in memory
+/// already, so large pages cost nothing extra. Only text columns get a dictionary: device ids,
+/// types and versions repeat, while readings and times rarely do, and hashing every one of them
+/// into a dictionary that zstd does not need was a tenth of the stage's CPU. Public so that
+/// benchmarks compare against the same layout unencrypted.
+pub fn layout(schema: &arrow_schema::Schema) -> parquet::file::properties::WriterPropertiesBuilder {
+    let builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_data_page_row_count_limit(usize::MAX)
         .set_data_page_size_limit(usize::MAX)
         .set_dictionary_page_size_limit(usize::MAX)
+        .set_dictionary_enabled(false);
+    schema
+        .fields()
+        .iter()
+        .filter(|f| f.data_type() == &arrow_schema::DataType::Utf8)
+        .fold(builder, |b, f| {
+            b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), true)
+        })
 }
 
 /// Writes `batches` as one Parquet file encrypted under `key`, zstd-compressed, with an
@@ -160,7 +172,9 @@ pub fn write(
     let encryption = FileEncryptionProperties::builder(key.expose_secret().to_vec())
         .with_footer_key_metadata(metadata)
         .build()?;
-    let properties = layout().with_file_encryption_properties(encryption).build();
+    let properties = layout(&schema)
+        .with_file_encryption_properties(encryption)
+        .build();
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, schema, Some(properties))?;
     for batch in batches {

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod decode;
 pub mod encrypted_parquet;
+mod json;
 pub mod keys;
 pub mod lake;
 pub mod read;

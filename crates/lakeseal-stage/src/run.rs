@@ -123,6 +123,9 @@ struct Shared<K> {
     fatal: Mutex<Option<Error>>,
     next_window: AtomicU64,
     totals: Arc<Totals>,
+    /// `lakeseal_stage_bytes_total`, moved by every record: registered once, not looked up per
+    /// record.
+    bytes_in: metrics::Counter,
     /// Plain Parquet, no key service: the throughput benchmark's baseline only (see
     /// [`Stage::plaintext_baseline`]).
     plaintext_baseline: AtomicBool,
@@ -272,6 +275,7 @@ impl<K: KeyService + 'static> Stage<K> {
             fatal: Mutex::new(None),
             next_window: AtomicU64::new(0),
             totals: Arc::new(Totals::default()),
+            bytes_in: metrics::counter!("lakeseal_stage_bytes_total"),
             plaintext_baseline: AtomicBool::new(false),
         });
         let consumer: StageConsumer<K> = consumer_config
@@ -493,7 +497,7 @@ impl<K: KeyService + 'static> Shared<K> {
         partition.next = offset + 1;
         self.totals.consumed.fetch_add(1, Ordering::Relaxed);
         let payload = message.payload().unwrap_or_default();
-        metrics::counter!("lakeseal_stage_bytes_total").increment(payload.len() as u64);
+        self.bytes_in.increment(payload.len() as u64);
         if let Err(reason) = partition.open.push(offset, payload) {
             let delivery = self.dead_letter(message, &reason.to_string())?;
             partition.open_dead_letters.push(delivery);
@@ -655,7 +659,7 @@ impl<K: KeyService + 'static> Shared<K> {
             let mut writer = parquet::arrow::ArrowWriter::try_new(
                 &mut out,
                 self.config.schema.arrow(),
-                Some(encrypted_parquet::layout().build()),
+                Some(encrypted_parquet::layout(&self.config.schema.arrow()).build()),
             )
             .map_err(Error::from)?;
             writer.write(&closed.batch).map_err(Error::from)?;

@@ -1,0 +1,520 @@
+//! A reader of one flat JSON object, for [`crate::decode`]: field names and scalar values are
+//! taken straight from the record's bytes, in one pass, checked against RFC 8259 as they go.
+//!
+//! A general JSON parser builds values nobody asked for and checks each string's UTF-8 again;
+//! here the record's UTF-8 is checked once, a field name is compared with the column expected
+//! next before anything else, and a field the schema does not have is skipped — still checked,
+//! so that a record is refused as "not JSON" exactly when it is not JSON.
+
+/// Why the bytes are not one JSON value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Syntax {
+    /// What was wrong.
+    pub what: &'static str,
+    /// The byte offset where it was found.
+    pub at: usize,
+}
+
+impl std::fmt::Display for Syntax {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.at)
+    }
+}
+
+/// How deep arrays and objects may nest inside a skipped field.
+const MAX_DEPTH: usize = 128;
+
+/// A scalar value, or the kind of a composite one (which no column takes, so it is not read).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Scalar {
+    Null,
+    Bool(bool),
+    /// An integer that fits an `i64`.
+    Int(i64),
+    /// Any other number.
+    Float(f64),
+    /// A string; its text is in the reader's scratch buffer (see [`Reader::string`]).
+    Str,
+    Array,
+    Object,
+}
+
+/// A cursor over one record. The record must be valid UTF-8 (checked by [`Reader::new`]).
+pub(crate) struct Reader<'a> {
+    /// The record, checked to be UTF-8 once; runs of it are sliced out, not checked again.
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `bytes`, which must be UTF-8.
+    pub(crate) fn new(bytes: &'a [u8]) -> Result<Self, Syntax> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(Self { text, bytes, at: 0 }),
+            Err(e) => Err(Syntax {
+                what: "invalid UTF-8",
+                at: e.valid_up_to(),
+            }),
+        }
+    }
+
+    fn fail<T>(&self, what: &'static str) -> Result<T, Syntax> {
+        Err(Syntax { what, at: self.at })
+    }
+
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.bytes.get(self.at).copied()
+    }
+
+    fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), Syntax> {
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            Ok(())
+        } else {
+            self.fail(what)
+        }
+    }
+
+    /// `{`, and whether the object is empty (then `}` is consumed too).
+    pub(crate) fn object_start(&mut self) -> Result<bool, Syntax> {
+        self.expect(b'{', "expected '{'")?;
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// After a field's value: true if another field follows (`,`), false at the end (`}`).
+    pub(crate) fn object_next(&mut self) -> Result<bool, Syntax> {
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                Ok(true)
+            }
+            Some(b'}') => {
+                self.at += 1;
+                Ok(false)
+            }
+            _ => self.fail("expected ',' or '}'"),
+        }
+    }
+
+    /// Nothing but whitespace may follow the value.
+    pub(crate) fn end(&mut self) -> Result<(), Syntax> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => self.fail("trailing characters"),
+        }
+    }
+
+    /// A field name and its `:`. True when the name's raw bytes are `expected` (the usual case:
+    /// producers write fields in one order), found without copying; otherwise the name is
+    /// unescaped into `scratch` (cleared first) and false is returned.
+    /// `expected` is `None` when there is no guess, or for a name that JSON must escape.
+    pub(crate) fn field_name(
+        &mut self,
+        expected: Option<&[u8]>,
+        scratch: &mut String,
+    ) -> Result<bool, Syntax> {
+        self.expect(b'"', "expected a field name")?;
+        let rest = &self.bytes[self.at..];
+        let matched = expected.is_some_and(|name| {
+            rest.len() > name.len() && rest[name.len()] == b'"' && rest.starts_with(name)
+        });
+        if let (true, Some(name)) = (matched, expected) {
+            self.at += name.len() + 1;
+        } else {
+            scratch.clear();
+            self.string_body(scratch)?;
+        }
+        self.expect(b':', "expected ':'")?;
+        Ok(matched)
+    }
+
+    /// A value. A string's text is appended to `text`; arrays and objects are skipped (checked)
+    /// only when `skip_composites`, else left unread.
+    pub(crate) fn value(
+        &mut self,
+        text: &mut String,
+        skip_composites: bool,
+    ) -> Result<Scalar, Syntax> {
+        match self.peek() {
+            Some(b'"') => {
+                self.at += 1;
+                self.string_body(text)?;
+                Ok(Scalar::Str)
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(b't') => self.literal(b"true", Scalar::Bool(true)),
+            Some(b'f') => self.literal(b"false", Scalar::Bool(false)),
+            Some(b'n') => self.literal(b"null", Scalar::Null),
+            Some(open @ (b'[' | b'{')) => {
+                let kind = if open == b'[' {
+                    Scalar::Array
+                } else {
+                    Scalar::Object
+                };
+                if skip_composites {
+                    self.skip_composite(text)?;
+                }
+                Ok(kind)
+            }
+            Some(_) => self.fail("expected a value"),
+            None => self.fail("unexpected end"),
+        }
+    }
+
+    /// Skips the array or object at the cursor, checking it; strings inside go through
+    /// `scratch` and are dropped from it.
+    fn skip_composite(&mut self, scratch: &mut String) -> Result<(), Syntax> {
+        enum At {
+            /// At an opening bracket.
+            Open,
+            /// Where a member of the innermost open composite starts.
+            Member,
+            /// After a whole value.
+            After,
+        }
+        // The closing bracket of each composite open around the cursor.
+        let mut open: Vec<u8> = Vec::new();
+        let mut at = At::Open;
+        loop {
+            at = match at {
+                At::Open => {
+                    if open.len() == MAX_DEPTH {
+                        return self.fail("nested too deep");
+                    }
+                    let close = if self.bytes[self.at] == b'[' {
+                        b']'
+                    } else {
+                        b'}'
+                    };
+                    self.at += 1;
+                    if self.peek() == Some(close) {
+                        self.at += 1;
+                        At::After
+                    } else {
+                        open.push(close);
+                        At::Member
+                    }
+                }
+                At::Member => {
+                    let start = scratch.len();
+                    if open.last() == Some(&b'}') {
+                        self.expect(b'"', "expected a field name")?;
+                        self.string_body(scratch)?;
+                        self.expect(b':', "expected ':'")?;
+                    }
+                    let value = self.value(scratch, false)?;
+                    scratch.truncate(start);
+                    match value {
+                        Scalar::Array | Scalar::Object => At::Open,
+                        _ => At::After,
+                    }
+                }
+                At::After => {
+                    let Some(&close) = open.last() else {
+                        return Ok(());
+                    };
+                    match self.peek() {
+                        Some(b',') => {
+                            self.at += 1;
+                            At::Member
+                        }
+                        Some(b) if b == close => {
+                            self.at += 1;
+                            open.pop();
+                            At::After
+                        }
+                        _ => return self.fail("expected ',' or a closing bracket"),
+                    }
+                }
+            };
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], value: Scalar) -> Result<Scalar, Syntax> {
+        if self.bytes[self.at..].starts_with(word) {
+            self.at += word.len();
+            Ok(value)
+        } else {
+            self.fail("expected a value")
+        }
+    }
+
+    /// Digits at the cursor: how many, and their value while it fits a `u64`.
+    fn digits(&mut self, mut value: u64) -> (usize, u64) {
+        let start = self.at;
+        while let Some(&d @ b'0'..=b'9') = self.bytes.get(self.at) {
+            value = value.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+            self.at += 1;
+        }
+        (self.at - start, value)
+    }
+
+    /// A number by RFC 8259's grammar: an `i64` when it is an integer that fits, else an `f64`.
+    fn number(&mut self) -> Result<Scalar, Syntax> {
+        let start = self.at;
+        let negative = self.bytes[self.at] == b'-';
+        if negative {
+            self.at += 1;
+        }
+        let (whole, mut mantissa) = match self.bytes.get(self.at) {
+            Some(b'0') => {
+                self.at += 1;
+                (1, 0)
+            }
+            Some(b'1'..=b'9') => self.digits(0),
+            _ => return self.fail("expected a digit"),
+        };
+        let mut digits = whole;
+        let mut fraction = 0;
+        let mut integer = true;
+        if self.bytes.get(self.at) == Some(&b'.') {
+            self.at += 1;
+            integer = false;
+            (fraction, mantissa) = self.digits(mantissa);
+            if fraction == 0 {
+                return self.fail("expected a digit");
+            }
+            digits += fraction;
+        }
+        let mut exponent: i64 = 0;
+        if let Some(b'e' | b'E') = self.bytes.get(self.at) {
+            self.at += 1;
+            integer = false;
+            let minus = self.bytes.get(self.at) == Some(&b'-');
+            if minus || self.bytes.get(self.at) == Some(&b'+') {
+                self.at += 1;
+            }
+            let (n, value) = self.digits(0);
+            if n == 0 {
+                return self.fail("expected a digit");
+            }
+            // More digits than this cannot be exact anyway; the slow path below reads them.
+            exponent = if n > 4 { i64::MAX } else { value as i64 };
+            if minus {
+                exponent = -exponent;
+            }
+        }
+        // Up to 18 digits are exact in the `u64` (< 10^18).
+        if integer && digits <= 18 && !(negative && mantissa == 0) {
+            let v = mantissa as i64;
+            return Ok(Scalar::Int(if negative { -v } else { v }));
+        }
+        // Clinger's fast path: a mantissa below 2^53 and a power of ten below 10^23 are both
+        // exact doubles, so one multiplication or division rounds correctly.
+        let scale = exponent.saturating_sub(fraction as i64);
+        if !integer && digits <= 15 && (-22..=22).contains(&scale) {
+            const POW10: [f64; 23] = [
+                1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+                1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+            ];
+            let m = mantissa as f64;
+            let v = if scale < 0 {
+                m / POW10[scale.unsigned_abs() as usize]
+            } else {
+                m * POW10[scale as usize]
+            };
+            return Ok(Scalar::Float(if negative { -v } else { v }));
+        }
+        let text = &self.text[start..self.at];
+        if integer
+            && !(negative && mantissa == 0 && digits == 1)
+            && let Ok(v) = text.parse::<i64>()
+        {
+            return Ok(Scalar::Int(v));
+        }
+        match text.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(Scalar::Float(v)),
+            _ => Err(Syntax {
+                what: "number out of range",
+                at: start,
+            }),
+        }
+    }
+
+    /// A string's body after its opening quote, through the closing one, unescaped into `out`.
+    fn string_body(&mut self, out: &mut String) -> Result<(), Syntax> {
+        loop {
+            let rest = &self.bytes[self.at..];
+            let Some(n) = rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            else {
+                self.at = self.bytes.len();
+                return self.fail("unterminated string");
+            };
+            // `n` is at an ASCII byte, so the run ends on a character boundary.
+            out.push_str(&self.text[self.at..self.at + n]);
+            self.at += n;
+            match rest[n] {
+                b'"' => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                b'\\' => {
+                    self.at += 1;
+                    let escaped = match self.bytes.get(self.at) {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            self.at += 1;
+                            let c = self.unicode_escape()?;
+                            out.push(c);
+                            continue;
+                        }
+                        _ => return self.fail("invalid escape"),
+                    };
+                    self.at += 1;
+                    out.push(escaped);
+                }
+                _ => return self.fail("control character in string"),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, Syntax> {
+        let Some(hex) = self.bytes.get(self.at..self.at + 4) else {
+            return self.fail("invalid \\u escape");
+        };
+        let mut v = 0;
+        for &h in hex {
+            let Some(d) = (h as char).to_digit(16) else {
+                return self.fail("invalid \\u escape");
+            };
+            v = v * 16 + d;
+        }
+        self.at += 4;
+        Ok(v)
+    }
+
+    /// After `\u`: one code point, from a surrogate pair where there is one.
+    fn unicode_escape(&mut self) -> Result<char, Syntax> {
+        let first = self.hex4()?;
+        let code = match first {
+            0xD800..=0xDBFF => {
+                if !self.bytes[self.at..].starts_with(b"\\u") {
+                    return self.fail("lone surrogate in \\u escape");
+                }
+                self.at += 2;
+                let second = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&second) {
+                    return self.fail("lone surrogate in \\u escape");
+                }
+                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+            }
+            0xDC00..=0xDFFF => return self.fail("lone surrogate in \\u escape"),
+            c => c,
+        };
+        char::from_u32(code).map_or_else(|| self.fail("invalid \\u escape"), Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(text: &str) -> Result<Scalar, Syntax> {
+        let mut r = Reader::new(text.as_bytes()).unwrap();
+        let v = r.value(&mut String::new(), true)?;
+        r.end()?;
+        Ok(v)
+    }
+
+    /// The fast paths give exactly what the standard library's correctly rounded parser gives.
+    #[test]
+    fn numbers_are_read_exactly() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut random = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for _ in 0..200_000 {
+            let whole_digits = random(12) as u32 + 1;
+            let whole = random(10u64.pow(whole_digits));
+            let fraction_digits = random(12) as usize;
+            let fraction = random(10u64.pow(fraction_digits as u32));
+            let sign = if random(2) == 0 { "-" } else { "" };
+            let mut text = format!("{sign}{whole}");
+            if fraction_digits > 0 {
+                text += &format!(".{fraction:0fraction_digits$}");
+            }
+            if random(4) == 0 {
+                text += &format!("e{}", random(60) as i64 - 30);
+            }
+            let expected: f64 = text.parse().unwrap();
+            match number(&text).unwrap() {
+                Scalar::Float(v) => assert_eq!(v.to_bits(), expected.to_bits(), "{text}"),
+                Scalar::Int(v) => {
+                    assert!(!text.contains(['.', 'e']), "{text}");
+                    assert_eq!(v, text.parse::<i64>().unwrap(), "{text}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert_eq!(number("-0").unwrap(), Scalar::Float(-0.0));
+        assert_eq!(
+            number("-9223372036854775808").unwrap(),
+            Scalar::Int(i64::MIN)
+        );
+        assert_eq!(
+            number("9223372036854775808").unwrap(),
+            Scalar::Float(9_223_372_036_854_775_808.0)
+        );
+        for bad in [
+            "01", "1.", ".5", "-", "1e", "1e+", "+1", "1e999", "0x1", "1.5.2",
+        ] {
+            assert!(number(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn composites_are_skipped_and_checked() {
+        for good in [
+            "[]",
+            "{}",
+            "[[[]]]",
+            r#"{"a":[1,{"b":{}}],"c":"\ud83d\ude00"}"#,
+            " [ 1 , [ ] ] ",
+        ] {
+            let mut r = Reader::new(good.as_bytes()).unwrap();
+            r.value(&mut String::new(), true).unwrap();
+            r.end().unwrap();
+        }
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        for bad in [
+            "[1,]",
+            "[1 2]",
+            "{\"a\"}",
+            "{\"a\":1,}",
+            "[}",
+            "{]",
+            "[",
+            "[\"\\ud800\"]",
+            &deep,
+        ] {
+            let mut r = Reader::new(bad.as_bytes()).unwrap();
+            let read = r.value(&mut String::new(), true).and_then(|_| r.end());
+            assert!(read.is_err(), "{bad}");
+        }
+    }
+}
