@@ -287,7 +287,7 @@ impl Decoder {
             more = json.object_next().map_err(not_json)?;
         }
         json.end().map_err(not_json)?;
-        for (column, cell) in self.schema.columns().iter().zip(&row.cells) {
+        for (column, cell) in columns.iter().zip(&row.cells) {
             if matches!(cell, Cell::Absent | Cell::Null) && !column.nullable {
                 return Err(DecodeError::Missing(column.name.clone()));
             }
@@ -554,32 +554,23 @@ mod tests {
                     let batch = d.finish().unwrap();
                     assert_eq!(batch.num_rows(), before + 1);
                     let row = batch.num_rows() - 1;
+                    let column = |i: usize| batch.column(i);
+                    let or_null = |i: usize, v: serde_json::Value| {
+                        if column(i).is_null(row) {
+                            serde_json::Value::Null
+                        } else {
+                            v
+                        }
+                    };
                     let got = [
-                        serde_json::Value::from(batch.column(0).as_string::<i32>().value(row)),
-                        batch
-                            .column(1)
+                        column(0).as_string::<i32>().value(row).into(),
+                        column(1)
                             .as_primitive::<TimestampMillisecondType>()
                             .value(row)
                             .into(),
-                        if batch.column(2).is_null(row) {
-                            serde_json::Value::Null
-                        } else {
-                            batch
-                                .column(2)
-                                .as_primitive::<Float64Type>()
-                                .value(row)
-                                .into()
-                        },
-                        batch
-                            .column(3)
-                            .as_primitive::<Int32Type>()
-                            .value(row)
-                            .into(),
-                        if batch.column(4).is_null(row) {
-                            serde_json::Value::Null
-                        } else {
-                            batch.column(4).as_boolean().value(row).into()
-                        },
+                        or_null(2, column(2).as_primitive::<Float64Type>().value(row).into()),
+                        column(3).as_primitive::<Int32Type>().value(row).into(),
+                        or_null(4, column(4).as_boolean().value(row).into()),
                     ];
                     // serde_json's default float parsing may be an ulp off on long numbers; the
                     // decoder's (the standard library's) is correctly rounded.

@@ -33,7 +33,7 @@ pub(crate) enum Scalar {
     Int(i64),
     /// Any other number.
     Float(f64),
-    /// A string; its text is in the reader's scratch buffer (see [`Reader::string`]).
+    /// A string; its text was appended to the buffer given to [`Reader::value`].
     Str,
     Array,
     Object,
@@ -128,17 +128,16 @@ impl<'a> Reader<'a> {
     ) -> Result<bool, Syntax> {
         self.expect(b'"', "expected a field name")?;
         let rest = &self.bytes[self.at..];
-        let matched = expected.is_some_and(|name| {
-            rest.len() > name.len() && rest[name.len()] == b'"' && rest.starts_with(name)
-        });
-        if let (true, Some(name)) = (matched, expected) {
+        let matched =
+            expected.filter(|name| rest.starts_with(name) && rest.get(name.len()) == Some(&b'"'));
+        if let Some(name) = matched {
             self.at += name.len() + 1;
         } else {
             scratch.clear();
             self.string_body(scratch)?;
         }
         self.expect(b':', "expected ':'")?;
-        Ok(matched)
+        Ok(matched.is_some())
     }
 
     /// A value. A string's text is appended to `text`; arrays and objects are skipped (checked)
@@ -252,7 +251,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Digits at the cursor: how many, and their value while it fits a `u64`.
+    /// Digits at the cursor, appended to `value`: how many, and the result (which wraps past
+    /// `u64::MAX`; callers use it only for few enough digits).
     fn digits(&mut self, mut value: u64) -> (usize, u64) {
         let start = self.at;
         while let Some(&d @ b'0'..=b'9') = self.bytes.get(self.at) {
@@ -279,7 +279,9 @@ impl<'a> Reader<'a> {
         };
         let mut digits = whole;
         let mut fraction = 0;
-        let mut integer = true;
+        // `-0` is the float -0.0, as serde_json reads it: an integer column refuses it, a float
+        // column keeps its sign.
+        let mut integer = !(negative && mantissa == 0);
         if self.bytes.get(self.at) == Some(&b'.') {
             self.at += 1;
             integer = false;
@@ -308,7 +310,7 @@ impl<'a> Reader<'a> {
             }
         }
         // Up to 18 digits are exact in the `u64` (< 10^18).
-        if integer && digits <= 18 && !(negative && mantissa == 0) {
+        if integer && digits <= 18 {
             let v = mantissa as i64;
             return Ok(Scalar::Int(if negative { -v } else { v }));
         }
@@ -329,10 +331,7 @@ impl<'a> Reader<'a> {
             return Ok(Scalar::Float(if negative { -v } else { v }));
         }
         let text = &self.text[start..self.at];
-        if integer
-            && !(negative && mantissa == 0 && digits == 1)
-            && let Ok(v) = text.parse::<i64>()
-        {
+        if integer && let Ok(v) = text.parse::<i64>() {
             return Ok(Scalar::Int(v));
         }
         match text.parse::<f64>() {

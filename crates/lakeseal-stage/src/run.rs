@@ -656,12 +656,11 @@ impl<K: KeyService + 'static> Shared<K> {
         let closed = &pending.closed;
         let bytes = if self.plaintext_baseline.load(Ordering::Relaxed) {
             let mut out = Vec::new();
-            let mut writer = parquet::arrow::ArrowWriter::try_new(
-                &mut out,
-                self.config.schema.arrow(),
-                Some(encrypted_parquet::layout(&self.config.schema.arrow()).build()),
-            )
-            .map_err(Error::from)?;
+            let schema = self.config.schema.arrow();
+            let properties = encrypted_parquet::layout(&schema).build();
+            let mut writer =
+                parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(properties))
+                    .map_err(Error::from)?;
             writer.write(&closed.batch).map_err(Error::from)?;
             writer.close().map_err(Error::from)?;
             out
