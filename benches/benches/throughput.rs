@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use lakeseal_keycore::ops::aliases::AliasRequest;
 use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
 use lakeseal_stage::config::StageConfig;
-use lakeseal_stage::run::Stage;
+use lakeseal_stage::run::{FETCH_QUEUE_BACKOFF_MS, Stage};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -102,6 +102,36 @@ fn usage() -> (f64, f64) {
     (ticks / 100.0, hwm_kb / 1024.0)
 }
 
+/// CPU seconds of each live thread of this process by name, librdkafka's (`rdk:*`) together.
+fn thread_cpu() -> serde_json::Value {
+    let mut by_name = serde_json::Map::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let (Ok(stat), Ok(name)) = (
+            std::fs::read_to_string(dir.join("stat")),
+            std::fs::read_to_string(dir.join("comm")),
+        ) else {
+            continue; // ended meanwhile
+        };
+        let name = name.trim();
+        let name = if name.starts_with("rdk:") {
+            "librdkafka"
+        } else {
+            name
+        };
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        let total = by_name.entry(name).or_insert(json!(0.0));
+        *total = json!(total.as_f64().unwrap() + ticks / 100.0);
+    }
+    serde_json::Value::Object(by_name)
+}
+
 fn raw_consume(bootstrap: &str, n: u64) -> serde_json::Value {
     let started = Instant::now();
     let consumer: BaseConsumer = ClientConfig::new()
@@ -110,6 +140,7 @@ fn raw_consume(bootstrap: &str, n: u64) -> serde_json::Value {
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", FETCH_WAIT_MS)
+        .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
         .create()
         .unwrap();
     consumer.subscribe(&[TOPIC]).unwrap();
@@ -120,7 +151,13 @@ fn raw_consume(bootstrap: &str, n: u64) -> serde_json::Value {
             bytes += m.payload().map_or(0, |p| p.len() as u64);
         }
     }
-    json!({ "records": count, "bytes": bytes, "seconds": started.elapsed().as_secs_f64(), "key_calls": 0 })
+    json!({
+        "records": count,
+        "bytes": bytes,
+        "seconds": started.elapsed().as_secs_f64(),
+        "key_calls": 0,
+        "threads": thread_cpu(),
+    })
 }
 
 fn stage(bootstrap: &str, n: u64, encrypted: bool) -> serde_json::Value {
@@ -199,14 +236,22 @@ fn stage(bootstrap: &str, n: u64, encrypted: bool) -> serde_json::Value {
     let totals = stage.totals();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    let worker = std::thread::spawn(move || stage.run(&flag));
+    let worker = std::thread::Builder::new()
+        .name("lakeseal-stage".into())
+        .spawn(move || stage.run(&flag))
+        .unwrap();
     while totals.consumed.load(Ordering::Relaxed) < n {
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Every record is in a window: stop, which writes and commits them all.
+    // Every record is in a window: stop, which writes them all. The clock stops when the lake
+    // holds every record, before the consumer leaves its group (as for the raw loop).
     stop.store(true, Ordering::Relaxed);
-    worker.join().unwrap().unwrap();
+    while totals.records.load(Ordering::Relaxed) < n && !worker.is_finished() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let seconds = started.elapsed().as_secs_f64();
+    let threads = thread_cpu();
+    worker.join().unwrap().unwrap();
     let bytes: u64 = walk(&dir.path().join("lake"));
     json!({
         "records": totals.records.load(Ordering::Relaxed),
@@ -214,6 +259,7 @@ fn stage(bootstrap: &str, n: u64, encrypted: bool) -> serde_json::Value {
         "seconds": seconds,
         "key_calls": if encrypted { totals.files.load(Ordering::Relaxed) } else { 0 },
         "files": totals.files.load(Ordering::Relaxed),
+        "threads": threads,
     })
 }
 
@@ -322,7 +368,8 @@ fn main() {
                     .env("MODE", python_mode)
                     .env("TOPIC", TOPIC)
                     .env("RECORDS", n.to_string())
-                    .env("FETCH_WAIT_MS", FETCH_WAIT_MS);
+                    .env("FETCH_WAIT_MS", FETCH_WAIT_MS)
+                    .env("FETCH_QUEUE_BACKOFF_MS", FETCH_QUEUE_BACKOFF_MS);
                 c
             }
             None => {
@@ -365,4 +412,21 @@ fn main() {
         cpu(2) / cpu(3),
         enc / rate(&rows[3].1)
     );
+    println!("\nCPU µs/record by thread (threads alive when the last record was in):");
+    for (mode, r) in &rows {
+        let Some(threads) = r["threads"].as_object() else {
+            continue;
+        };
+        let mut threads: Vec<(&String, f64)> = threads
+            .iter()
+            .map(|(name, s)| (name, s.as_f64().unwrap() * 1e6 / n as f64))
+            .filter(|(_, us)| *us >= 0.01)
+            .collect();
+        threads.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let threads: Vec<String> = threads
+            .iter()
+            .map(|(name, us)| format!("{name} {us:.2}"))
+            .collect();
+        println!("  {mode}: {}", threads.join(", "));
+    }
 }

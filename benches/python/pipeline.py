@@ -84,7 +84,8 @@ build = batched if mode == "batched" else per_record
 started = time.monotonic()
 consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-py-{uuid.uuid4()}",
                      "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                     "fetch.wait.max.ms": int(os.environ["FETCH_WAIT_MS"])})
+                     "fetch.wait.max.ms": int(os.environ["FETCH_WAIT_MS"]),
+                     "fetch.queue.backoff.ms": int(os.environ["FETCH_QUEUE_BACKOFF_MS"])})
 consumer.subscribe([topic])
 seen, window = 0, []
 while seen < records:

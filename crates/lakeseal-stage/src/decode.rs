@@ -15,10 +15,10 @@ use std::sync::Arc;
 use crate::json::{self, Reader, Scalar};
 use crate::schema::{ColumnType, TableSchema, UTC};
 use arrow_array::builder::{
-    BooleanBuilder, Float32Builder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder, TimestampMillisecondBuilder,
+    BooleanBuilder, Float32Builder, Float64Builder, Int32Builder, Int64Builder, PrimitiveBuilder,
+    StringBuilder, TimestampMicrosecondBuilder, TimestampMillisecondBuilder,
 };
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, RecordBatch};
 
 /// The largest record accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -115,18 +115,36 @@ impl Builder {
         }
     }
 
+    /// The column so far. The builder starts again with room for as many values (and as much
+    /// text): windows are mostly alike, and one grown from empty is copied at every doubling.
     fn finish(&mut self) -> ArrayRef {
         match self {
-            Builder::Str(b) => Arc::new(b.finish()),
-            Builder::Bool(b) => Arc::new(b.finish()),
-            Builder::I32(b) => Arc::new(b.finish()),
-            Builder::I64(b) => Arc::new(b.finish()),
-            Builder::F32(b) => Arc::new(b.finish()),
-            Builder::F64(b) => Arc::new(b.finish()),
-            Builder::Ms(b) => Arc::new(b.finish()),
-            Builder::Us(b) => Arc::new(b.finish()),
+            Builder::Str(b) => {
+                let array = b.finish();
+                *b = StringBuilder::with_capacity(array.len(), array.value_data().len());
+                Arc::new(array)
+            }
+            Builder::Bool(b) => {
+                let array = b.finish();
+                *b = BooleanBuilder::with_capacity(array.len());
+                Arc::new(array)
+            }
+            Builder::I32(b) => renew(b),
+            Builder::I64(b) => renew(b),
+            Builder::F32(b) => renew(b),
+            Builder::F64(b) => renew(b),
+            Builder::Ms(b) => renew(b),
+            Builder::Us(b) => renew(b),
         }
     }
+}
+
+/// [`Builder::finish`] of a primitive column (its data type, with a time zone, kept).
+fn renew<T: ArrowPrimitiveType>(builder: &mut PrimitiveBuilder<T>) -> ArrayRef {
+    let array = builder.finish();
+    *builder =
+        PrimitiveBuilder::with_capacity(array.len()).with_data_type(array.data_type().clone());
+    Arc::new(array)
 }
 
 /// The record being decoded: a cell per column and the text of its string cells.

@@ -2,12 +2,15 @@
 //! one encrypted file, and only then commit its offsets.
 //!
 //! The loop runs on one thread with a `BaseConsumer`, so librdkafka's rebalance callbacks — which
-//! run inside `poll` — never race a window being written:
+//! run inside `poll` — never race the loop. A window that closes is handed to one writer thread
+//! (encode, encrypt, lake write) while the loop goes on decoding; the loop commits each window's
+//! offsets when the writer gives it back, in order: a partition has at most one window with the
+//! writer.
 //!
 //! * **Assign**: a partition resumes after the highest offset already in the lake or at the
 //!   committed offset, whichever is later; records below that point are skipped, never rewritten.
-//! * **Revoke**: the partition's windows are written and committed before the partition is given
-//!   up. One that cannot be written (key core down) is dropped unwritten and uncommitted, so the
+//! * **Revoke**: the partition's window with the writer comes back first; then its windows are
+//!   written and committed, on the loop's thread, before the partition is given up. One that cannot be written (key core down) is dropped unwritten and uncommitted, so the
 //!   next owner reads it again; a *lost* partition (the group moved on without us) is dropped
 //!   without writing, since another process may own it already.
 //! * **Key-core trouble** (throttling, outage, a disabled key): the closed window stays in memory
@@ -20,7 +23,7 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
 use lakeseal_keyclient::{DekCache, KeyService};
@@ -60,6 +63,12 @@ const CONSUMER_ONLY: &[&str] = &[
     "max.partition.fetch.bytes",
 ];
 
+/// The stage's `fetch.queue.backoff.ms` unless the user sets one. librdkafka stops fetching a
+/// partition whose prefetch queue is full and looks again only this long after (1 s by default):
+/// a consumer that is at times slower than the broker — any that does work per record — drains
+/// the queue in a fraction of that and then waits idle for the rest.
+pub const FETCH_QUEUE_BACKOFF_MS: &str = "50";
+
 /// The longest the stop path keeps retrying a window the key core will not take.
 const STOP_PATIENCE: Duration = Duration::from_secs(30);
 
@@ -97,7 +106,11 @@ impl From<Error> for FlushError {
 
 type TopicPartition = (String, i32);
 
-/// A window closed but not yet durable, and the dead letters it must wait for.
+/// Windows the writer thread may hold at once, all partitions together (each has one at most):
+/// one thread writes them in turn, so more queued would only hold memory.
+const WRITER_QUEUE: usize = 4;
+
+/// A closed window not yet committed, and the dead letters it must wait for.
 struct Pending {
     closed: ClosedWindow,
     dead_letters: Vec<DeliveryFuture>,
@@ -107,28 +120,59 @@ struct Pending {
 struct Partition {
     open: Window,
     open_dead_letters: Vec<DeliveryFuture>,
+    /// A closed window that could not be written yet (key core or lake said no): written again,
+    /// on the loop's thread, before the partition closes another.
     pending: Option<Pending>,
+    /// A closed window of this partition is with the writer thread.
+    writing: bool,
     /// The lowest offset not yet taken: anything below is in the lake or in a window already.
     next: i64,
 }
 
-struct Shared<K> {
+/// What the writer thread gives back: the window, and whether it is in the lake.
+type Written = (TopicPartition, Pending, Result<(), FlushError>);
+
+/// The assigned partitions, and the way to and from the writer thread.
+struct Partitions {
+    map: HashMap<TopicPartition, Partition>,
+    to_writer: mpsc::Sender<(TopicPartition, Pending)>,
+    from_writer: mpsc::Receiver<Written>,
+    /// Windows handed to the writer and not yet back.
+    with_writer: usize,
+}
+
+/// What to wait for from the writer thread before going on.
+enum Wait<'a> {
+    /// Nothing: take what it has finished.
+    Nothing,
+    /// Until this partition has no window with the writer and the writer has room for one more.
+    For(&'a TopicPartition),
+    /// Until every window is back.
+    All,
+}
+
+/// Everything that turns a closed window into a lake file: shared by the loop and the writer.
+struct Sink<K> {
     config: StageConfig,
     keys: DekCache<K>,
     lake: Lake,
-    dead_letters: FutureProducer,
     runtime: Handle,
-    partitions: Mutex<HashMap<TopicPartition, Partition>>,
-    /// An error met inside a rebalance callback, which cannot return one.
-    fatal: Mutex<Option<Error>>,
-    next_window: AtomicU64,
     totals: Arc<Totals>,
-    /// `lakeseal_stage_bytes_total`, moved by every record: registered once, not looked up per
-    /// record.
-    bytes_in: metrics::Counter,
     /// Plain Parquet, no key service: the throughput benchmark's baseline only (see
     /// [`Stage::plaintext_baseline`]).
     plaintext_baseline: AtomicBool,
+}
+
+struct Shared<K> {
+    sink: Arc<Sink<K>>,
+    dead_letters: FutureProducer,
+    partitions: Mutex<Partitions>,
+    /// An error met inside a rebalance callback, which cannot return one.
+    fatal: Mutex<Option<Error>>,
+    next_window: AtomicU64,
+    /// `lakeseal_stage_bytes_total`, moved by every record: registered once, not looked up per
+    /// record.
+    bytes_in: metrics::Counter,
 }
 
 /// The consumer's context: rebalances write or drop windows before partitions move.
@@ -225,8 +269,8 @@ pub struct Stage<K: KeyService + 'static> {
 impl<K: KeyService + 'static> std::fmt::Debug for Stage<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stage")
-            .field("topics", &self.shared.config.topics)
-            .field("totals", &self.shared.totals)
+            .field("topics", &self.shared.sink.config.topics)
+            .field("totals", &self.shared.sink.totals)
             .finish_non_exhaustive()
     }
 }
@@ -241,6 +285,7 @@ impl<K: KeyService + 'static> Stage<K> {
         consumer_config.set("auto.offset.reset", "earliest");
         // Statistics feed the consumer-lag gauge.
         consumer_config.set("statistics.interval.ms", "5000");
+        consumer_config.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
         for (name, value) in config.kafka.iter() {
             if value.starts_with("secret://") {
                 return Err(Error::Config(format!(
@@ -265,25 +310,46 @@ impl<K: KeyService + 'static> Stage<K> {
             .create()
             .map_err(|e| kafka("dead-letter producer", e))?;
         let lake = Lake::open(&config.sink).map_err(|e| Error::Config(format!("sink: {e}")))?;
-        let shared = Arc::new(Shared {
+        let sink = Arc::new(Sink {
             config,
             keys,
             lake,
-            dead_letters,
             runtime,
-            partitions: Mutex::new(HashMap::new()),
+            totals: Arc::new(Totals::default()),
+            plaintext_baseline: AtomicBool::new(false),
+        });
+        let (to_writer, jobs) = mpsc::channel();
+        let (written, from_writer) = mpsc::channel();
+        let writer = sink.clone();
+        std::thread::Builder::new()
+            .name("lakeseal-writer".into())
+            .spawn(move || writer.serve(&jobs, &written))
+            .map_err(|e| Error::Lake(format!("cannot start the writer thread: {e}")))?;
+        let shared = Arc::new(Shared {
+            sink,
+            dead_letters,
+            partitions: Mutex::new(Partitions {
+                map: HashMap::new(),
+                to_writer,
+                from_writer,
+                with_writer: 0,
+            }),
             fatal: Mutex::new(None),
             next_window: AtomicU64::new(0),
-            totals: Arc::new(Totals::default()),
             bytes_in: metrics::counter!("lakeseal_stage_bytes_total"),
-            plaintext_baseline: AtomicBool::new(false),
         });
         let consumer: StageConsumer<K> = consumer_config
             .create_with_context(Rebalancer {
                 shared: shared.clone(),
             })
             .map_err(|e| kafka("consumer", e))?;
-        let topics: Vec<&str> = shared.config.topics.iter().map(String::as_str).collect();
+        let topics: Vec<&str> = shared
+            .sink
+            .config
+            .topics
+            .iter()
+            .map(String::as_str)
+            .collect();
         consumer
             .subscribe(&topics)
             .map_err(|e| kafka("subscribe", e))?;
@@ -295,6 +361,7 @@ impl<K: KeyService + 'static> Stage<K> {
     /// called before [`Stage::run`].
     pub fn plaintext_baseline(self) -> Self {
         self.shared
+            .sink
             .plaintext_baseline
             .store(true, Ordering::Relaxed);
         self
@@ -302,7 +369,7 @@ impl<K: KeyService + 'static> Stage<K> {
 
     /// The counters, shared with the running stage.
     pub fn totals(&self) -> Arc<Totals> {
-        self.shared.totals.clone()
+        self.shared.sink.totals.clone()
     }
 
     /// Runs until `stop` is set, then writes and commits every window. Blocks the thread.
@@ -398,7 +465,7 @@ impl<K: KeyService + 'static> Stage<K> {
             }
         }
         self.consumer.unsubscribe();
-        let t = &self.shared.totals;
+        let t = &self.shared.sink.totals;
         tracing::info!(
             records = t.records.load(Ordering::Relaxed),
             dead_letters = t.dead_letters.load(Ordering::Relaxed),
@@ -415,17 +482,19 @@ impl<K: KeyService + 'static> Shared<K> {
     }
 
     fn new_partition(&self, tp: &TopicPartition) -> Result<Partition> {
-        let highest = self
+        let sink = &self.sink;
+        let highest = sink
             .runtime
             .block_on(
-                self.lake
-                    .highest_offset(self.config.schema.table(), &tp.0, tp.1),
+                sink.lake
+                    .highest_offset(sink.config.schema.table(), &tp.0, tp.1),
             )
             .map_err(|e| Error::Lake(format!("cannot scan the lake: {e}")))?;
         Ok(Partition {
-            open: Window::new(self.config.schema.clone(), self.config.window),
+            open: Window::new(sink.config.schema.clone(), sink.config.window),
             open_dead_letters: Vec::new(),
             pending: None,
+            writing: false,
             next: highest.map_or(0, |h| h + 1),
         })
     }
@@ -433,7 +502,7 @@ impl<K: KeyService + 'static> Shared<K> {
     fn assign(&self, tp: TopicPartition) -> Result<()> {
         let partition = self.new_partition(&tp)?;
         tracing::info!(topic = %tp.0, partition = tp.1, resume_at = partition.next, "assigned");
-        lock(&self.partitions).insert(tp, partition);
+        lock(&self.partitions).map.insert(tp, partition);
         Ok(())
     }
 
@@ -442,20 +511,27 @@ impl<K: KeyService + 'static> Shared<K> {
         let mut partitions = lock(&self.partitions);
         for e in list.elements() {
             let tp = (e.topic().to_owned(), e.partition());
-            let Some(mut partition) = partitions.remove(&tp) else {
+            if !partitions.map.contains_key(&tp) {
                 continue;
-            };
+            }
             let outcome = if lost {
-                Err(FlushError::Blocked("the partition was lost".into()))
+                // Its window with the writer comes back (a file landing after the partition is
+                // gone holds the same records under the same offsets); nothing more is written.
+                self.collect(consumer, &mut partitions, Wait::For(&tp))
+                    .and_then(|()| Err(FlushError::Blocked("the partition was lost".into())))
             } else {
-                self.flush_partition(consumer, &tp, &mut partition, true)
+                self.flush_partition(consumer, &mut partitions, &tp, true)
             };
+            partitions.map.remove(&tp);
             match outcome {
                 Ok(()) => {
                     tracing::info!(topic = %tp.0, partition = tp.1, "revoked; windows written")
                 }
                 Err(FlushError::Blocked(why)) => {
-                    self.totals.dropped_windows.fetch_add(1, Ordering::Relaxed);
+                    self.sink
+                        .totals
+                        .dropped_windows
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(topic = %tp.0, partition = tp.1, error = %why,
                         "revoked; its window is dropped unwritten and uncommitted, for the next owner to read again");
                 }
@@ -469,7 +545,7 @@ impl<K: KeyService + 'static> Shared<K> {
     fn accept(&self, message: &BorrowedMessage<'_>, now: Instant) -> Result<bool> {
         let tp = (message.topic().to_owned(), message.partition());
         let mut partitions = lock(&self.partitions);
-        let partition = match partitions.entry(tp) {
+        let partition = match partitions.map.entry(tp) {
             Entry::Occupied(e) => e.into_mut(),
             // Delivered before its assignment was seen (not expected from librdkafka, but safe).
             Entry::Vacant(e) => {
@@ -479,7 +555,7 @@ impl<K: KeyService + 'static> Shared<K> {
         };
         let offset = message.offset();
         if offset < partition.next {
-            self.totals.skipped.fetch_add(1, Ordering::Relaxed);
+            self.sink.totals.skipped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("lakeseal_stage_records_total", "outcome" => "skipped").increment(1);
             return Ok(false);
         }
@@ -495,13 +571,16 @@ impl<K: KeyService + 'static> Shared<K> {
             );
         }
         partition.next = offset + 1;
-        self.totals.consumed.fetch_add(1, Ordering::Relaxed);
+        self.sink.totals.consumed.fetch_add(1, Ordering::Relaxed);
         let payload = message.payload().unwrap_or_default();
         self.bytes_in.increment(payload.len() as u64);
         if let Err(reason) = partition.open.push(offset, payload) {
             let delivery = self.dead_letter(message, &reason.to_string())?;
             partition.open_dead_letters.push(delivery);
-            self.totals.dead_letters.fetch_add(1, Ordering::Relaxed);
+            self.sink
+                .totals
+                .dead_letters
+                .fetch_add(1, Ordering::Relaxed);
             metrics::counter!("lakeseal_stage_records_total", "outcome" => "dead_letter")
                 .increment(1);
         }
@@ -528,7 +607,7 @@ impl<K: KeyService + 'static> Shared<K> {
                 key: "lakeseal.source.offset",
                 value: Some(&offset),
             });
-        let mut record = FutureRecord::to(&self.config.dlq_topic)
+        let mut record = FutureRecord::to(&self.sink.config.dlq_topic)
             .payload(message.payload().unwrap_or_default())
             .headers(headers);
         if let Some(key) = message.key() {
@@ -549,12 +628,15 @@ impl<K: KeyService + 'static> Shared<K> {
     /// The earliest time an open window must close.
     fn next_deadline(&self) -> Option<Instant> {
         lock(&self.partitions)
+            .map
             .values()
             .filter_map(|p| p.open.deadline())
             .min()
     }
 
-    /// Writes every pending window and every open one that is due (or all, with `all`).
+    /// Commits what the writer finished and writes every pending window; closes every open window
+    /// that is due for the writer — or, with `all` (stop), waits for the writer and writes every
+    /// window here and now.
     fn flush_due(
         &self,
         consumer: &StageConsumer<K>,
@@ -562,43 +644,152 @@ impl<K: KeyService + 'static> Shared<K> {
         all: bool,
     ) -> Result<(), FlushError> {
         let mut partitions = lock(&self.partitions);
-        for (tp, partition) in partitions.iter_mut() {
-            if partition.pending.is_some() || all || partition.open.should_close(now) {
-                self.flush_partition(consumer, tp, partition, all)?;
-            }
+        self.collect(
+            consumer,
+            &mut partitions,
+            if all { Wait::All } else { Wait::Nothing },
+        )?;
+        let due: Vec<TopicPartition> = partitions
+            .map
+            .iter()
+            .filter(|(_, p)| p.pending.is_some() || all || p.open.should_close(now))
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in &due {
+            self.flush_partition(consumer, &mut partitions, tp, all)?;
         }
         Ok(())
     }
 
-    /// Writes the pending window, then (when due or with `all`) closes and writes the open one.
+    /// Writes the partition's pending window, then (when due or with `all`) closes its open one:
+    /// for the writer thread, or with `all` (revoke, stop) written here and now. Its previous
+    /// window comes back from the writer first, so offsets are committed in order.
     fn flush_partition(
         &self,
         consumer: &StageConsumer<K>,
+        partitions: &mut Partitions,
         tp: &TopicPartition,
-        partition: &mut Partition,
         all: bool,
     ) -> Result<(), FlushError> {
+        self.collect(consumer, partitions, Wait::For(tp))?;
+        let Some(partition) = partitions.map.get_mut(tp) else {
+            return Ok(());
+        };
         if let Some(pending) = partition.pending.as_mut() {
-            self.write(consumer, tp, pending)?;
+            self.sink.write(pending, tp)?;
+            self.commit(consumer, tp, pending.closed.last);
             partition.pending = None;
         }
-        if all || partition.open.should_close(Instant::now()) {
-            let closed = partition
-                .open
-                .close()
-                .map_err(|e| FlushError::Fatal(Error::Arrow(e.to_string())))?;
-            if let Some(closed) = closed {
-                metrics::counter!("lakeseal_stage_windows_closed_total").increment(1);
-                let pending = partition.pending.insert(Pending {
-                    closed,
-                    dead_letters: std::mem::take(&mut partition.open_dead_letters),
-                    id: self.next_window.fetch_add(1, Ordering::Relaxed),
-                });
-                self.write(consumer, tp, pending)?;
-                partition.pending = None;
-            }
+        if !(all || partition.open.should_close(Instant::now())) {
+            return Ok(());
+        }
+        let closed = partition
+            .open
+            .close()
+            .map_err(|e| FlushError::Fatal(Error::Arrow(e.to_string())))?;
+        let Some(closed) = closed else {
+            return Ok(());
+        };
+        metrics::counter!("lakeseal_stage_windows_closed_total").increment(1);
+        let window = Pending {
+            closed,
+            dead_letters: std::mem::take(&mut partition.open_dead_letters),
+            id: self.next_window.fetch_add(1, Ordering::Relaxed),
+        };
+        if all {
+            let pending = partition.pending.insert(window);
+            self.sink.write(pending, tp)?;
+            self.commit(consumer, tp, pending.closed.last);
+            partition.pending = None;
+        } else {
+            partition.writing = true;
+            partitions.with_writer += 1;
+            partitions
+                .to_writer
+                .send((tp.clone(), window))
+                .map_err(|_| writer_gone())?;
         }
         Ok(())
+    }
+
+    /// Takes the windows the writer gave back, waiting as `wait` says: commits those in the lake
+    /// and keeps the others as their partition's `pending` (then says `Blocked`, once every
+    /// window waited for is back).
+    fn collect(
+        &self,
+        consumer: &StageConsumer<K>,
+        partitions: &mut Partitions,
+        wait: Wait<'_>,
+    ) -> Result<(), FlushError> {
+        let mut blocked = None;
+        loop {
+            let waiting = match wait {
+                Wait::Nothing => false,
+                Wait::For(tp) => {
+                    partitions.with_writer >= WRITER_QUEUE
+                        || partitions.map.get(tp).is_some_and(|p| p.writing)
+                }
+                Wait::All => partitions.with_writer > 0,
+            };
+            let (tp, window, result) = if waiting {
+                partitions.from_writer.recv().map_err(|_| writer_gone())?
+            } else {
+                match partitions.from_writer.try_recv() {
+                    Ok(written) => written,
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => return Err(writer_gone()),
+                }
+            };
+            partitions.with_writer -= 1;
+            let Some(partition) = partitions.map.get_mut(&tp) else {
+                continue;
+            };
+            partition.writing = false;
+            match result {
+                Ok(()) => self.commit(consumer, &tp, window.closed.last),
+                Err(FlushError::Blocked(why)) => {
+                    partition.pending = Some(window);
+                    blocked.get_or_insert(why);
+                }
+                Err(fatal) => return Err(fatal),
+            }
+        }
+        blocked.map_or(Ok(()), |why| Err(FlushError::Blocked(why)))
+    }
+
+    /// Commits past a window that is in the lake.
+    fn commit(&self, consumer: &StageConsumer<K>, (topic, partition): &TopicPartition, last: i64) {
+        let mut offsets = TopicPartitionList::new();
+        if let Err(e) = offsets.add_partition_offset(topic, *partition, Offset::Offset(last + 1)) {
+            tracing::warn!(%topic, partition, error = %e, "cannot name the offset to commit");
+            return;
+        }
+        // The lake is the record of what is done; a failed commit only means some replay, which
+        // the resume point skips.
+        if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
+            tracing::warn!(%topic, partition, error = %e, "offset commit failed; the lake still says where to resume");
+        }
+    }
+}
+
+fn writer_gone() -> FlushError {
+    FlushError::Fatal(Error::Lake("the writer thread stopped".into()))
+}
+
+impl<K: KeyService + 'static> Sink<K> {
+    /// The writer thread: writes each window it is handed and gives it back, until the loop is
+    /// gone.
+    fn serve(
+        &self,
+        jobs: &mpsc::Receiver<(TopicPartition, Pending)>,
+        written: &mpsc::Sender<Written>,
+    ) {
+        for (tp, mut window) in jobs {
+            let result = self.write(&mut window, &tp);
+            if written.send((tp, window, result)).is_err() {
+                break;
+            }
+        }
     }
 
     /// The window as an encrypted Parquet file under a data key of its own.
@@ -626,12 +817,12 @@ impl<K: KeyService + 'static> Shared<K> {
         Ok(bytes)
     }
 
-    /// Makes one closed window durable in the lake, then commits past it.
+    /// Makes one closed window durable in the lake (its dead letters delivered first); the caller
+    /// commits past it.
     fn write(
         &self,
-        consumer: &StageConsumer<K>,
-        (topic, partition): &TopicPartition,
         pending: &mut Pending,
+        (topic, partition): &TopicPartition,
     ) -> Result<(), FlushError> {
         let started = Instant::now();
         let _span = tracing::info_span!(
@@ -699,15 +890,6 @@ impl<K: KeyService + 'static> Shared<K> {
                 );
             }
             Err(e) => return Err(FlushError::Blocked(format!("lake write: {e}"))),
-        }
-        let mut offsets = TopicPartitionList::new();
-        offsets
-            .add_partition_offset(topic, *partition, Offset::Offset(closed.last + 1))
-            .map_err(|e| kafka("offsets", e))?;
-        // The lake is the record of what is done; a failed commit only means some replay, which
-        // the resume point skips.
-        if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
-            tracing::warn!(%topic, partition, error = %e, "offset commit failed; the lake still says where to resume");
         }
         Ok(())
     }
