@@ -2,17 +2,19 @@
 //! one encrypted file, and only then commit its offsets.
 //!
 //! The loop runs on one thread with a `BaseConsumer`, so librdkafka's rebalance callbacks — which
-//! run inside `poll` — never race the loop. A window that closes is handed to one writer thread
-//! (encode, encrypt, lake write) while the loop goes on decoding; the loop commits each window's
-//! offsets when the writer gives it back, in order: a partition has at most one window with the
-//! writer.
+//! run inside `poll` — never race the loop. It polls records a burst at a time and then decodes
+//! them into their windows. A window that closes is handed to one writer thread (encode,
+//! encrypt, lake write) while the loop goes on decoding; the loop commits each window's offsets
+//! when the writer gives it back, in order: a partition has at most one window with the writer.
 //!
 //! * **Assign**: a partition resumes after the highest offset already in the lake or at the
 //!   committed offset, whichever is later; records below that point are skipped, never rewritten.
 //! * **Revoke**: the partition's window with the writer comes back first; then its windows are
-//!   written and committed, on the loop's thread, before the partition is given up. One that cannot be written (key core down) is dropped unwritten and uncommitted, so the
-//!   next owner reads it again; a *lost* partition (the group moved on without us) is dropped
-//!   without writing, since another process may own it already.
+//!   written and committed, on the loop's thread, before the partition is given up. One that
+//!   cannot be written (key core down) is dropped unwritten and uncommitted, so the next owner
+//!   reads it again; a *lost* partition (the group moved on without us) is dropped without
+//!   writing, since another process may own it already. Records of a revoked partition still
+//!   waiting in the burst are left to the next owner.
 //! * **Key-core trouble** (throttling, outage, a disabled key): the closed window stays in memory
 //!   as `pending`, consumption pauses, the write is retried with backoff, and consumption resumes
 //!   once it lands. Nothing is written unencrypted; nothing is committed that is not in the lake.
