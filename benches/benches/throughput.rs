@@ -8,8 +8,10 @@
 //!
 //! Each mode runs in a process of its own (this binary again, `--mode`), so CPU time (user +
 //! system, librdkafka's threads included) and peak RSS are its own; they come from
-//! `/proc/self/stat` (at 100 ticks a second) and `VmHWM`. Records: `LAKESEAL_BENCH_RECORDS`
-//! (default 2,000,000) simulated telemetry records of about 220 bytes over 4 partitions.
+//! `/proc/self/stat` (at 100 ticks a second) and `VmHWM`. Each mode runs `LAKESEAL_BENCH_ROUNDS`
+//! times (default 3; the per-record Python one once), interleaved; the run of median rate is
+//! reported. Records: `LAKESEAL_BENCH_RECORDS` (default 2,000,000) simulated telemetry records
+//! of about 190 bytes over 4 partitions.
 //!
 //!     cargo bench -p lakeseal-benches --bench throughput
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -73,6 +75,49 @@ fn python() -> std::path::PathBuf {
         std::fs::write(&stamp, wanted).unwrap();
     }
     venv.join("bin/python")
+}
+
+/// `LAKESEAL_BENCH_ROUNDS` (default 3): runs of each mode but the per-record Python one.
+fn rounds() -> usize {
+    std::env::var("LAKESEAL_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// One run of `mode` in a process of its own: its JSON line.
+fn run_mode(
+    mode: &str,
+    bootstrap: &str,
+    n: u64,
+    exe: &std::path::Path,
+    python: &std::path::Path,
+    script: &std::path::Path,
+) -> serde_json::Value {
+    let mut command = match mode.strip_prefix("python-") {
+        Some(python_mode) => {
+            let mut c = Command::new(python);
+            c.arg(script)
+                .env("MODE", python_mode)
+                .env("TOPIC", TOPIC)
+                .env("RECORDS", n.to_string())
+                .env("FETCH_WAIT_MS", FETCH_WAIT_MS)
+                .env("FETCH_QUEUE_BACKOFF_MS", FETCH_QUEUE_BACKOFF_MS);
+            c
+        }
+        None => {
+            let mut c = Command::new(exe);
+            c.args(["--mode", mode]);
+            c
+        }
+    };
+    let out = command
+        .env("BOOTSTRAP", bootstrap)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{mode} failed");
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn records() -> u64 {
@@ -359,42 +404,46 @@ fn main() {
     let exe = std::env::current_exe().unwrap();
     let python = python();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/pipeline.py");
-    let mut rows = Vec::new();
-    for mode in MODES {
-        let mut command = match mode.strip_prefix("python-") {
-            Some(python_mode) => {
-                let mut c = Command::new(&python);
-                c.arg(&script)
-                    .env("MODE", python_mode)
-                    .env("TOPIC", TOPIC)
-                    .env("RECORDS", n.to_string())
-                    .env("FETCH_WAIT_MS", FETCH_WAIT_MS)
-                    .env("FETCH_QUEUE_BACKOFF_MS", FETCH_QUEUE_BACKOFF_MS);
-                c
+    // Rounds interleave the modes, so that a slow spell of this machine hits them all alike; the
+    // per-record Python pipeline (slow, and only a contrast) runs once.
+    let rounds = rounds();
+    let mut runs: Vec<(&str, Vec<serde_json::Value>)> =
+        MODES.iter().map(|mode| (*mode, Vec::new())).collect();
+    for round in 0..rounds {
+        for (mode, results) in &mut runs {
+            if *mode == "python-per-record" && round > 0 {
+                continue;
             }
-            None => {
-                let mut c = Command::new(&exe);
-                c.args(["--mode", mode]);
-                c
-            }
-        };
-        let out = command
-            .env("BOOTSTRAP", &bootstrap)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{mode} failed");
-        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        rows.push((*mode, r));
+            results.push(run_mode(mode, &bootstrap, n, &exe, &python, &script));
+        }
     }
-    println!(
-        "| mode | records/s | MB/s in | CPU µs/record | peak RSS MiB | key-core calls |\n|---|---|---|---|---|---|"
-    );
     let rate = |r: &serde_json::Value| n as f64 / r["seconds"].as_f64().unwrap();
+    // Each mode's run of median rate (its CPU, RSS and threads with it).
+    let rows: Vec<(&str, serde_json::Value)> = runs
+        .iter()
+        .map(|(mode, results)| {
+            let mut sorted = results.clone();
+            sorted.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
+            let spread = format!(
+                "{:.0}–{:.0}",
+                rate(&sorted[0]),
+                rate(&sorted[sorted.len() - 1])
+            );
+            let mut median = sorted[sorted.len() / 2].clone();
+            median["runs"] = json!(results.len());
+            median["spread"] = json!(spread);
+            (*mode, median)
+        })
+        .collect();
+    println!("median of {rounds} interleaved runs a mode (python-per-record: 1)\n");
+    println!(
+        "| mode | records/s | (range over runs) | MB/s in | CPU µs/record | peak RSS MiB | key-core calls |\n|---|---|---|---|---|---|---|"
+    );
     for (mode, r) in &rows {
         println!(
-            "| {mode} | {:.0} | {:.1} | {:.2} | {:.0} | {} |",
+            "| {mode} | {:.0} | {} | {:.1} | {:.2} | {:.0} | {} |",
             rate(r),
+            r["spread"].as_str().unwrap(),
             rate(r) * mean / 1e6,
             r["cpu_seconds"].as_f64().unwrap() * 1e6 / n as f64,
             r["peak_rss_mib"].as_f64().unwrap(),
