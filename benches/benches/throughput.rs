@@ -127,9 +127,8 @@ fn records() -> u64 {
         .unwrap_or(2_000_000)
 }
 
-/// CPU seconds (user + system) and peak RSS in MiB of this process so far.
-fn usage() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+/// CPU seconds (user + system) in a `/proc/…/stat` line.
+fn cpu_seconds(stat: &str) -> f64 {
     // Fields after the command name, which is in parentheses.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -138,13 +137,19 @@ fn usage() -> (f64, f64) {
         .split_whitespace()
         .collect();
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// CPU seconds (user + system) and peak RSS in MiB of this process so far.
+fn usage() -> (f64, f64) {
+    let cpu = cpu_seconds(&std::fs::read_to_string("/proc/self/stat").unwrap());
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let hwm_kb: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap();
-    (ticks / 100.0, hwm_kb / 1024.0)
+    (cpu, hwm_kb / 1024.0)
 }
 
 /// CPU seconds of each live thread of this process by name, librdkafka's (`rdk:*`) together.
@@ -164,15 +169,8 @@ fn thread_cpu() -> serde_json::Value {
         } else {
             name
         };
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
         let total = by_name.entry(name).or_insert(json!(0.0));
-        *total = json!(total.as_f64().unwrap() + ticks / 100.0);
+        *total = json!(total.as_f64().unwrap() + cpu_seconds(&stat));
     }
     serde_json::Value::Object(by_name)
 }

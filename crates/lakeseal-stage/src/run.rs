@@ -61,6 +61,9 @@ const CONSUMER_ONLY: &[&str] = &[
     "fetch.min.bytes",
     "fetch.max.bytes",
     "fetch.wait.max.ms",
+    "fetch.queue.backoff.ms",
+    "queued.min.messages",
+    "queued.max.messages.kbytes",
     "max.partition.fetch.bytes",
 ];
 
@@ -72,6 +75,10 @@ pub const FETCH_QUEUE_BACKOFF_MS: &str = "50";
 
 /// Records polled before any is decoded (see [`Stage::run`]).
 const BURST: usize = 256;
+
+/// Windows the writer thread may hold at once, all partitions together (each has one at most):
+/// one thread writes them in turn, so more queued would only hold memory.
+const WRITER_QUEUE: usize = 4;
 
 /// When the loop looks at its windows next. Between looks a record costs one lock of the
 /// partition map, not a scan of every window.
@@ -143,10 +150,6 @@ impl Equivalent<TopicPartition> for TopicPartitionRef<'_> {
         self.1 == key.1 && self.0 == key.0
     }
 }
-
-/// Windows the writer thread may hold at once, all partitions together (each has one at most):
-/// one thread writes them in turn, so more queued would only hold memory.
-const WRITER_QUEUE: usize = 4;
 
 /// A closed window not yet committed, and the dead letters it must wait for.
 struct Pending {
