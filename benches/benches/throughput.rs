@@ -428,7 +428,6 @@ fn main() {
                 rate(&sorted[sorted.len() - 1])
             );
             let mut median = sorted[sorted.len() / 2].clone();
-            median["runs"] = json!(results.len());
             median["spread"] = json!(spread);
             (*mode, median)
         })

@@ -742,11 +742,7 @@ impl<K: KeyService + 'static> Shared<K> {
         let Some(partition) = partitions.map.get_mut(tp) else {
             return Ok(());
         };
-        if let Some(pending) = partition.pending.as_mut() {
-            self.sink.write(pending, tp)?;
-            self.commit(consumer, tp, pending.closed.last);
-            partition.pending = None;
-        }
+        self.write_pending(consumer, tp, partition)?;
         if !(all || partition.open.should_close(Instant::now())) {
             return Ok(());
         }
@@ -764,10 +760,8 @@ impl<K: KeyService + 'static> Shared<K> {
             id: self.next_window.fetch_add(1, Ordering::Relaxed),
         };
         if all {
-            let pending = partition.pending.insert(window);
-            self.sink.write(pending, tp)?;
-            self.commit(consumer, tp, pending.closed.last);
-            partition.pending = None;
+            partition.pending = Some(window);
+            self.write_pending(consumer, tp, partition)?;
         } else {
             partition.writing = true;
             partitions.with_writer += 1;
@@ -775,6 +769,22 @@ impl<K: KeyService + 'static> Shared<K> {
                 .to_writer
                 .send((tp.clone(), window))
                 .map_err(|_| writer_gone())?;
+        }
+        Ok(())
+    }
+
+    /// Writes the partition's pending window here and now, and commits past it; on failure it
+    /// stays pending.
+    fn write_pending(
+        &self,
+        consumer: &StageConsumer<K>,
+        tp: &TopicPartition,
+        partition: &mut Partition,
+    ) -> Result<(), FlushError> {
+        if let Some(pending) = partition.pending.as_mut() {
+            self.sink.write(pending, tp)?;
+            self.commit(consumer, tp, pending.closed.last);
+            partition.pending = None;
         }
         Ok(())
     }
