@@ -2,8 +2,10 @@
 //! one encrypted file, and only then commit its offsets.
 //!
 //! The loop runs on one thread with a `BaseConsumer`, so librdkafka's rebalance callbacks — which
-//! run inside `poll` — never race the loop. It polls records a burst at a time and then decodes
-//! them into their windows. A window that closes is handed to one writer thread (encode,
+//! run inside `poll` — never race the loop. Records come a batch at a time from a queue of the
+//! stage's own, to which each partition is forwarded as it is assigned (`lakeseal-kafka-batch`);
+//! `poll` still serves rebalances, commit results and errors. The loop decodes each batch into
+//! the partitions' windows. A window that closes is handed to one writer thread (encode,
 //! encrypt, lake write) while the loop goes on decoding; the loop commits each window's offsets
 //! when the writer gives it back, in order: a partition has at most one window with the writer.
 //!
@@ -13,8 +15,8 @@
 //!   written and committed, on the loop's thread, before the partition is given up. One that
 //!   cannot be written (key core down) is dropped unwritten and uncommitted, so the next owner
 //!   reads it again; a *lost* partition (the group moved on without us) is dropped without
-//!   writing, since another process may own it already. Records of a revoked partition still
-//!   waiting in the burst are left to the next owner.
+//!   writing, since another process may own it already. Records of a revoked partition that
+//!   librdkafka still held are left to the next owner.
 //! * **Key-core trouble** (throttling, outage, a disabled key): the closed window stays in memory
 //!   as `pending`, consumption pauses, the write is retried with backoff, and consumption resumes
 //!   once it lands. Nothing is written unencrypted; nothing is committed that is not in the lake.
@@ -27,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
 use hashbrown::{Equivalent, HashMap};
+use lakeseal_kafka_batch::{Forwarding, Record, RecordQueue};
 use lakeseal_keyclient::{DekCache, KeyService};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -73,8 +76,12 @@ const CONSUMER_ONLY: &[&str] = &[
 /// the queue in a fraction of that and then waits idle for the rest.
 pub const FETCH_QUEUE_BACKOFF_MS: &str = "50";
 
-/// Records polled before any is decoded (see [`Stage::run`]).
+/// Records taken from librdkafka at once, before any is decoded (see [`Stage::run`]).
 const BURST: usize = 256;
+
+/// The longest the loop waits for records: rebalances, commit results and errors wait on the
+/// consumer's own queue meanwhile.
+const MAX_WAIT: Duration = Duration::from_millis(20);
 
 /// Windows the writer thread may hold at once, all partitions together (each has one at most):
 /// one thread writes them in turn, so more queued would only hold memory.
@@ -216,9 +223,11 @@ struct Shared<K> {
     bytes_in: metrics::Counter,
 }
 
-/// The consumer's context: rebalances write or drop windows before partitions move.
+/// The consumer's context: assigned partitions' records go to the stage's record queue;
+/// rebalances write or drop windows before partitions move.
 struct Rebalancer<K> {
     shared: Arc<Shared<K>>,
+    forwarding: Arc<Forwarding>,
 }
 
 type StageConsumer<K> = BaseConsumer<Rebalancer<K>>;
@@ -276,8 +285,19 @@ pub(crate) fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str)
 
 impl<K: KeyService + 'static> ConsumerContext for Rebalancer<K> {
     fn pre_rebalance(&self, consumer: &StageConsumer<K>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(list) = rebalance {
-            self.shared.revoke(consumer, list);
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let left = self.forwarding.forward(consumer, list);
+                if left > 0 {
+                    // Still consumed, one `poll` at a time.
+                    tracing::warn!(
+                        partitions = left,
+                        "partitions not forwarded to the record queue"
+                    );
+                }
+            }
+            Rebalance::Revoke(list) => self.shared.revoke(consumer, list),
+            Rebalance::Error(_) => {}
         }
     }
 
@@ -293,6 +313,17 @@ impl<K: KeyService + 'static> ConsumerContext for Rebalancer<K> {
     }
 }
 
+/// A record the consumer's own queue gave, as the record queue gives them.
+fn record<'m>(message: &'m BorrowedMessage<'_>) -> Record<'m> {
+    Record {
+        topic: message.topic(),
+        partition: message.partition(),
+        offset: message.offset(),
+        payload: message.payload(),
+        key: message.key(),
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -304,7 +335,8 @@ fn kafka(what: &str, e: KafkaError) -> Error {
 /// A running stage: one consumer in its group, one dead-letter producer, one key client.
 pub struct Stage<K: KeyService + 'static> {
     shared: Arc<Shared<K>>,
-    consumer: StageConsumer<K>,
+    /// The consumer, and the queue its partitions' records are taken from in batches.
+    records: RecordQueue<Rebalancer<K>>,
 }
 
 impl<K: KeyService + 'static> std::fmt::Debug for Stage<K> {
@@ -379,11 +411,14 @@ impl<K: KeyService + 'static> Stage<K> {
             next_window: AtomicU64::new(0),
             bytes_in: metrics::counter!("lakeseal_stage_bytes_total"),
         });
+        let forwarding = Forwarding::new();
         let consumer: StageConsumer<K> = consumer_config
             .create_with_context(Rebalancer {
                 shared: shared.clone(),
+                forwarding: forwarding.clone(),
             })
             .map_err(|e| kafka("consumer", e))?;
+        let records = RecordQueue::new(consumer, forwarding);
         let topics: Vec<&str> = shared
             .sink
             .config
@@ -391,10 +426,11 @@ impl<K: KeyService + 'static> Stage<K> {
             .iter()
             .map(String::as_str)
             .collect();
-        consumer
+        records
+            .consumer()
             .subscribe(&topics)
             .map_err(|e| kafka("subscribe", e))?;
-        Ok(Self { shared, consumer })
+        Ok(Self { shared, records })
     }
 
     /// The same stage writing **unencrypted** Parquet, for the throughput benchmark's "encryption
@@ -421,7 +457,7 @@ impl<K: KeyService + 'static> Stage<K> {
             retry_at: None,
             next_check: Instant::now(),
         };
-        let mut burst = Vec::with_capacity(BURST);
+        let mut batch = self.records.batch(BURST);
         while !stop.load(Ordering::Relaxed) {
             if let Some(e) = lock(&self.shared.fatal).take() {
                 return Err(e);
@@ -435,39 +471,45 @@ impl<K: KeyService + 'static> Stage<K> {
                 .retry_at
                 .unwrap_or(schedule.next_check)
                 .saturating_duration_since(now)
-                .clamp(Duration::from_millis(5), Duration::from_millis(200));
-            // Records are polled a burst at a time, then taken in: alternating librdkafka's queue
-            // and the decoder record by record cost about a third more CPU a record (throughput
-            // bench). A rebalance inside a later `poll` may revoke a partition whose records wait
-            // here; `accept` drops those, and the partition's next owner reads them again.
-            while burst.len() < BURST {
-                let timeout = if burst.is_empty() {
-                    wait
-                } else {
-                    Duration::ZERO
-                };
-                match self.consumer.poll(timeout) {
-                    None => break,
-                    Some(Ok(message)) => burst.push(message),
-                    Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                .clamp(Duration::from_millis(5), MAX_WAIT);
+            // Rebalances (which forward assigned partitions to the record queue), commit results
+            // and errors come from the consumer's own queue; records from it only for a partition
+            // that could not be forwarded.
+            while let Some(polled) = self.records.consumer().poll(Duration::ZERO) {
+                match polled {
+                    Ok(message) => self.take_in(&record(&message), &mut schedule, now)?,
+                    Err(e) => tracing::warn!(error = %e, "consumer error"),
                 }
             }
-            for message in burst.drain(..) {
-                // A window that fills up is written at once, unless the key core is being
-                // waited for.
-                if self.shared.accept(&message, now)? && schedule.retry_at.is_none() {
-                    self.check(&mut schedule, now)?;
+            // Records come a batch at a time, then are taken in: alternating librdkafka's queue
+            // and the decoder record by record, and taking them one `poll` (one event) each, cost
+            // about half as much CPU again a record (throughput bench). A rebalance revokes
+            // partitions only between batches.
+            self.records.take(wait, &mut batch);
+            for polled in batch.iter() {
+                match polled {
+                    Ok(record) => self.take_in(&record, &mut schedule, now)?,
+                    Err(e) => tracing::warn!(error = %e, "consumer error"),
                 }
             }
         }
-        drop(burst);
+        drop(batch);
         self.stop()
+    }
+
+    /// One record into its window. A window that fills up is written at once, unless the key
+    /// core is being waited for.
+    fn take_in(&self, record: &Record<'_>, schedule: &mut Schedule, now: Instant) -> Result<()> {
+        if self.shared.accept(record, now)? && schedule.retry_at.is_none() {
+            self.check(schedule, now)?;
+        }
+        Ok(())
     }
 
     /// Commits what the writer finished, writes what is pending, hands due windows to the writer;
     /// pauses consumption while the key core or the lake says no, and resumes once it answers.
     fn check(&self, schedule: &mut Schedule, now: Instant) -> Result<()> {
-        match self.shared.flush_due(&self.consumer, now, false) {
+        match self.shared.flush_due(self.records.consumer(), now, false) {
             Ok(()) => {
                 schedule.retry_at = None;
                 schedule.backoff = Duration::from_millis(100);
@@ -499,13 +541,13 @@ impl<K: KeyService + 'static> Stage<K> {
 
     fn set_paused(&self, pause: bool) {
         metrics::gauge!("lakeseal_stage_paused").set(if pause { 1.0 } else { 0.0 });
-        let Ok(assignment) = self.consumer.assignment() else {
+        let Ok(assignment) = self.records.consumer().assignment() else {
             return;
         };
         let result = if pause {
-            self.consumer.pause(&assignment)
+            self.records.consumer().pause(&assignment)
         } else {
-            self.consumer.resume(&assignment)
+            self.records.consumer().resume(&assignment)
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, pause, "cannot pause or resume partitions");
@@ -517,7 +559,10 @@ impl<K: KeyService + 'static> Stage<K> {
     fn stop(self) -> Result<()> {
         let started = Instant::now();
         loop {
-            match self.shared.flush_due(&self.consumer, Instant::now(), true) {
+            match self
+                .shared
+                .flush_due(self.records.consumer(), Instant::now(), true)
+            {
                 Ok(()) => break,
                 Err(FlushError::Fatal(e)) => return Err(e),
                 Err(FlushError::Blocked(why)) if started.elapsed() >= STOP_PATIENCE => {
@@ -528,7 +573,7 @@ impl<K: KeyService + 'static> Stage<K> {
                 Err(FlushError::Blocked(_)) => std::thread::sleep(Duration::from_millis(500)),
             }
         }
-        self.consumer.unsubscribe();
+        self.records.consumer().unsubscribe();
         let t = &self.shared.sink.totals;
         tracing::info!(
             records = t.records.load(Ordering::Relaxed),
@@ -606,21 +651,21 @@ impl<K: KeyService + 'static> Shared<K> {
 
     /// Takes one record into its partition's window, or to the dead-letter topic. True when that
     /// window has reached a limit and should be written now.
-    fn accept(&self, message: &BorrowedMessage<'_>, now: Instant) -> Result<bool> {
-        let tp = TopicPartitionRef(message.topic(), message.partition());
+    fn accept(&self, message: &Record<'_>, now: Instant) -> Result<bool> {
+        let tp = TopicPartitionRef(message.topic, message.partition);
         let mut partitions = lock(&self.partitions);
         let Some(partition) = partitions.map.get_mut(&tp) else {
-            // Revoked while the record waited in a burst: nothing of it was taken or committed,
+            // Revoked since librdkafka queued the record: nothing of it was taken or committed,
             // and the partition's next owner reads it from the committed offset.
             tracing::debug!(
                 topic = tp.0,
                 partition = tp.1,
-                offset = message.offset(),
+                offset = message.offset,
                 "record of a partition no longer assigned; left to its next owner"
             );
             return Ok(false);
         };
-        let offset = message.offset();
+        let offset = message.offset;
         if offset < partition.next {
             self.sink.totals.skipped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("lakeseal_stage_records_total", "outcome" => "skipped").increment(1);
@@ -630,8 +675,8 @@ impl<K: KeyService + 'static> Shared<K> {
             // Kafka leaves holes for compaction and transaction markers; anything else is a
             // broker that skipped records, worth seeing.
             tracing::warn!(
-                topic = message.topic(),
-                partition = message.partition(),
+                topic = message.topic,
+                partition = message.partition,
                 from = partition.next,
                 to = offset - 1,
                 "offsets never delivered (compacted, transaction markers, or skipped by the broker)"
@@ -639,7 +684,7 @@ impl<K: KeyService + 'static> Shared<K> {
         }
         partition.next = offset + 1;
         self.sink.totals.consumed.fetch_add(1, Ordering::Relaxed);
-        let payload = message.payload().unwrap_or_default();
+        let payload = message.payload.unwrap_or_default();
         self.bytes_in.increment(payload.len() as u64);
         if let Err(reason) = partition.open.push(offset, payload) {
             let delivery = self.dead_letter(message, &reason.to_string())?;
@@ -654,9 +699,9 @@ impl<K: KeyService + 'static> Shared<K> {
         Ok(partition.open.should_close(now))
     }
 
-    fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> Result<DeliveryFuture> {
-        let partition = message.partition().to_string();
-        let offset = message.offset().to_string();
+    fn dead_letter(&self, message: &Record<'_>, reason: &str) -> Result<DeliveryFuture> {
+        let partition = message.partition.to_string();
+        let offset = message.offset.to_string();
         let headers = OwnedHeaders::new()
             .insert(Header {
                 key: "lakeseal.reason",
@@ -664,7 +709,7 @@ impl<K: KeyService + 'static> Shared<K> {
             })
             .insert(Header {
                 key: "lakeseal.source.topic",
-                value: Some(message.topic()),
+                value: Some(message.topic),
             })
             .insert(Header {
                 key: "lakeseal.source.partition",
@@ -675,9 +720,9 @@ impl<K: KeyService + 'static> Shared<K> {
                 value: Some(&offset),
             });
         let mut record = FutureRecord::to(&self.sink.config.dlq_topic)
-            .payload(message.payload().unwrap_or_default())
+            .payload(message.payload.unwrap_or_default())
             .headers(headers);
-        if let Some(key) = message.key() {
+        if let Some(key) = message.key {
             record = record.key(key);
         }
         loop {
