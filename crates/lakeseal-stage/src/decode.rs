@@ -55,7 +55,10 @@ pub enum DecodeError {
 enum Cell {
     Absent,
     Null,
+    /// Text in the row's buffer (a string that had escapes).
     Str(usize, usize),
+    /// Text in the record itself.
+    Raw(usize, usize),
     Bool(bool),
     I32(i32),
     I64(i64),
@@ -93,10 +96,12 @@ impl Builder {
         }
     }
 
-    /// Appends a cell that [`cell`] made for this column's type.
-    fn append(&mut self, cell: Cell, text: &str) {
+    /// Appends a cell that [`cell`] made for this column's type; `text` is the row's buffer,
+    /// `record` the record's text.
+    fn append(&mut self, cell: Cell, text: &str, record: &str) {
         match (self, cell) {
             (Builder::Str(b), Cell::Str(from, to)) => b.append_value(&text[from..to]),
+            (Builder::Str(b), Cell::Raw(from, to)) => b.append_value(&record[from..to]),
             (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
             (Builder::I32(b), Cell::I32(v)) => b.append_value(v),
             (Builder::I64(b), Cell::I64(v)) => b.append_value(v),
@@ -175,12 +180,19 @@ fn expected(kind: ColumnType) -> &'static str {
     }
 }
 
-/// A value read for a column of `kind` (a string's text is `text[from..]`): its cell, or `None`
-/// when the value is of the wrong type.
-fn cell(kind: ColumnType, value: Scalar, text: &mut String, from: usize) -> Option<Cell> {
+/// A value read from `json` for a column of `kind` (an escaped string's text is `text[from..]`):
+/// its cell, or `None` when the value is of the wrong type.
+fn cell(
+    kind: ColumnType,
+    value: Scalar,
+    text: &mut String,
+    from: usize,
+    json: &Reader<'_>,
+) -> Option<Cell> {
     Some(match (kind, value) {
         (_, Scalar::Null) => Cell::Null,
         (ColumnType::String, Scalar::Str) => Cell::Str(from, text.len()),
+        (ColumnType::String, Scalar::Raw(from, to)) => Cell::Raw(from, to),
         (ColumnType::Bool, Scalar::Bool(v)) => Cell::Bool(v),
         (ColumnType::Int32, Scalar::Int(v)) => Cell::I32(i32::try_from(v).ok()?),
         (ColumnType::Int64, Scalar::Int(v)) => Cell::I64(v),
@@ -193,6 +205,9 @@ fn cell(kind: ColumnType, value: Scalar, text: &mut String, from: usize) -> Opti
             let t = parse_rfc3339(&text[from..], kind);
             text.truncate(from);
             Cell::Time(t?)
+        }
+        (ColumnType::TimestampMs | ColumnType::TimestampUs, Scalar::Raw(from, to)) => {
+            Cell::Time(parse_rfc3339(json.slice(from, to), kind)?)
         }
         _ => return None,
     })
@@ -288,12 +303,10 @@ impl Decoder {
                 Some(i) => {
                     let column = &columns[i];
                     let value = json.value(&mut row.text, false).map_err(not_json)?;
-                    row.cells[i] =
-                        cell(column.kind, value, &mut row.text, from).ok_or_else(|| {
-                            DecodeError::WrongType {
-                                column: column.name.clone(),
-                                expected: expected(column.kind),
-                            }
+                    row.cells[i] = cell(column.kind, value, &mut row.text, from, &json)
+                        .ok_or_else(|| DecodeError::WrongType {
+                            column: column.name.clone(),
+                            expected: expected(column.kind),
                         })?;
                     next = i + 1;
                 }
@@ -326,8 +339,9 @@ impl Decoder {
                 ));
             }
         };
+        let record = json.slice(0, record.len());
         for (builder, cell) in self.builders.iter_mut().zip(&row.cells) {
-            builder.append(*cell, &row.text);
+            builder.append(*cell, &row.text, record);
         }
         self.rows += 1;
         self.bytes += record.len();

@@ -39,8 +39,12 @@ pub(crate) enum Scalar {
     Int(i64),
     /// Any other number.
     Float(f64),
-    /// A string; its text was appended to the buffer given to [`Reader::value`].
+    /// A string with escapes; its text, unescaped, was appended to the buffer given to
+    /// [`Reader::value`].
     Str,
+    /// A string without escapes: its text is the record's bytes in this range
+    /// ([`Reader::slice`]), not copied.
+    Raw(usize, usize),
     Array,
     Object,
 }
@@ -63,6 +67,11 @@ impl<'a> Reader<'a> {
                 at: e.valid_up_to(),
             }),
         }
+    }
+
+    /// The record's text in `from..to`, a range that [`Scalar::Raw`] gave.
+    pub(crate) fn slice(&self, from: usize, to: usize) -> &'a str {
+        &self.text[from..to]
     }
 
     fn fail<T>(&self, what: &'static str) -> Result<T, Syntax> {
@@ -157,8 +166,22 @@ impl<'a> Reader<'a> {
         match self.peek() {
             Some(b'"') => {
                 self.at += 1;
-                self.string_body(text)?;
-                Ok(Scalar::Str)
+                let start = self.at;
+                let rest = &self.bytes[start..];
+                match rest
+                    .iter()
+                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                {
+                    // Most strings: the text is taken from the record where it is.
+                    Some(n) if rest[n] == b'"' => {
+                        self.at += n + 1;
+                        Ok(Scalar::Raw(start, start + n))
+                    }
+                    _ => {
+                        self.string_body(text)?;
+                        Ok(Scalar::Str)
+                    }
+                }
             }
             Some(b'-' | b'0'..=b'9') => self.number(),
             Some(b't') => self.literal(b"true", Scalar::Bool(true)),
