@@ -33,7 +33,7 @@ use lakeseal_kafka_batch::{Forwarding, Record, RecordQueue};
 use lakeseal_keyclient::{DekCache, KeyService};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -477,7 +477,7 @@ impl<K: KeyService + 'static> Stage<K> {
             // that could not be forwarded.
             while let Some(polled) = self.records.consumer().poll(Duration::ZERO) {
                 match polled {
-                    Ok(message) => self.take_in(&record(&message), &mut schedule, now)?,
+                    Ok(message) => self.take_in([Ok(record(&message))], &mut schedule, now)?,
                     Err(e) => tracing::warn!(error = %e, "consumer error"),
                 }
             }
@@ -486,22 +486,34 @@ impl<K: KeyService + 'static> Stage<K> {
             // about half as much CPU again a record (throughput bench). A rebalance revokes
             // partitions only between batches.
             self.records.take(wait, &mut batch);
-            for polled in batch.iter() {
-                match polled {
-                    Ok(record) => self.take_in(&record, &mut schedule, now)?,
-                    Err(e) => tracing::warn!(error = %e, "consumer error"),
-                }
-            }
+            self.take_in(batch.iter(), &mut schedule, now)?;
         }
         drop(batch);
         self.stop()
     }
 
-    /// One record into its window. A window that fills up is written at once, unless the key
-    /// core is being waited for.
-    fn take_in(&self, record: &Record<'_>, schedule: &mut Schedule, now: Instant) -> Result<()> {
-        if self.shared.accept(record, now)? && schedule.retry_at.is_none() {
-            self.check(schedule, now)?;
+    /// Records into their windows, the partitions locked once for all. A window that fills up
+    /// is written at once, unless the key core is being waited for.
+    fn take_in<'r>(
+        &self,
+        records: impl IntoIterator<Item = KafkaResult<Record<'r>>>,
+        schedule: &mut Schedule,
+        now: Instant,
+    ) -> Result<()> {
+        let mut partitions = lock(&self.shared.partitions);
+        for polled in records {
+            let record = match polled {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::warn!(error = %e, "consumer error");
+                    continue;
+                }
+            };
+            if self.shared.accept(&mut partitions, &record, now)? && schedule.retry_at.is_none() {
+                drop(partitions);
+                self.check(schedule, now)?;
+                partitions = lock(&self.shared.partitions);
+            }
         }
         Ok(())
     }
@@ -651,9 +663,13 @@ impl<K: KeyService + 'static> Shared<K> {
 
     /// Takes one record into its partition's window, or to the dead-letter topic. True when that
     /// window has reached a limit and should be written now.
-    fn accept(&self, message: &Record<'_>, now: Instant) -> Result<bool> {
+    fn accept(
+        &self,
+        partitions: &mut Partitions,
+        message: &Record<'_>,
+        now: Instant,
+    ) -> Result<bool> {
         let tp = TopicPartitionRef(message.topic, message.partition);
-        let mut partitions = lock(&self.partitions);
         let Some(partition) = partitions.map.get_mut(&tp) else {
             // Revoked since librdkafka queued the record: nothing of it was taken or committed,
             // and the partition's next owner reads it from the committed offset.
