@@ -126,3 +126,114 @@ async fn rdkafka_produces_and_consumes_through_tansu() {
     assert_eq!(seen.len(), n, "every record once");
     assert_eq!(partitions.len(), 4, "keys spread over all partitions");
 }
+
+/// The consumer context of [`the_record_queue_takes_every_record_in_batches_in_offset_order`]:
+/// assigned partitions go to the record queue, as in the stage; it counts those that did not
+/// (a panic here would abort, inside librdkafka's callback).
+struct Forwards {
+    forwarding: std::sync::Arc<lakeseal_kafka_batch::Forwarding>,
+    left: std::sync::atomic::AtomicUsize,
+}
+
+impl rdkafka::ClientContext for Forwards {}
+
+impl rdkafka::consumer::ConsumerContext for Forwards {
+    fn pre_rebalance(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        if let rdkafka::consumer::Rebalance::Assign(list) = rebalance {
+            let left = self.forwarding.forward(consumer, list);
+            self.left
+                .fetch_add(left, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_record_queue_takes_every_record_in_batches_in_offset_order() {
+    use lakeseal_kafka_batch::{Forwarding, RecordQueue};
+    use rdkafka::consumer::BaseConsumer;
+
+    let broker = Broker::start();
+    broker.create_topic("batched", 4);
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let n = 5000;
+    let sends: Vec<_> = (0..n)
+        .map(|i| {
+            let producer = producer.clone();
+            async move {
+                let key = format!("device-{}", i % 37);
+                let payload = i.to_string();
+                producer
+                    .send(
+                        FutureRecord::to("batched").key(&key).payload(&payload),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .map_err(|(e, _)| e)
+            }
+        })
+        .collect();
+    for send in sends {
+        send.await.unwrap();
+    }
+
+    tokio::task::spawn_blocking(move || {
+        let forwarding = Forwarding::new();
+        let consumer: BaseConsumer<Forwards> = ClientConfig::new()
+            .set("bootstrap.servers", &broker.bootstrap)
+            .set("group.id", "lakeseal-batch-test")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create_with_context(Forwards {
+                forwarding: forwarding.clone(),
+                left: Default::default(),
+            })
+            .unwrap();
+        let records = RecordQueue::new(consumer, forwarding);
+        records.consumer().subscribe(&["batched"]).unwrap();
+        let mut batch = records.batch(256);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut next_offset = std::collections::BTreeMap::new();
+        let mut largest = 0;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while seen.len() < n {
+            assert!(Instant::now() < deadline, "took only {} of {n}", seen.len());
+            if let Some(polled) = records.consumer().poll(Duration::ZERO) {
+                panic!("a record came through poll, not the record queue: {polled:?}");
+            }
+            largest = largest.max(records.take(Duration::from_millis(20), &mut batch));
+            for record in batch.iter() {
+                let record = record.unwrap();
+                assert_eq!(record.topic, "batched");
+                let next = next_offset.entry(record.partition).or_insert(0);
+                assert_eq!(record.offset, *next, "partition {}", record.partition);
+                *next += 1;
+                let seq: usize = std::str::from_utf8(record.payload.unwrap())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(seen.insert(seq), "record {seq} twice");
+                assert!(record.key.unwrap().starts_with(b"device-"));
+            }
+        }
+        assert_eq!(next_offset.len(), 4, "every partition's records");
+        assert!(largest > 1, "records came in batches, not one at a time");
+        let left = records
+            .consumer()
+            .context()
+            .left
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(left, 0, "every assigned partition forwarded");
+        drop(batch);
+        drop(records);
+    })
+    .await
+    .unwrap();
+}
