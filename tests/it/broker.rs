@@ -68,16 +68,13 @@ impl Drop for Broker {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rdkafka_produces_and_consumes_through_tansu() {
-    let broker = Broker::start();
-    broker.create_topic("telemetry", 4);
+/// `n` records into `topic`, keyed by 37 devices, each `{"device_id":…,"seq":i}`.
+async fn produce(broker: &Broker, topic: &str, n: usize) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.bootstrap)
         .set("linger.ms", "5")
         .create()
         .unwrap();
-    let n = 1000;
     let sends: Vec<_> = (0..n)
         .map(|i| {
             let producer = producer.clone();
@@ -86,7 +83,7 @@ async fn rdkafka_produces_and_consumes_through_tansu() {
                 let payload = format!(r#"{{"device_id":"{key}","seq":{i}}}"#);
                 producer
                     .send(
-                        FutureRecord::to("telemetry").key(&key).payload(&payload),
+                        FutureRecord::to(topic).key(&key).payload(&payload),
                         Duration::from_secs(10),
                     )
                     .await
@@ -97,6 +94,14 @@ async fn rdkafka_produces_and_consumes_through_tansu() {
     for send in sends {
         send.await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rdkafka_produces_and_consumes_through_tansu() {
+    let broker = Broker::start();
+    broker.create_topic("telemetry", 4);
+    let n = 1000;
+    produce(&broker, "telemetry", n).await;
 
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &broker.bootstrap)
@@ -158,31 +163,8 @@ async fn the_record_queue_takes_every_record_in_batches_in_offset_order() {
 
     let broker = Broker::start();
     broker.create_topic("batched", 4);
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.bootstrap)
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
     let n = 5000;
-    let sends: Vec<_> = (0..n)
-        .map(|i| {
-            let producer = producer.clone();
-            async move {
-                let key = format!("device-{}", i % 37);
-                let payload = i.to_string();
-                producer
-                    .send(
-                        FutureRecord::to("batched").key(&key).payload(&payload),
-                        Duration::from_secs(10),
-                    )
-                    .await
-                    .map_err(|(e, _)| e)
-            }
-        })
-        .collect();
-    for send in sends {
-        send.await.unwrap();
-    }
+    produce(&broker, "batched", n).await;
 
     tokio::task::spawn_blocking(move || {
         let forwarding = Forwarding::new();
@@ -215,10 +197,9 @@ async fn the_record_queue_takes_every_record_in_batches_in_offset_order() {
                 let next = next_offset.entry(record.partition).or_insert(0);
                 assert_eq!(record.offset, *next, "partition {}", record.partition);
                 *next += 1;
-                let seq: usize = std::str::from_utf8(record.payload.unwrap())
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+                let value: serde_json::Value =
+                    serde_json::from_slice(record.payload.unwrap()).unwrap();
+                let seq = value["seq"].as_u64().unwrap();
                 assert!(seen.insert(seq), "record {seq} twice");
                 assert!(record.key.unwrap().starts_with(b"device-"));
             }
