@@ -339,9 +339,9 @@ impl Decoder {
                 ));
             }
         };
-        let record = json.slice(0, record.len());
+        let record_text = json.slice(0, record.len());
         for (builder, cell) in self.builders.iter_mut().zip(&row.cells) {
-            builder.append(*cell, &row.text, record);
+            builder.append(*cell, &row.text, record_text);
         }
         self.rows += 1;
         self.bytes += record.len();

@@ -27,6 +27,13 @@ fn same_short(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
+/// How many bytes at the start of `rest` a string takes as they are: up to its closing quote,
+/// an escape, or a control character (which JSON refuses); `None` when it never ends.
+fn plain_run(rest: &[u8]) -> Option<usize> {
+    rest.iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+}
+
 /// How deep arrays and objects may nest inside a skipped field.
 const MAX_DEPTH: usize = 128;
 
@@ -167,13 +174,9 @@ impl<'a> Reader<'a> {
             Some(b'"') => {
                 self.at += 1;
                 let start = self.at;
-                let rest = &self.bytes[start..];
-                match rest
-                    .iter()
-                    .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                {
+                match plain_run(&self.bytes[start..]) {
                     // Most strings: the text is taken from the record where it is.
-                    Some(n) if rest[n] == b'"' => {
+                    Some(n) if self.bytes[start + n] == b'"' => {
                         self.at += n + 1;
                         Ok(Scalar::Raw(start, start + n))
                     }
@@ -377,10 +380,7 @@ impl<'a> Reader<'a> {
     fn string_body(&mut self, out: &mut String) -> Result<(), Syntax> {
         loop {
             let rest = &self.bytes[self.at..];
-            let Some(n) = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            else {
+            let Some(n) = plain_run(rest) else {
                 self.at = self.bytes.len();
                 return self.fail("unterminated string");
             };

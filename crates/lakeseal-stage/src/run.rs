@@ -77,7 +77,7 @@ const CONSUMER_ONLY: &[&str] = &[
 pub const FETCH_QUEUE_BACKOFF_MS: &str = "50";
 
 /// Records taken from librdkafka at once, before any is decoded (see [`Stage::run`]).
-const BURST: usize = 256;
+const BATCH: usize = 256;
 
 /// The longest the loop waits for records: rebalances, commit results and errors wait on the
 /// consumer's own queue meanwhile.
@@ -457,7 +457,7 @@ impl<K: KeyService + 'static> Stage<K> {
             retry_at: None,
             next_check: Instant::now(),
         };
-        let mut batch = self.records.batch(BURST);
+        let mut batch = self.records.batch(BATCH);
         while !stop.load(Ordering::Relaxed) {
             if let Some(e) = lock(&self.shared.fatal).take() {
                 return Err(e);
