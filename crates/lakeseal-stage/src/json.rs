@@ -27,12 +27,81 @@ fn same_short(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
+/// Scanning eight bytes at a time: a word's bytes are read little-endian (the first byte lowest)
+/// and tested all at once, each answer in the byte's top bit. A test's borrows and carries run
+/// from a byte to the next, so only its first (lowest) flagged byte is sure: every scan here
+/// wants the first one, so no record's content decides a branch per byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+const TOPS: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes of `bytes` from `at` as a word, when there are eight.
+fn word(bytes: &[u8], at: usize) -> Option<u64> {
+    let eight = bytes.get(at..)?.first_chunk::<8>()?;
+    Some(u64::from_le_bytes(*eight))
+}
+
+/// The first byte of a word's flags (8 when none).
+fn first_flagged(flags: u64) -> usize {
+    (flags.trailing_zeros() / 8) as usize
+}
+
+/// Flags the bytes of `w` that end a string's plain run: `"`, `\` or a control character.
+fn run_ends(w: u64) -> u64 {
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v;
+    let quote = zero(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero(w ^ (ONES * u64::from(b'\\')));
+    // Below 0x20, of the bytes below 0x80 (a byte of a multi-byte character is not flagged).
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    (quote | backslash | control) & TOPS
+}
+
 /// How many bytes at the start of `rest` a string takes as they are: up to its closing quote,
 /// an escape, or a control character (which JSON refuses); `None` when it never ends.
 fn plain_run(rest: &[u8]) -> Option<usize> {
-    rest.iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    let mut n = 0;
+    while let Some(w) = word(rest, n) {
+        let ends = run_ends(w);
+        if ends != 0 {
+            return Some(n + first_flagged(ends));
+        }
+        n += 8;
+    }
+    let tail = rest[n..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    Some(n + tail)
 }
+
+/// How many of a word's bytes, from the first, are ASCII digits.
+fn leading_digits(w: u64) -> usize {
+    // Above '9' (+0x46 reaches the top bit) or below '0' (-0x30 wraps).
+    let not_digit = (w.wrapping_add(ONES * 0x46) | w.wrapping_sub(ONES * 0x30)) & TOPS;
+    first_flagged(not_digit)
+}
+
+/// The number that a word's first `n` bytes (1 to 8, all digits) write: digits are paired, the
+/// pairs paired, and those pairs paired, by three multiplications (as in `fast_float`).
+fn digits_value(w: u64, n: usize) -> u64 {
+    // Digit values, moved to the top of the word: the bytes below are zeros in front of them.
+    let v = w.wrapping_sub(ONES * u64::from(b'0')) << (8 * (8 - n));
+    let pairs = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let low = (pairs & 0x0000_00ff_0000_00ff).wrapping_mul(100 + (1_000_000 << 32));
+    let high = ((pairs >> 16) & 0x0000_00ff_0000_00ff).wrapping_mul(1 + (10_000 << 32));
+    u64::from(((low.wrapping_add(high)) >> 32) as u32)
+}
+
+/// Ten to the power of each number of digits a word can hold.
+const POW10_WORD: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
 
 /// How deep arrays and objects may nest inside a skipped field.
 const MAX_DEPTH: usize = 128;
@@ -288,6 +357,19 @@ impl<'a> Reader<'a> {
     /// `u64::MAX`; callers use it only for few enough digits).
     fn digits(&mut self, mut value: u64) -> (usize, u64) {
         let start = self.at;
+        while let Some(w) = word(self.bytes, self.at) {
+            let n = leading_digits(w);
+            if n > 0 {
+                value = value
+                    .wrapping_mul(POW10_WORD[n])
+                    .wrapping_add(digits_value(w, n));
+                self.at += n;
+            }
+            if n < 8 {
+                return (self.at - start, value);
+            }
+        }
+        // Fewer than eight bytes left.
         while let Some(&d @ b'0'..=b'9') = self.bytes.get(self.at) {
             value = value.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
             self.at += 1;
@@ -513,6 +595,46 @@ mod tests {
             "01", "1.", ".5", "-", "1e", "1e+", "+1", "1e999", "0x1", "1.5.2",
         ] {
             assert!(number(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The word-at-a-time scans find what a byte-at-a-time scan finds, wherever it is, whatever
+    /// comes after it (the bytes whose borrows could mislead them included).
+    #[test]
+    fn word_scans_agree_with_byte_scans() {
+        const BYTES: &[u8] = b"\"\\\x00\x1f\x20\x2f0123456789\x3a\x7f\x80\xb9\xba\xffa";
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..100_000 {
+            let len = random(24);
+            // Mostly digits or plain text, so runs are long enough to cross words.
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| match random(4) {
+                    0 => BYTES[random(BYTES.len())],
+                    1 => b'0' + random(10) as u8,
+                    _ => b"ab9"[random(3)],
+                })
+                .collect();
+            let plain = bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            assert_eq!(plain_run(&bytes), plain, "{bytes:?}");
+            let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+            let value = bytes[..digits].iter().fold(7_u64, |v, &d| {
+                v.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
+            });
+            let mut reader = Reader {
+                text: "",
+                bytes: &bytes,
+                at: 0,
+            };
+            assert_eq!(reader.digits(7), (digits, value), "{bytes:?}");
+            assert_eq!(reader.at, digits);
         }
     }
 
