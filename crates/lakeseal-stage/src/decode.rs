@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::json::{self, Reader, Scalar};
+use crate::json::{self, FieldName, Reader, Scalar};
 use crate::schema::{ColumnType, TableSchema, UTC};
 use arrow_array::builder::{
     BooleanBuilder, Float32Builder, Float64Builder, Int32Builder, Int64Builder, PrimitiveBuilder,
@@ -160,12 +160,6 @@ struct Row {
     name: String,
 }
 
-/// A column's name as it appears, unescaped, between a record's quotes; `None` when JSON would
-/// escape it (then it is compared after unescaping).
-fn raw_name(name: &str) -> Option<Box<[u8]>> {
-    (!name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)).then(|| name.as_bytes().into())
-}
-
 /// What column `kind` expects, for [`DecodeError::WrongType`].
 fn expected(kind: ColumnType) -> &'static str {
     match kind {
@@ -229,8 +223,8 @@ fn parse_rfc3339(text: &str, kind: ColumnType) -> Option<i64> {
 pub struct Decoder {
     schema: TableSchema,
     builders: Vec<Builder>,
-    /// [`raw_name`] of each column.
-    raw_names: Vec<Option<Box<[u8]>>>,
+    /// Each column's name as records write it.
+    raw_names: Vec<Option<FieldName>>,
     row: Row,
     rows: usize,
     bytes: usize,
@@ -259,7 +253,11 @@ impl Decoder {
             text: String::new(),
             name: String::new(),
         };
-        let raw_names = schema.columns().iter().map(|c| raw_name(&c.name)).collect();
+        let raw_names = schema
+            .columns()
+            .iter()
+            .map(|c| FieldName::new(&c.name))
+            .collect();
         Self {
             schema,
             builders,
@@ -292,7 +290,7 @@ impl Decoder {
         // last one found is tried first, by its raw bytes.
         let mut next = 0;
         while more {
-            let guess = self.raw_names.get(next).and_then(Option::as_deref);
+            let guess = self.raw_names.get(next).and_then(Option::as_ref);
             let index = if json.field_name(guess, &mut row.name).map_err(not_json)? {
                 Some(next)
             } else {

@@ -21,12 +21,6 @@ impl std::fmt::Display for Syntax {
     }
 }
 
-/// Whether two byte strings of the same length are equal: inline, without branching per byte,
-/// for field names of a few bytes (where a call to `memcmp` costs more than the comparing).
-fn same_short(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
 /// Scanning eight bytes at a time: a word's bytes are read little-endian (the first byte lowest)
 /// and tested all at once, each answer in the byte's top bit. A test's borrows and carries run
 /// from a byte to the next, so only its first (lowest) flagged byte is sure: every scan here
@@ -102,6 +96,59 @@ const POW10_WORD: [u64; 9] = [
     10_000_000,
     100_000_000,
 ];
+
+/// A field name as a record writes it when it needs no escapes, with its closing quote, in
+/// words: compared with the record a word at a time (a call to `memcmp` costs more than the
+/// comparing, and a byte at a time branches per byte).
+#[derive(Debug, Clone)]
+pub(crate) struct FieldName {
+    /// The name and its closing quote.
+    bytes: Box<[u8]>,
+    /// `bytes` in words, the last one padded with zeros.
+    words: Box<[u64]>,
+    /// The bytes of the last word that are the name's.
+    last: u64,
+}
+
+impl FieldName {
+    /// `name`'s raw form; `None` when JSON would escape it (then it is compared after
+    /// unescaping).
+    pub(crate) fn new(name: &str) -> Option<Self> {
+        if name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+            return None;
+        }
+        let bytes: Box<[u8]> = [name.as_bytes(), b"\""].concat().into();
+        let words = bytes
+            .chunks(8)
+            .map(|chunk| {
+                let mut word = [0; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                u64::from_le_bytes(word)
+            })
+            .collect();
+        let tail = bytes.len() - (bytes.len() - 1) / 8 * 8;
+        let last = u64::MAX >> (8 * (8 - tail));
+        Some(Self { bytes, words, last })
+    }
+
+    /// Whether `rest` starts with the name and its closing quote.
+    fn starts(&self, rest: &[u8]) -> bool {
+        let mut diff = 0;
+        for (i, &expected) in self.words.iter().enumerate() {
+            let Some(got) = word(rest, i * 8) else {
+                // Near the record's end.
+                return rest.starts_with(&self.bytes);
+            };
+            let mask = if i + 1 == self.words.len() {
+                self.last
+            } else {
+                u64::MAX
+            };
+            diff |= (got & mask) ^ expected;
+        }
+        diff == 0
+    }
+}
 
 /// How deep arrays and objects may nest inside a skipped field.
 const MAX_DEPTH: usize = 128;
@@ -214,16 +261,14 @@ impl<'a> Reader<'a> {
     /// `expected` is `None` when there is no guess, or for a name that JSON must escape.
     pub(crate) fn field_name(
         &mut self,
-        expected: Option<&[u8]>,
+        expected: Option<&FieldName>,
         scratch: &mut String,
     ) -> Result<bool, Syntax> {
         self.expect(b'"', "expected a field name")?;
         let rest = &self.bytes[self.at..];
-        let matched = expected.filter(|name| {
-            rest.get(name.len()) == Some(&b'"') && same_short(&rest[..name.len()], name)
-        });
+        let matched = expected.filter(|name| name.starts(rest));
         if let Some(name) = matched {
-            self.at += name.len() + 1;
+            self.at += name.bytes.len();
         } else {
             scratch.clear();
             self.string_body(scratch)?;
@@ -635,6 +680,29 @@ mod tests {
             };
             assert_eq!(reader.digits(7), (digits, value), "{bytes:?}");
             assert_eq!(reader.at, digits);
+        }
+    }
+
+    /// A name matches a record's bytes exactly when they start with it and its closing quote:
+    /// at every length, with a byte changed anywhere, with the record ending right after it.
+    #[test]
+    fn field_names_match_exactly() {
+        assert!(FieldName::new("a\"b").is_none());
+        assert!(FieldName::new("tab\there").is_none());
+        for len in 0..20 {
+            let name: String = (0..len).map(|i| char::from(b'a' + i as u8)).collect();
+            let field = FieldName::new(&name).unwrap();
+            let exact = format!("{name}\":1}}");
+            assert!(field.starts(exact.as_bytes()), "{exact}");
+            assert!(field.starts(&exact.as_bytes()[..len + 1]), "{exact}");
+            assert!(!field.starts(&exact.as_bytes()[..len]), "{exact}");
+            for at in 0..=len {
+                let mut changed = exact.clone().into_bytes();
+                changed[at] ^= 0x01;
+                assert!(!field.starts(&changed), "{changed:?}");
+            }
+            // A longer name that starts with this one.
+            assert!(!field.starts(format!("{name}x\":1}}").as_bytes()));
         }
     }
 
