@@ -240,11 +240,18 @@ impl std::fmt::Debug for Batch<'_> {
 impl Batch<'_> {
     /// The records in the order librdkafka gave them (each partition's in offset order), or the
     /// error a partition's fetch reported in a record's place.
+    ///
+    /// A topic's name is read from librdkafka once for a run of its records (it is a C string
+    /// to measure and check for UTF-8): records of one topic share one `&str`.
     pub fn iter(&self) -> impl Iterator<Item = Result<Record<'_>, KafkaError>> {
-        self.messages.iter().map(|&message| {
+        let mut named: (*const rd::rd_kafka_topic_t, &str) = (std::ptr::null(), "");
+        self.messages.iter().map(move |&message| {
             // SAFETY: the message is valid until the batch releases it, which needs `&mut self`.
             let message = unsafe { &*message };
-            record(message)
+            if !std::ptr::eq(message.rkt, named.0) {
+                named = (message.rkt, topic_name(message));
+            }
+            record(message, named.1)
         })
     }
 
@@ -301,19 +308,26 @@ impl std::fmt::Debug for Record<'_> {
     }
 }
 
-fn record(message: &rd::rd_kafka_message_t) -> Result<Record<'_>, KafkaError> {
+/// The name of a message's topic ("" when it has none).
+fn topic_name(message: &rd::rd_kafka_message_t) -> &str {
+    if message.rkt.is_null() {
+        return "";
+    }
+    // SAFETY: the message holds a reference on its topic, whose name is a C string.
+    let name = unsafe { CStr::from_ptr(rd::rd_kafka_topic_name(message.rkt)) };
+    name.to_str().unwrap_or("")
+}
+
+/// `message` as a record of `topic` (its topic's name).
+fn record<'m>(
+    message: &'m rd::rd_kafka_message_t,
+    topic: &'m str,
+) -> Result<Record<'m>, KafkaError> {
     if message.err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
         return Err(KafkaError::MessageConsumption(RDKafkaErrorCode::from(
             message.err,
         )));
     }
-    let topic = if message.rkt.is_null() {
-        ""
-    } else {
-        // SAFETY: the message holds a reference on its topic, whose name is a C string.
-        let name = unsafe { CStr::from_ptr(rd::rd_kafka_topic_name(message.rkt)) };
-        name.to_str().unwrap_or("")
-    };
     Ok(Record {
         topic,
         partition: message.partition,

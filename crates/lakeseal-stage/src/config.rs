@@ -17,7 +17,7 @@
 //! [window]
 //! max_records = 100000                       # default 100000
 //! max_bytes = 67108864                       # bytes, default 64 MiB
-//! max_age_seconds = 60                       # default 60
+//! max_age_seconds = 60                       # default 60, at most 604800 (7 days)
 //!
 //! [encryption]
 //! key_id = "alias/telemetry"                 # key id, alias or ARN
@@ -49,6 +49,9 @@ use serde::Deserialize;
 use crate::s3::S3Location;
 use crate::schema::{RawSchema, TableSchema};
 use crate::window::WindowLimits;
+
+/// The longest `window.max_age_seconds`: 7 days, Kafka's default retention.
+const MAX_WINDOW_AGE_SECONDS: u64 = 7 * 24 * 3600;
 use crate::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -247,6 +250,14 @@ impl StageConfig {
             max_bytes: raw.window.max_bytes.unwrap_or(defaults.max_bytes),
             max_age: match raw.window.max_age_seconds {
                 Some(0) => return Err(field("window.max_age_seconds", "must be at least 1")),
+                // A window's records stay uncommitted while it is open: older than the topic's
+                // retention (Kafka's default is 7 days), a crash would lose them.
+                Some(s) if s > MAX_WINDOW_AGE_SECONDS => {
+                    return Err(field(
+                        "window.max_age_seconds",
+                        "must be at most 604800 (7 days)",
+                    ));
+                }
                 Some(s) => Duration::from_secs(s),
                 None => defaults.max_age,
             },
@@ -449,6 +460,10 @@ data_dir = "/var/lib/lakeseal/keycore"
             (format!("{GOOD}\n[extra]\nx = 1\n"), "extra"),
             (
                 GOOD.replace("max_age_seconds = 30", "max_age_seconds = 0"),
+                "window.max_age_seconds",
+            ),
+            (
+                GOOD.replace("max_age_seconds = 30", "max_age_seconds = 604801"),
                 "window.max_age_seconds",
             ),
             (

@@ -158,6 +158,13 @@ impl Equivalent<TopicPartition> for TopicPartitionRef<'_> {
     }
 }
 
+/// Records taken in and not yet counted in [`Totals`] and the metrics.
+#[derive(Default)]
+struct Taken {
+    records: u64,
+    bytes: u64,
+}
+
 /// A closed window not yet committed, and the dead letters it must wait for.
 struct Pending {
     closed: ClosedWindow,
@@ -501,6 +508,9 @@ impl<K: KeyService + 'static> Stage<K> {
         now: Instant,
     ) -> Result<()> {
         let mut partitions = lock(&self.shared.partitions);
+        let mut taken = Taken::default();
+        // A batch holds runs of one partition's records: the partition is looked up once a run.
+        let mut current: Option<(&'r str, i32, Option<&mut Partition>)> = None;
         for polled in records {
             let record = match polled {
                 Ok(record) => record,
@@ -509,12 +519,37 @@ impl<K: KeyService + 'static> Stage<K> {
                     continue;
                 }
             };
-            if self.shared.accept(&mut partitions, &record, now)? && schedule.retry_at.is_none() {
+            let same = matches!(&current, Some((topic, p, _))
+                // librdkafka names each topic once (records of a topic share the string).
+                if *p == record.partition && topic.as_ptr() == record.topic.as_ptr());
+            if !same {
+                let found = partitions
+                    .map
+                    .get_mut(&TopicPartitionRef(record.topic, record.partition));
+                current = Some((record.topic, record.partition, found));
+            }
+            let Some((_, _, Some(partition))) = &mut current else {
+                // Revoked since librdkafka queued the record: nothing of it was taken or
+                // committed, and the partition's next owner reads it from the committed offset.
+                tracing::debug!(
+                    topic = record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    "record of a partition no longer assigned; left to its next owner"
+                );
+                continue;
+            };
+            if self.shared.accept(partition, &record, &mut taken, now)?
+                && schedule.retry_at.is_none()
+            {
+                current = None;
                 drop(partitions);
+                self.shared.count(&mut taken);
                 self.check(schedule, now)?;
                 partitions = lock(&self.shared.partitions);
             }
         }
+        self.shared.count(&mut taken);
         Ok(())
     }
 
@@ -663,24 +698,15 @@ impl<K: KeyService + 'static> Shared<K> {
 
     /// Takes one record into its partition's window, or to the dead-letter topic. True when that
     /// window has reached a limit and should be written now.
+    /// A record of `partition` into its window (or the dead-letter topic); whether the window
+    /// should close now.
     fn accept(
         &self,
-        partitions: &mut Partitions,
+        partition: &mut Partition,
         message: &Record<'_>,
+        taken: &mut Taken,
         now: Instant,
     ) -> Result<bool> {
-        let tp = TopicPartitionRef(message.topic, message.partition);
-        let Some(partition) = partitions.map.get_mut(&tp) else {
-            // Revoked since librdkafka queued the record: nothing of it was taken or committed,
-            // and the partition's next owner reads it from the committed offset.
-            tracing::debug!(
-                topic = tp.0,
-                partition = tp.1,
-                offset = message.offset,
-                "record of a partition no longer assigned; left to its next owner"
-            );
-            return Ok(false);
-        };
         let offset = message.offset;
         if offset < partition.next {
             self.sink.totals.skipped.fetch_add(1, Ordering::Relaxed);
@@ -699,9 +725,9 @@ impl<K: KeyService + 'static> Shared<K> {
             );
         }
         partition.next = offset + 1;
-        self.sink.totals.consumed.fetch_add(1, Ordering::Relaxed);
         let payload = message.payload.unwrap_or_default();
-        self.bytes_in.increment(payload.len() as u64);
+        taken.records += 1;
+        taken.bytes += payload.len() as u64;
         if let Err(reason) = partition.open.push(offset, payload) {
             let delivery = self.dead_letter(message, &reason.to_string())?;
             partition.open_dead_letters.push(delivery);
@@ -713,6 +739,19 @@ impl<K: KeyService + 'static> Shared<K> {
                 .increment(1);
         }
         Ok(partition.open.should_close(now))
+    }
+
+    /// Adds what was taken in to the shared counters (once a batch: they are atomics other
+    /// threads read) and starts `taken` again.
+    fn count(&self, taken: &mut Taken) {
+        let Taken { records, bytes } = std::mem::take(taken);
+        if records > 0 {
+            self.sink
+                .totals
+                .consumed
+                .fetch_add(records, Ordering::Relaxed);
+            self.bytes_in.increment(bytes);
+        }
     }
 
     fn dead_letter(&self, message: &Record<'_>, reason: &str) -> Result<DeliveryFuture> {

@@ -55,7 +55,8 @@ pub struct Window {
     limits: WindowLimits,
     offsets: Option<(i64, i64)>,
     first_event_ms: Option<i64>,
-    opened: Option<Instant>,
+    /// When the open window is old enough to close (its first record's arrival + `max_age`).
+    deadline: Option<Instant>,
 }
 
 impl Window {
@@ -66,14 +67,16 @@ impl Window {
             limits,
             offsets: None,
             first_event_ms: None,
-            opened: None,
+            deadline: None,
         }
     }
 
     /// Adds the record at `offset`. A record that does not decode is refused (for the dead-letter
     /// topic) but its offset is covered all the same.
     pub fn push(&mut self, offset: i64, record: &[u8]) -> Result<(), DecodeError> {
-        self.opened.get_or_insert_with(Instant::now);
+        let max_age = self.limits.max_age;
+        self.deadline
+            .get_or_insert_with(|| Instant::now() + max_age);
         self.offsets = Some(match self.offsets {
             None => (offset, offset),
             Some((first, last)) => (first.min(offset), last.max(offset)),
@@ -92,14 +95,12 @@ impl Window {
     pub fn should_close(&self, now: Instant) -> bool {
         self.decoder.len() >= self.limits.max_records.get()
             || self.decoder.bytes() >= self.limits.max_bytes.get()
-            || self
-                .opened
-                .is_some_and(|t| now.duration_since(t) >= self.limits.max_age)
+            || self.deadline.is_some_and(|deadline| now >= deadline)
     }
 
     /// When the window will be old enough to close, if it is open.
     pub fn deadline(&self) -> Option<Instant> {
-        self.opened.map(|t| t + self.limits.max_age)
+        self.deadline
     }
 
     /// Closes the window; the next record opens a new one. `None` when it was empty.
@@ -107,7 +108,7 @@ impl Window {
         let Some((first, last)) = self.offsets.take() else {
             return Ok(None);
         };
-        self.opened = None;
+        self.deadline = None;
         Ok(Some(ClosedWindow {
             batch: self.decoder.finish()?,
             first,
