@@ -104,10 +104,9 @@ const POW10_WORD: [u64; 9] = [
 pub(crate) struct FieldName {
     /// The name and its closing quote.
     bytes: Box<[u8]>,
-    /// `bytes` in words, the last one padded with zeros.
-    words: Box<[u64]>,
-    /// The bytes of the last word that are the name's.
-    last: u64,
+    /// `bytes` in words, each with the mask of its bytes that are the name's (the last word is
+    /// padded with zeros).
+    words: Box<[(u64, u64)]>,
 }
 
 impl FieldName {
@@ -123,26 +122,20 @@ impl FieldName {
             .map(|chunk| {
                 let mut word = [0; 8];
                 word[..chunk.len()].copy_from_slice(chunk);
-                u64::from_le_bytes(word)
+                let mask = u64::MAX >> (8 * (8 - chunk.len()));
+                (u64::from_le_bytes(word), mask)
             })
             .collect();
-        let tail = bytes.len() - (bytes.len() - 1) / 8 * 8;
-        let last = u64::MAX >> (8 * (8 - tail));
-        Some(Self { bytes, words, last })
+        Some(Self { bytes, words })
     }
 
     /// Whether `rest` starts with the name and its closing quote.
     fn starts(&self, rest: &[u8]) -> bool {
         let mut diff = 0;
-        for (i, &expected) in self.words.iter().enumerate() {
+        for (i, &(expected, mask)) in self.words.iter().enumerate() {
             let Some(got) = word(rest, i * 8) else {
                 // Near the record's end.
                 return rest.starts_with(&self.bytes);
-            };
-            let mask = if i + 1 == self.words.len() {
-                self.last
-            } else {
-                u64::MAX
             };
             diff |= (got & mask) ^ expected;
         }
@@ -209,8 +202,14 @@ impl<'a> Reader<'a> {
 
     /// The next byte after whitespace, not consumed.
     pub(crate) fn peek(&mut self) -> Option<u8> {
-        self.skip_whitespace();
-        self.bytes.get(self.at).copied()
+        match self.bytes.get(self.at) {
+            // Compact JSON: every byte above the space is not whitespace.
+            Some(&b) if b > b' ' => Some(b),
+            _ => {
+                self.skip_whitespace();
+                self.bytes.get(self.at).copied()
+            }
+        }
     }
 
     fn expect(&mut self, byte: u8, what: &'static str) -> Result<(), Syntax> {
