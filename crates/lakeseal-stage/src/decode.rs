@@ -554,13 +554,7 @@ mod tests {
             br#"{"device_id":"dup","ts":1,"battery_mv":1,"device_id":"last","ok":false}"#,
         ];
         let interesting = b"{}[]\",:\\/0123456789-+.eEtrufalsn \tu\x00\x7f\xc3\xa9\xff";
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut random = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut random = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         let mut d = Decoder::new(schema());
         let (mut taken, mut refused) = (0, 0);
         for round in 0..20_000 {

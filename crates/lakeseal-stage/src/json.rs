@@ -596,18 +596,12 @@ mod tests {
     /// The fast paths give exactly what the standard library's correctly rounded parser gives.
     #[test]
     fn numbers_are_read_exactly() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut random = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut random = crate::testing::xorshift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..200_000 {
             let whole_digits = random(12) as u32 + 1;
-            let whole = random(10u64.pow(whole_digits));
-            let fraction_digits = random(12) as usize;
-            let fraction = random(10u64.pow(fraction_digits as u32));
+            let whole = random(10usize.pow(whole_digits));
+            let fraction_digits = random(12);
+            let fraction = random(10usize.pow(fraction_digits as u32));
             let sign = if random(2) == 0 { "-" } else { "" };
             let mut text = format!("{sign}{whole}");
             if fraction_digits > 0 {
@@ -647,13 +641,7 @@ mod tests {
     #[test]
     fn word_scans_agree_with_byte_scans() {
         const BYTES: &[u8] = b"\"\\\x00\x1f\x20\x2f0123456789\x3a\x7f\x80\xb9\xba\xffa";
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut random = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut random = crate::testing::xorshift(0x2545_f491_4f6c_dd1d);
         for _ in 0..100_000 {
             let len = random(24);
             // Mostly digits or plain text, so runs are long enough to cross words.

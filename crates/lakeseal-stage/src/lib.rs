@@ -25,6 +25,21 @@ pub mod s3;
 pub mod schema;
 pub mod window;
 
+/// What the crate's tests share.
+#[cfg(test)]
+mod testing {
+    /// A reproducible stream of numbers (xorshift64) from `state` (not zero): each call gives one
+    /// below its argument.
+    pub(crate) fn xorshift(mut state: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        }
+    }
+}
+
 /// Errors of the stage.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
