@@ -16,7 +16,7 @@
 //!
 //! [window]
 //! max_records = 100000                       # default 100000
-//! max_bytes = 67108864                       # bytes, default 64 MiB
+//! max_bytes = 67108864                       # bytes, default 64 MiB, at most 1 GiB
 //! max_age_seconds = 60                       # default 60, at most 604800 (7 days)
 //!
 //! [encryption]
@@ -52,6 +52,9 @@ use crate::window::WindowLimits;
 
 /// The longest `window.max_age_seconds`: 7 days, Kafka's default retention.
 const MAX_WINDOW_AGE_SECONDS: u64 = 7 * 24 * 3600;
+
+/// The largest `window.max_bytes`: 1 GiB.
+const MAX_WINDOW_BYTES: usize = 1 << 30;
 use crate::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -247,7 +250,18 @@ impl StageConfig {
         let defaults = WindowLimits::default();
         let window = WindowLimits {
             max_records: raw.window.max_records.unwrap_or(defaults.max_records),
-            max_bytes: raw.window.max_bytes.unwrap_or(defaults.max_bytes),
+            max_bytes: match raw.window.max_bytes {
+                // A window's text columns address their bytes with 32-bit offsets (Arrow's
+                // `Utf8`), and the window is held in memory whole.
+                Some(b) if b.get() > MAX_WINDOW_BYTES => {
+                    return Err(field(
+                        "window.max_bytes",
+                        "must be at most 1073741824 (1 GiB)",
+                    ));
+                }
+                Some(b) => b,
+                None => defaults.max_bytes,
+            },
             max_age: match raw.window.max_age_seconds {
                 Some(0) => return Err(field("window.max_age_seconds", "must be at least 1")),
                 // A window's records stay uncommitted while it is open: older than the topic's
@@ -465,6 +479,13 @@ data_dir = "/var/lib/lakeseal/keycore"
             (
                 GOOD.replace("max_age_seconds = 30", "max_age_seconds = 604801"),
                 "window.max_age_seconds",
+            ),
+            (
+                GOOD.replace(
+                    "max_age_seconds = 30",
+                    "max_age_seconds = 30\nmax_bytes = 1073741825",
+                ),
+                "window.max_bytes",
             ),
             (
                 GOOD.replace(
