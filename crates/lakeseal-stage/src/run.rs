@@ -696,10 +696,8 @@ impl<K: KeyService + 'static> Shared<K> {
         }
     }
 
-    /// Takes one record into its partition's window, or to the dead-letter topic. True when that
-    /// window has reached a limit and should be written now.
-    /// A record of `partition` into its window (or the dead-letter topic); whether the window
-    /// should close now.
+    /// Takes one record of `partition` into its window, or to the dead-letter topic. True when
+    /// that window has reached a limit and should be written now.
     fn accept(
         &self,
         partition: &mut Partition,

@@ -75,8 +75,13 @@ impl Window {
     /// topic) but its offset is covered all the same.
     pub fn push(&mut self, offset: i64, record: &[u8]) -> Result<(), DecodeError> {
         let max_age = self.limits.max_age;
-        self.deadline
-            .get_or_insert_with(|| Instant::now() + max_age);
+        self.deadline.get_or_insert_with(|| {
+            // An age past what the clock can add (not from a `stage.toml`, which allows 7 days)
+            // is as good as never.
+            let now = Instant::now();
+            now.checked_add(max_age)
+                .unwrap_or(now + Duration::from_secs(u64::from(u32::MAX)))
+        });
         self.offsets = Some(match self.offsets {
             None => (offset, offset),
             Some((first, last)) => (first.min(offset), last.max(offset)),
@@ -169,6 +174,24 @@ mod tests {
         assert!(!w.should_close(Instant::now()));
         w.push(1, &record(1)).unwrap();
         w.push(2, &record(1)).unwrap();
+        assert!(w.should_close(Instant::now()));
+    }
+
+    /// A library user's age too large for the clock to add is no panic: the window closes by
+    /// its other limits.
+    #[tokio::test(start_paused = true)]
+    async fn an_age_past_the_clock_is_never() {
+        let mut w = Window::new(
+            schema(),
+            WindowLimits {
+                max_age: Duration::MAX,
+                ..limits(2, 1 << 20, 1)
+            },
+        );
+        w.push(0, &record(1)).unwrap();
+        tokio::time::advance(Duration::from_secs(10 * 365 * 24 * 3600)).await;
+        assert!(!w.should_close(Instant::now()));
+        w.push(1, &record(1)).unwrap();
         assert!(w.should_close(Instant::now()));
     }
 
