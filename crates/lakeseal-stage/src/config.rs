@@ -49,13 +49,13 @@ use serde::Deserialize;
 use crate::s3::S3Location;
 use crate::schema::{RawSchema, TableSchema};
 use crate::window::WindowLimits;
+use crate::{Error, Result};
 
 /// The longest `window.max_age_seconds`: 7 days, Kafka's default retention.
 const MAX_WINDOW_AGE_SECONDS: u64 = 7 * 24 * 3600;
 
 /// The largest `window.max_bytes`: 1 GiB.
 const MAX_WINDOW_BYTES: usize = 1 << 30;
-use crate::{Error, Result};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -113,7 +113,8 @@ impl FieldName {
     /// `name`'s raw form; `None` when JSON would escape it (then it is compared after
     /// unescaping).
     pub(crate) fn new(name: &str) -> Option<Self> {
-        if name.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // A byte that would end a string's plain run is one JSON escapes.
+        if plain_run(name.as_bytes()).is_some() {
             return None;
         }
         let bytes: Box<[u8]> = [name.as_bytes(), b"\""].concat().into();
