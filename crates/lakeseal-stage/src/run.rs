@@ -11,8 +11,9 @@
 //!
 //! * **Assign**: a partition resumes after the highest offset already in the lake or at the
 //!   committed offset, whichever is later; records below that point are skipped, never rewritten.
-//! * **Revoke**: the partition's window with the writer comes back first; then its windows are
-//!   written and committed, on the loop's thread, before the partition is given up. One that
+//! * **Revoke**: the windows with the writer come back first; then the revoked partitions'
+//!   windows are written and committed, two at a time (the writer thread takes one while the
+//!   loop's thread writes the next), before the partitions are given up. One that
 //!   cannot be written (key core down) is dropped unwritten and uncommitted, so the next owner
 //!   reads it again; a *lost* partition (the group moved on without us) is dropped without
 //!   writing, since another process may own it already. Records of a revoked partition that
@@ -22,7 +23,8 @@
 //!   once it lands. Nothing is written unencrypted; nothing is committed that is not in the lake.
 //! * **Dead letters**: a record that does not decode goes to the dead-letter topic with its
 //!   reason and source; its delivery is awaited before the window's offsets are committed.
-//! * **Stop** (SIGTERM/SIGINT, by the caller's flag): every window is written and committed.
+//! * **Stop** (SIGTERM/SIGINT, by the caller's flag): every window is written and committed, two
+//!   at a time as at a revoke.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
@@ -204,6 +206,17 @@ enum Wait<'a> {
     For(&'a TopicPartition),
     /// Until every window is back.
     All,
+}
+
+/// Which open window [`Shared::flush_partition`] closes, and who writes it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Close {
+    /// One that is due, for the writer thread.
+    IfDue,
+    /// Any, for the writer thread.
+    ByWriter,
+    /// Any, written here and now.
+    Here,
 }
 
 /// Everything that turns a closed window into a lake file: shared by the loop and the writer.
@@ -665,33 +678,46 @@ impl<K: KeyService + 'static> Shared<K> {
     fn revoke(&self, consumer: &StageConsumer<K>, list: &TopicPartitionList) {
         let lost = consumer.assignment_lost();
         let mut partitions = lock(&self.partitions);
-        for e in list.elements() {
-            let tp = (e.topic().to_owned(), e.partition());
-            if !partitions.map.contains_key(&tp) {
-                continue;
+        let revoked: Vec<TopicPartition> = list
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .filter(|tp| partitions.map.contains_key(tp))
+            .collect();
+        let outcome = if lost {
+            // Windows with the writer come back (a file landing after the partition is gone
+            // holds the same records under the same offsets); nothing more is written.
+            self.collect(consumer, &mut partitions, Wait::All)
+                .and(Err(FlushError::Blocked("the partition was lost".into())))
+        } else {
+            self.flush_all(consumer, &mut partitions, &revoked)
+        };
+        let why = match outcome {
+            Ok(()) => String::new(),
+            Err(FlushError::Blocked(why)) => why,
+            Err(FlushError::Fatal(error)) => {
+                let why = error.to_string();
+                self.set_fatal(error);
+                why
             }
-            let outcome = if lost {
-                // Its window with the writer comes back (a file landing after the partition is
-                // gone holds the same records under the same offsets); nothing more is written.
-                self.collect(consumer, &mut partitions, Wait::For(&tp))
-                    .and_then(|()| Err(FlushError::Blocked("the partition was lost".into())))
-            } else {
-                self.flush_partition(consumer, &mut partitions, &tp, true)
+        };
+        for tp in revoked {
+            let Some(partition) = partitions.map.remove(&tp) else {
+                continue;
             };
-            partitions.map.remove(&tp);
-            match outcome {
-                Ok(()) => {
-                    tracing::info!(topic = %tp.0, partition = tp.1, "revoked; windows written")
-                }
-                Err(FlushError::Blocked(why)) => {
-                    self.sink
-                        .totals
-                        .dropped_windows
-                        .fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(topic = %tp.0, partition = tp.1, error = %why,
-                        "revoked; its window is dropped unwritten and uncommitted, for the next owner to read again");
-                }
-                Err(FlushError::Fatal(error)) => self.set_fatal(error),
+            if !lost
+                && !partition.writing
+                && partition.pending.is_none()
+                && partition.open.is_empty()
+            {
+                tracing::info!(topic = %tp.0, partition = tp.1, "revoked; windows written");
+            } else {
+                self.sink
+                    .totals
+                    .dropped_windows
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(topic = %tp.0, partition = tp.1, error = %why,
+                    "revoked; its window is dropped unwritten and uncommitted, for the next owner to read again");
             }
         }
     }
@@ -820,28 +846,54 @@ impl<K: KeyService + 'static> Shared<K> {
             .filter(|(_, p)| p.pending.is_some() || all || p.open.should_close(now))
             .map(|(tp, _)| tp.clone())
             .collect();
+        if all {
+            return self.flush_all(consumer, &mut partitions, &due);
+        }
         for tp in &due {
-            self.flush_partition(consumer, &mut partitions, tp, all)?;
+            self.flush_partition(consumer, &mut partitions, tp, Close::IfDue)?;
         }
         Ok(())
     }
 
-    /// Writes the partition's pending window, then (when due or with `all`) closes its open one:
-    /// for the writer thread, or with `all` (revoke, stop) written here and now. Its previous
-    /// window comes back from the writer first, so offsets are committed in order.
+    /// Writes and commits every window of `tps` before returning (stop, revoke), two at a time:
+    /// the writer thread takes one partition's while this thread writes the next's. Every
+    /// window is tried and back from the writer before the first error is returned; one that
+    /// could not be written is left as its partition's `pending` (or still open).
+    fn flush_all(
+        &self,
+        consumer: &StageConsumer<K>,
+        partitions: &mut Partitions,
+        tps: &[TopicPartition],
+    ) -> Result<(), FlushError> {
+        let mut outcome = Ok(());
+        for (i, tp) in tps.iter().enumerate() {
+            let close = if i % 2 == 0 {
+                Close::ByWriter
+            } else {
+                Close::Here
+            };
+            let flushed = self.flush_partition(consumer, partitions, tp, close);
+            outcome = outcome.and(flushed);
+        }
+        let back = self.collect(consumer, partitions, Wait::All);
+        outcome.and(back)
+    }
+
+    /// Writes the partition's pending window, then closes its open one as `close` says. Its
+    /// previous window comes back from the writer first, so offsets are committed in order.
     fn flush_partition(
         &self,
         consumer: &StageConsumer<K>,
         partitions: &mut Partitions,
         tp: &TopicPartition,
-        all: bool,
+        close: Close,
     ) -> Result<(), FlushError> {
         self.collect(consumer, partitions, Wait::For(tp))?;
         let Some(partition) = partitions.map.get_mut(tp) else {
             return Ok(());
         };
         self.write_pending(consumer, tp, partition)?;
-        if !(all || partition.open.should_close(Instant::now())) {
+        if close == Close::IfDue && !partition.open.should_close(Instant::now()) {
             return Ok(());
         }
         let closed = partition
@@ -857,7 +909,7 @@ impl<K: KeyService + 'static> Shared<K> {
             dead_letters: std::mem::take(&mut partition.open_dead_letters),
             id: self.next_window.fetch_add(1, Ordering::Relaxed),
         };
-        if all {
+        if close == Close::Here {
             partition.pending = Some(window);
             self.write_pending(consumer, tp, partition)?;
         } else {
