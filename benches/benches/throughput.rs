@@ -8,9 +8,12 @@
 //!
 //! Each mode runs in a process of its own (this binary again, `--mode`), so CPU time (user +
 //! system, librdkafka's threads included) and peak RSS are its own; they come from
-//! `/proc/self/stat` (at 100 ticks a second) and `VmHWM`. Each mode runs `LAKESEAL_BENCH_ROUNDS`
-//! times (default 3; the per-record Python one once), interleaved; the run of median rate is
-//! reported. Records: `LAKESEAL_BENCH_RECORDS` (default 2,000,000) simulated telemetry records
+//! `/proc/self/stat` (at 100 ticks a second) and `VmHWM`. Beside them: each thread's busy share
+//! of the run, the whole machine's (`/proc/stat`: both cores, the broker's process included),
+//! and for the stages the tail — from the last record taken to the last window in the lake —
+//! which say whether a mode is bound by CPU or by the broker's round trips. Each mode runs
+//! `LAKESEAL_BENCH_ROUNDS` times (default 3; the per-record Python one once), interleaved; the
+//! run of median rate is reported. Records: `LAKESEAL_BENCH_RECORDS` (default 2,000,000) simulated telemetry records
 //! of about 190 bytes over 4 partitions.
 //!
 //!     cargo bench -p lakeseal-benches --bench throughput
@@ -152,6 +155,22 @@ fn usage() -> (f64, f64) {
     (cpu, hwm_kb / 1024.0)
 }
 
+/// Busy and total ticks of the whole machine (every core, the broker's process included) so far.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().unwrap())
+        .collect();
+    // user nice system idle iowait irq softirq steal …: idle and iowait are not busy.
+    let total: u64 = ticks.iter().sum();
+    (total - ticks[3] - ticks[4], total)
+}
+
 /// CPU seconds of each live thread of this process by name, librdkafka's (`rdk:*`) together.
 fn thread_cpu() -> serde_json::Value {
     let mut by_name = serde_json::Map::new();
@@ -289,10 +308,12 @@ fn stage(bootstrap: &str, n: u64, encrypted: bool) -> serde_json::Value {
     // Every record is in a window: stop, which writes them all. The clock stops when the lake
     // holds every record, before the consumer leaves its group (as for the raw loop).
     stop.store(true, Ordering::Relaxed);
+    let stopped = Instant::now();
     while totals.records.load(Ordering::Relaxed) < n && !worker.is_finished() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let seconds = started.elapsed().as_secs_f64();
+    let tail = stopped.elapsed().as_secs_f64();
     let threads = thread_cpu();
     worker.join().unwrap().unwrap();
     let bytes: u64 = walk(&dir.path().join("lake"));
@@ -302,6 +323,7 @@ fn stage(bootstrap: &str, n: u64, encrypted: bool) -> serde_json::Value {
         "seconds": seconds,
         "key_calls": if encrypted { totals.files.load(Ordering::Relaxed) } else { 0 },
         "files": totals.files.load(Ordering::Relaxed),
+        "tail_seconds": tail,
         "threads": threads,
     })
 }
@@ -338,12 +360,16 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--mode") {
         let bootstrap = std::env::var("BOOTSTRAP").unwrap();
         let n = records();
+        let (busy_before, total_before) = machine_ticks();
         let mut result = match args[i + 1].as_str() {
             "raw-consume" => raw_consume(&bootstrap, n),
             "stage-plain" => stage(&bootstrap, n, false),
             "stage-encrypted" => stage(&bootstrap, n, true),
             other => panic!("unknown mode {other}"),
         };
+        let (busy_after, total_after) = machine_ticks();
+        result["machine_busy"] =
+            json!((busy_after - busy_before) as f64 / (total_after - total_before) as f64);
         let (cpu, rss) = usage();
         result["cpu_seconds"] = json!(cpu);
         result["peak_rss_mib"] = json!(rss);
@@ -458,21 +484,40 @@ fn main() {
         cpu(2) / cpu(3),
         enc / rate(&rows[3].1)
     );
-    println!("\nCPU µs/record by thread (threads alive when the last record was in):");
+    println!(
+        "\nCPU µs/record by thread (threads alive when the last record was in), and the share of \
+         the run each was busy; the whole machine's busy share (both cores, the broker included):"
+    );
     for (mode, r) in &rows {
         let Some(threads) = r["threads"].as_object() else {
             continue;
         };
+        let seconds = r["seconds"].as_f64().unwrap();
         let mut threads: Vec<(&String, f64)> = threads
             .iter()
-            .map(|(name, s)| (name, s.as_f64().unwrap() * 1e6 / n as f64))
-            .filter(|(_, us)| *us >= 0.01)
+            .map(|(name, s)| (name, s.as_f64().unwrap()))
+            .filter(|(_, cpu)| cpu * 1e6 / n as f64 >= 0.01)
             .collect();
         threads.sort_by(|a, b| b.1.total_cmp(&a.1));
         let threads: Vec<String> = threads
             .iter()
-            .map(|(name, us)| format!("{name} {us:.2}"))
+            .map(|(name, cpu)| {
+                let us = cpu * 1e6 / n as f64;
+                format!("{name} {us:.2} ({:.0} %)", 100.0 * cpu / seconds)
+            })
             .collect();
-        println!("  {mode}: {}", threads.join(", "));
+        let machine = r["machine_busy"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "  {mode}: {}; machine {:.0} % busy",
+            threads.join(", "),
+            100.0 * machine
+        );
+        if let Some(tail) = r["tail_seconds"].as_f64() {
+            println!(
+                "    last windows in the lake {:.0} ms after the last record was taken ({:.0} % of the run)",
+                tail * 1e3,
+                100.0 * tail / seconds
+            );
+        }
     }
 }
