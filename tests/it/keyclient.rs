@@ -3,6 +3,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use lakeseal_envelope::{EncryptionContext, SecretBytes};
 use lakeseal_keyclient::{
@@ -68,7 +69,16 @@ async fn throttling_is_retried_until_it_gets_through() {
     let kc = RunningKeyCore::start_with(config).await;
     let key = telemetry_key(&kc).await;
     let many = NonZeroU32::new(1000).unwrap();
-    let client = Resilient::new(remote(&kc), many, many, RetryPolicy::default());
+    // The last of eight requests at 2 a second gets through after about 3 s. The default
+    // policy's eight attempts wait a random 0-50, 0-100, … 0-3,200 ms (full jitter), which can
+    // add up to less than that (this test failed so once in a loaded run): enough attempts,
+    // each waiting up to a second, that the waits cannot run out first.
+    let patient = RetryPolicy {
+        max_attempts: 40,
+        cap: Duration::from_secs(1),
+        ..RetryPolicy::default()
+    };
+    let client = Resilient::new(remote(&kc), many, many, patient);
     let cache = Arc::new(DekCache::new(client, DekCacheConfig::default()));
     // Eight windows close at once: far over 2 requests/s.
     let tasks: Vec<_> = (0..8)
