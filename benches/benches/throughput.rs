@@ -13,8 +13,8 @@
 //! and for the stages the tail — from the last record taken to the last window in the lake —
 //! which say whether a mode is bound by CPU or by the broker's round trips. Each mode runs
 //! `LAKESEAL_BENCH_ROUNDS` times (default 3; the per-record Python one once), interleaved; the
-//! run of median rate is reported. Records: `LAKESEAL_BENCH_RECORDS` (default 2,000,000) simulated telemetry records
-//! of about 190 bytes over 4 partitions.
+//! run of median rate is reported. Records: `LAKESEAL_BENCH_RECORDS` (default 2,000,000)
+//! simulated telemetry records of about 190 bytes over 4 partitions.
 //!
 //!     cargo bench -p lakeseal-benches --bench throughput
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]

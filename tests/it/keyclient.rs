@@ -71,7 +71,7 @@ async fn throttling_is_retried_until_it_gets_through() {
     let many = NonZeroU32::new(1000).unwrap();
     // The last of eight requests at 2 a second gets through after about 3 s. The default
     // policy's eight attempts wait a random 0-50, 0-100, … 0-3,200 ms (full jitter), which can
-    // add up to less than that (this test failed so once in a loaded run): enough attempts,
+    // add up to less than that (this test failed that way once, in a loaded run): enough attempts,
     // each waiting up to a second, that the waits cannot run out first.
     let patient = RetryPolicy {
         max_attempts: 40,

@@ -294,7 +294,12 @@ impl<'a> Reader<'a> {
                         self.at += n + 1;
                         Ok(Scalar::Raw(start, start + n))
                     }
-                    _ => {
+                    // An escape (or a control character, or no end): the run before it is
+                    // taken as it is, the rest unescaped.
+                    run => {
+                        let n = run.unwrap_or(0);
+                        text.push_str(&self.text[start..start + n]);
+                        self.at += n;
                         self.string_body(text)?;
                         Ok(Scalar::Str)
                     }

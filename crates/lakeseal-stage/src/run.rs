@@ -826,8 +826,8 @@ impl<K: KeyService + 'static> Shared<K> {
     }
 
     /// Commits what the writer finished and writes every pending window; closes every open window
-    /// that is due for the writer — or, with `all` (stop), waits for the writer and writes every
-    /// window here and now.
+    /// that is due for the writer — or, with `all` (stop), writes and commits every window
+    /// ([`Shared::flush_all`]).
     fn flush_due(
         &self,
         consumer: &StageConsumer<K>,
@@ -835,11 +835,8 @@ impl<K: KeyService + 'static> Shared<K> {
         all: bool,
     ) -> Result<(), FlushError> {
         let mut partitions = lock(&self.partitions);
-        self.collect(
-            consumer,
-            &mut partitions,
-            if all { Wait::All } else { Wait::Nothing },
-        )?;
+        // A partition's window still with the writer is waited for by `flush_partition`.
+        self.collect(consumer, &mut partitions, Wait::Nothing)?;
         let due: Vec<TopicPartition> = partitions
             .map
             .iter()
