@@ -24,7 +24,7 @@ use lakeseal_envelope::{DataKey, EncryptionContext};
 use lakeseal_keyclient::{DekCache, DekCacheConfig, KeyService, NewDataKey};
 use lakeseal_simulator::Fleet;
 use lakeseal_stage::decode::Decoder;
-use lakeseal_stage::encrypted_parquet::{self, WrappedDek};
+use lakeseal_stage::encrypted_parquet::{self, Codec, WrappedDek};
 use lakeseal_stage::schema::{RawSchema, TableSchema};
 use parquet::arrow::ArrowWriter;
 
@@ -95,7 +95,7 @@ fn window_write(c: &mut Criterion) {
     group.bench_function("parquet-plain", |b| {
         b.iter(|| {
             let mut out = Vec::new();
-            let properties = encrypted_parquet::layout(&schema).build();
+            let properties = encrypted_parquet::layout(&schema, Codec::default()).build();
             let mut w = ArrowWriter::try_new(&mut out, schema.clone(), Some(properties)).unwrap();
             w.write(&batch).unwrap();
             w.close().unwrap();
@@ -108,6 +108,7 @@ fn window_write(c: &mut Criterion) {
                 encrypted_parquet::write(
                     std::slice::from_ref(&batch),
                     schema.clone(),
+                    Codec::default(),
                     &key,
                     "arn:aws:kms:eu-west-1:111122223333:key/k",
                     &wrapped,

@@ -56,7 +56,8 @@ files = 0
 def write(table):
     global files
     properties = factory.file_encryption_properties(kms, encryption)
-    pq.write_table(table, os.path.join(out, f"w{files}.parquet"), compression="zstd",
+    # Snappy, as the stage writes by default (and pyarrow's own default).
+    pq.write_table(table, os.path.join(out, f"w{files}.parquet"), compression="snappy",
                    encryption_properties=properties)
     files += 1
 

@@ -8,7 +8,7 @@ use arrow_schema::{DataType, Field, Schema};
 use lakeseal_envelope::EncryptionContext;
 use lakeseal_keyclient::{CachedDek, DekCache, DekCacheConfig, Remote, RemoteCredentials};
 use lakeseal_keycore::{Principal, RequestContext};
-use lakeseal_stage::encrypted_parquet::{self, WrappedDek};
+use lakeseal_stage::encrypted_parquet::{self, Codec, WrappedDek};
 
 use crate::support::{REGION, RunningKeyCore};
 
@@ -31,6 +31,7 @@ async fn data_key(kc: &RunningKeyCore) -> (CachedDek, EncryptionContext) {
     (cache.data_key(&key, &context, 1, 1).await.unwrap(), context)
 }
 
+/// Written with zstd; the large window below and the stage's own files use the default, Snappy.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyarrow_and_duckdb_read_an_encrypted_window() {
     let kc = RunningKeyCore::start().await;
@@ -51,6 +52,7 @@ async fn pyarrow_and_duckdb_read_an_encrypted_window() {
     let file = encrypted_parquet::write(
         &[batch],
         schema,
+        Codec::Zstd,
         dek.key(),
         dek.key_arn(),
         &WrappedDek::new(dek.wrapped(), &context),
@@ -95,6 +97,7 @@ async fn duckdb_and_pyarrow_read_a_large_window() {
     let file = encrypted_parquet::write(
         &[batch],
         schema,
+        Codec::default(),
         dek.key(),
         dek.key_arn(),
         &WrappedDek::new(dek.wrapped(), &context),

@@ -27,6 +27,7 @@
 //! url = "file:///var/lib/lakeseal/lake"      # file:// (default ./lake) or s3://bucket/prefix
 //! endpoint = "http://127.0.0.1:9000"         # s3 only: an S3-compatible endpoint (optional)
 //! region = "eu-west-1"                       # s3 only (optional; else AWS_REGION)
+//! compression = "snappy"                     # snappy (default), zstd or none
 //!
 //! [dlq]
 //! topic = "telemetry-dlq"                    # required
@@ -46,6 +47,7 @@ use std::time::Duration;
 use lakeseal_envelope::EncryptionContext;
 use serde::Deserialize;
 
+use crate::encrypted_parquet::Codec;
 use crate::s3::S3Location;
 use crate::schema::{RawSchema, TableSchema};
 use crate::window::WindowLimits;
@@ -100,6 +102,8 @@ struct RawSink {
     url: Option<String>,
     endpoint: Option<String>,
     region: Option<String>,
+    #[serde(default)]
+    compression: Codec,
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,6 +204,8 @@ pub struct StageConfig {
     pub context_template: BTreeMap<String, String>,
     /// Where files go.
     pub sink: Sink,
+    /// How their pages are compressed.
+    pub compression: Codec,
     /// Where undecodable records go.
     pub dlq_topic: String,
     /// The key core.
@@ -342,6 +348,7 @@ impl StageConfig {
             key_id: raw.encryption.key_id,
             context_template: raw.encryption.context,
             sink,
+            compression: raw.sink.compression,
             dlq_topic: raw.dlq.topic,
             keycore,
             keycore_rate,
@@ -414,6 +421,7 @@ data_dir = "/var/lib/lakeseal/keycore"
         assert_eq!(c.window.max_age, Duration::from_secs(30));
         assert_eq!(c.window.max_records.get(), 100_000);
         assert_eq!(c.sink, Sink::Local(PathBuf::from("./lake")));
+        assert_eq!(c.compression, Codec::Snappy);
         let ctx = c.context_for("iot");
         assert_eq!(
             (ctx.get("table"), ctx.get("topic")),
@@ -429,6 +437,13 @@ data_dir = "/var/lib/lakeseal/keycore"
         assert_eq!(c.schema.table(), "telemetry");
         assert!(matches!(c.keycore, KeycoreConfig::Remote { .. }));
         assert_eq!(c.keycore_rate.0.get(), 50);
+    }
+
+    #[test]
+    fn the_codec_is_chosen_by_name() {
+        let c =
+            StageConfig::from_toml(&format!("{GOOD}\n[sink]\ncompression = \"zstd\"\n")).unwrap();
+        assert_eq!(c.compression, Codec::Zstd);
     }
 
     #[test]
@@ -502,6 +517,10 @@ data_dir = "/var/lib/lakeseal/keycore"
                 "enable.auto.commit",
             ),
             (format!("{GOOD}\n[sink]\nurl = \"ftp://x\"\n"), "sink.url"),
+            (
+                format!("{GOOD}\n[sink]\ncompression = \"gzip\"\n"),
+                "compression",
+            ),
         ];
         for (text, path) in cases {
             let err = StageConfig::from_toml(&text).unwrap_err().to_string();

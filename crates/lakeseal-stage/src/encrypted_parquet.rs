@@ -133,7 +133,35 @@ impl KeyMaterial {
     }
 }
 
-/// The layout of every lake file of `schema`, before encryption: zstd, and one data page per
+/// How a lake file's pages are compressed (`[sink] compression`).
+///
+/// Snappy is the default, as in Kafka Connect's S3 sink, Firehose and pyarrow: the stage is on the
+/// hot path, and on the throughput bench's telemetry zstd (level 1) costs about twice Snappy's
+/// writing CPU for files about a quarter smaller (BENCHMARKS.md). A lake compacted later, or
+/// billed by the byte, may rather have zstd.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// Snappy.
+    #[default]
+    Snappy,
+    /// Zstandard, level 1.
+    Zstd,
+    /// Uncompressed.
+    None,
+}
+
+impl Codec {
+    fn parquet(self) -> Compression {
+        match self {
+            Codec::Snappy => Compression::SNAPPY,
+            Codec::Zstd => Compression::ZSTD(ZstdLevel::default()),
+            Codec::None => Compression::UNCOMPRESSED,
+        }
+    }
+}
+
+/// The layout of every lake file of `schema`, before encryption: `codec`, and one data page per
 /// column chunk. DuckDB 2.0 cannot decrypt a column chunk's second and later data pages of files
 /// that pyarrow reads (its page-ordinal AAD differs), so every column chunk is at most one
 /// dictionary page and one data page. A window is bounded (`max_bytes`) and wholly in memory
@@ -142,9 +170,12 @@ impl KeyMaterial {
 /// dictionary showed in the stage's profile (about 3 % of samples) and the files of the
 /// throughput bench are about 7 % smaller without. Public so that benchmarks compare against
 /// the same layout unencrypted.
-pub fn layout(schema: &arrow_schema::Schema) -> parquet::file::properties::WriterPropertiesBuilder {
+pub fn layout(
+    schema: &arrow_schema::Schema,
+    codec: Codec,
+) -> parquet::file::properties::WriterPropertiesBuilder {
     let builder = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_compression(codec.parquet())
         .set_data_page_row_count_limit(usize::MAX)
         .set_data_page_size_limit(usize::MAX)
         .set_dictionary_page_size_limit(usize::MAX)
@@ -158,11 +189,12 @@ pub fn layout(schema: &arrow_schema::Schema) -> parquet::file::properties::Write
         })
 }
 
-/// Writes `batches` as one Parquet file encrypted under `key`, zstd-compressed, with an
+/// Writes `batches` as one Parquet file encrypted under `key`, compressed with `codec`, with an
 /// encrypted footer whose key metadata names `master_key_arn` and carries `wrapped`.
 pub fn write(
     batches: &[RecordBatch],
     schema: arrow_schema::SchemaRef,
+    codec: Codec,
     key: &DataKey,
     master_key_arn: &str,
     wrapped: &WrappedDek,
@@ -173,7 +205,7 @@ pub fn write(
     let encryption = FileEncryptionProperties::builder(key.expose_secret().to_vec())
         .with_footer_key_metadata(metadata)
         .build()?;
-    let properties = layout(&schema)
+    let properties = layout(&schema, codec)
         .with_file_encryption_properties(encryption)
         .build();
     let mut out = Vec::new();
@@ -239,11 +271,33 @@ mod tests {
     }
 
     #[test]
+    fn every_codec_round_trips() {
+        let key = DataKey::from_bytes([7; 32]);
+        let wrapped = WrappedDek::new(b"blob", &context());
+        for codec in [Codec::Snappy, Codec::Zstd, Codec::None] {
+            let file = write(&[batch()], batch().schema(), codec, &key, "arn", &wrapped).unwrap();
+            let retriever = Arc::new(Retriever {
+                key: key.expose_secret().to_vec(),
+                seen: Default::default(),
+            });
+            assert_eq!(read(file, retriever).unwrap(), vec![batch()], "{codec:?}");
+        }
+    }
+
+    #[test]
     fn round_trip_with_pkmt1_footer_metadata() {
         let key = DataKey::from_bytes([7; 32]);
         let wrapped = WrappedDek::new(b"blob-from-the-key-core", &context());
         let arn = "arn:aws:kms:eu-west-1:111122223333:key/k";
-        let file = write(&[batch()], batch().schema(), &key, arn, &wrapped).unwrap();
+        let file = write(
+            &[batch()],
+            batch().schema(),
+            Codec::default(),
+            &key,
+            arn,
+            &wrapped,
+        )
+        .unwrap();
         assert!(
             !file.windows(5).any(|w| w == b"dev-1"),
             "plaintext in the file"
@@ -275,7 +329,15 @@ mod tests {
     fn another_key_cannot_read_it() {
         let key = DataKey::from_bytes([7; 32]);
         let wrapped = WrappedDek::new(b"b", &context());
-        let file = write(&[batch()], batch().schema(), &key, "arn", &wrapped).unwrap();
+        let file = write(
+            &[batch()],
+            batch().schema(),
+            Codec::default(),
+            &key,
+            "arn",
+            &wrapped,
+        )
+        .unwrap();
         let wrong = Arc::new(Retriever {
             key: vec![8; 32],
             seen: Default::default(),

@@ -1032,6 +1032,7 @@ impl<K: KeyService + 'static> Sink<K> {
         let bytes = encrypted_parquet::write(
             std::slice::from_ref(&closed.batch),
             self.config.schema.arrow(),
+            self.config.compression,
             dek.key(),
             dek.key_arn(),
             &wrapped,
@@ -1072,7 +1073,7 @@ impl<K: KeyService + 'static> Sink<K> {
         let bytes = if self.plaintext_baseline.load(Ordering::Relaxed) {
             let mut out = Vec::new();
             let schema = self.config.schema.arrow();
-            let properties = encrypted_parquet::layout(&schema).build();
+            let properties = encrypted_parquet::layout(&schema, self.config.compression).build();
             let mut writer =
                 parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(properties))
                     .map_err(Error::from)?;
