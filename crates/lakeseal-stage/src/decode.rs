@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use crate::json::{self, FieldName, Reader, Scalar};
 use crate::schema::{ColumnType, TableSchema, UTC};
-use arrow_array::builder::{
-    BooleanBuilder, Float32Builder, Float64Builder, Int32Builder, Int64Builder, PrimitiveBuilder,
-    StringBuilder, TimestampMicrosecondBuilder, TimestampMillisecondBuilder,
+use arrow_array::{
+    ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
 };
-use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, RecordBatch};
+use arrow_buffer::{BooleanBufferBuilder, Buffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
 
 /// The largest record accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -39,6 +39,10 @@ pub enum DecodeError {
     /// A column that may not be null is missing or null.
     #[error("field {0:?} is missing or null")]
     Missing(String),
+    /// The decoder holds as much text as a window can (2 GiB). The stage never gets here: its
+    /// windows close at `max_bytes`, at most 1 GiB.
+    #[error("the window is full (2 GiB of records)")]
+    WindowFull,
     /// A value of the wrong type.
     #[error("field {column:?} is not {expected}")]
     WrongType {
@@ -49,115 +53,211 @@ pub enum DecodeError {
     },
 }
 
-/// One field of the record being decoded. Text is kept in the row's scratch buffer, so a record
-/// decodes without allocating once the window's first records have sized the buffers.
-#[derive(Clone, Copy)]
-enum Cell {
-    Absent,
-    Null,
-    /// Text in the row's buffer (a string that had escapes).
-    Str(usize, usize),
-    /// Text in the record itself.
-    Raw(usize, usize),
-    Bool(bool),
-    I32(i32),
-    I64(i64),
-    F32(f32),
-    F64(f64),
-    Time(i64),
+/// A column's values so far. Each is the length of the column ([`Column::nulls`]): a null holds
+/// a zero (or an empty string) under its null bit.
+enum Values {
+    /// Text: `offsets` has one more entry than the column has values.
+    Str {
+        offsets: Vec<i32>,
+        data: String,
+    },
+    Bool(BooleanBufferBuilder),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    /// Ticks of the column's unit (milliseconds or microseconds).
+    Time(Vec<i64>),
 }
 
-enum Builder {
-    Str(StringBuilder),
-    Bool(BooleanBuilder),
-    I32(Int32Builder),
-    I64(Int64Builder),
-    F32(Float32Builder),
-    F64(Float64Builder),
-    Ms(TimestampMillisecondBuilder),
-    Us(TimestampMicrosecondBuilder),
+/// One column of the open window, grown in place as each record is read; a record that does not
+/// fit is cut back off every column ([`Column::truncate`]).
+struct Column {
+    values: Values,
+    nulls: NullBufferBuilder,
+    kind: ColumnType,
 }
 
-impl Builder {
+impl Column {
     fn new(kind: ColumnType) -> Self {
-        match kind {
-            ColumnType::String => Builder::Str(StringBuilder::new()),
-            ColumnType::Bool => Builder::Bool(BooleanBuilder::new()),
-            ColumnType::Int32 => Builder::I32(Int32Builder::new()),
-            ColumnType::Int64 => Builder::I64(Int64Builder::new()),
-            ColumnType::Float32 => Builder::F32(Float32Builder::new()),
-            ColumnType::Float64 => Builder::F64(Float64Builder::new()),
-            ColumnType::TimestampMs => {
-                Builder::Ms(TimestampMillisecondBuilder::new().with_timezone(UTC))
+        Self::with_capacity(kind, 0, 0)
+    }
+
+    /// Room for `rows` values and `text` bytes of text: windows are mostly alike, and a column
+    /// grown from empty is copied at every doubling.
+    fn with_capacity(kind: ColumnType, rows: usize, text: usize) -> Self {
+        let values = match kind {
+            ColumnType::String => {
+                let mut offsets = Vec::with_capacity(rows + 1);
+                offsets.push(0);
+                Values::Str {
+                    offsets,
+                    data: String::with_capacity(text),
+                }
             }
-            ColumnType::TimestampUs => {
-                Builder::Us(TimestampMicrosecondBuilder::new().with_timezone(UTC))
+            ColumnType::Bool => Values::Bool(BooleanBufferBuilder::new(rows)),
+            ColumnType::Int32 => Values::I32(Vec::with_capacity(rows)),
+            ColumnType::Int64 => Values::I64(Vec::with_capacity(rows)),
+            ColumnType::Float32 => Values::F32(Vec::with_capacity(rows)),
+            ColumnType::Float64 => Values::F64(Vec::with_capacity(rows)),
+            ColumnType::TimestampMs | ColumnType::TimestampUs => {
+                Values::Time(Vec::with_capacity(rows))
             }
+        };
+        Self {
+            values,
+            nulls: NullBufferBuilder::new(rows),
+            kind,
         }
     }
 
-    /// Appends a cell that [`cell`] made for this column's type; `text` is the row's buffer,
-    /// `record` the record's text.
-    fn append(&mut self, cell: Cell, text: &str, record: &str) {
-        match (self, cell) {
-            (Builder::Str(b), Cell::Str(from, to)) => b.append_value(&text[from..to]),
-            (Builder::Str(b), Cell::Raw(from, to)) => b.append_value(&record[from..to]),
-            (Builder::Bool(b), Cell::Bool(v)) => b.append_value(v),
-            (Builder::I32(b), Cell::I32(v)) => b.append_value(v),
-            (Builder::I64(b), Cell::I64(v)) => b.append_value(v),
-            (Builder::F32(b), Cell::F32(v)) => b.append_value(v),
-            (Builder::F64(b), Cell::F64(v)) => b.append_value(v),
-            (Builder::Ms(b), Cell::Time(v)) => b.append_value(v),
-            (Builder::Us(b), Cell::Time(v)) => b.append_value(v),
-            (Builder::Str(b), _) => b.append_null(),
-            (Builder::Bool(b), _) => b.append_null(),
-            (Builder::I32(b), _) => b.append_null(),
-            (Builder::I64(b), _) => b.append_null(),
-            (Builder::F32(b), _) => b.append_null(),
-            (Builder::F64(b), _) => b.append_null(),
-            (Builder::Ms(b), _) => b.append_null(),
-            (Builder::Us(b), _) => b.append_null(),
-        }
+    fn len(&self) -> usize {
+        self.nulls.len()
     }
 
-    /// The column so far. The builder starts again with room for as many values (and as much
-    /// text): windows are mostly alike, and one grown from empty is copied at every doubling.
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            Builder::Str(b) => {
-                let array = b.finish();
-                *b = StringBuilder::with_capacity(array.len(), array.value_data().len());
-                Arc::new(array)
-            }
-            Builder::Bool(b) => {
-                let array = b.finish();
-                *b = BooleanBuilder::with_capacity(array.len());
-                Arc::new(array)
-            }
-            Builder::I32(b) => renew(b),
-            Builder::I64(b) => renew(b),
-            Builder::F32(b) => renew(b),
-            Builder::F64(b) => renew(b),
-            Builder::Ms(b) => renew(b),
-            Builder::Us(b) => renew(b),
-        }
+    /// Ends a string value whose text was appended to `data`.
+    fn end_text(offsets: &mut Vec<i32>, data: &str) {
+        // `Decoder::push` keeps a window's text under `i32::MAX` bytes.
+        offsets.push(i32::try_from(data.len()).unwrap_or(i32::MAX));
     }
-}
 
-/// [`Builder::finish`] of a primitive column (its data type, with a time zone, kept).
-fn renew<T: ArrowPrimitiveType>(builder: &mut PrimitiveBuilder<T>) -> ArrayRef {
-    let array = builder.finish();
-    *builder =
-        PrimitiveBuilder::with_capacity(array.len()).with_data_type(array.data_type().clone());
-    Arc::new(array)
-}
+    /// Appends `value`, read from `json` (an escaped string's text is in `data` for a text
+    /// column, else in `scratch`); false when it is of the wrong type.
+    fn push(&mut self, value: Scalar, json: &Reader<'_>, scratch: &str) -> bool {
+        let kind = self.kind;
+        let ok = match (&mut self.values, value) {
+            (_, Scalar::Null) => return self.push_null(),
+            (Values::Str { offsets, data }, Scalar::Raw(from, to)) => {
+                data.push_str(json.slice(from, to));
+                Self::end_text(offsets, data);
+                true
+            }
+            (Values::Str { offsets, data }, Scalar::Str) => {
+                Self::end_text(offsets, data);
+                true
+            }
+            (Values::Bool(v), Scalar::Bool(b)) => {
+                v.append(b);
+                true
+            }
+            (Values::I32(v), Scalar::Int(n)) => match i32::try_from(n) {
+                Ok(n) => {
+                    v.push(n);
+                    true
+                }
+                Err(_) => false,
+            },
+            (Values::I64(v), Scalar::Int(n)) => {
+                v.push(n);
+                true
+            }
+            (Values::F32(v), Scalar::Int(n)) => {
+                v.push(n as f32);
+                true
+            }
+            (Values::F32(v), Scalar::Float(x)) => {
+                v.push(x as f32);
+                true
+            }
+            (Values::F64(v), Scalar::Int(n)) => {
+                v.push(n as f64);
+                true
+            }
+            (Values::F64(v), Scalar::Float(x)) => {
+                v.push(x);
+                true
+            }
+            (Values::Time(v), Scalar::Int(n)) => {
+                v.push(n);
+                true
+            }
+            (Values::Time(v), Scalar::Raw(from, to)) => {
+                match parse_rfc3339(json.slice(from, to), kind) {
+                    Some(t) => {
+                        v.push(t);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            (Values::Time(v), Scalar::Str) => match parse_rfc3339(scratch, kind) {
+                Some(t) => {
+                    v.push(t);
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        };
+        if ok {
+            self.nulls.append_non_null();
+        }
+        ok
+    }
 
-/// The record being decoded: a cell per column and the text of its string cells.
-struct Row {
-    cells: Vec<Cell>,
-    text: String,
-    /// The name of a field not found at its usual place, unescaped.
-    name: String,
+    /// Appends a null.
+    fn push_null(&mut self) -> bool {
+        match &mut self.values {
+            Values::Str { offsets, data } => Self::end_text(offsets, data),
+            Values::Bool(v) => v.append(false),
+            Values::I32(v) => v.push(0),
+            Values::I64(v) | Values::Time(v) => v.push(0),
+            Values::F32(v) => v.push(0.0),
+            Values::F64(v) => v.push(0.0),
+        }
+        self.nulls.append_null();
+        true
+    }
+
+    /// Cuts the column back to its first `rows` values (and drops any text appended after them).
+    fn truncate(&mut self, rows: usize) {
+        match &mut self.values {
+            Values::Str { offsets, data } => {
+                offsets.truncate(rows + 1);
+                let end = offsets.last().map_or(0, |&o| o as usize);
+                data.truncate(end);
+            }
+            Values::Bool(v) => v.truncate(rows),
+            Values::I32(v) => v.truncate(rows),
+            Values::I64(v) | Values::Time(v) => v.truncate(rows),
+            Values::F32(v) => v.truncate(rows),
+            Values::F64(v) => v.truncate(rows),
+        }
+        self.nulls.truncate(rows);
+    }
+
+    /// The column so far, as Arrow; the column starts again, empty, with as much room.
+    fn finish(&mut self) -> Result<ArrayRef, arrow_schema::ArrowError> {
+        let rows = self.len();
+        let text = match &self.values {
+            Values::Str { data, .. } => data.len(),
+            _ => 0,
+        };
+        let Column {
+            values,
+            mut nulls,
+            kind,
+        } = std::mem::replace(self, Self::with_capacity(self.kind, rows, text));
+        let nulls = nulls.finish();
+        Ok(match values {
+            Values::Str { offsets, data } => Arc::new(StringArray::try_new(
+                OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                Buffer::from(data.into_bytes()),
+                nulls,
+            )?),
+            Values::Bool(mut v) => Arc::new(BooleanArray::new(v.finish(), nulls)),
+            Values::I32(v) => Arc::new(Int32Array::new(v.into(), nulls)),
+            Values::I64(v) => Arc::new(Int64Array::new(v.into(), nulls)),
+            Values::F32(v) => Arc::new(Float32Array::new(v.into(), nulls)),
+            Values::F64(v) => Arc::new(Float64Array::new(v.into(), nulls)),
+            Values::Time(v) if kind == ColumnType::TimestampMs => {
+                Arc::new(TimestampMillisecondArray::new(v.into(), nulls).with_timezone(UTC))
+            }
+            Values::Time(v) => {
+                Arc::new(TimestampMicrosecondArray::new(v.into(), nulls).with_timezone(UTC))
+            }
+        })
+    }
 }
 
 /// What column `kind` expects, for [`DecodeError::WrongType`].
@@ -174,39 +274,6 @@ fn expected(kind: ColumnType) -> &'static str {
     }
 }
 
-/// A value read from `json` for a column of `kind` (an escaped string's text is `text[from..]`):
-/// its cell, or `None` when the value is of the wrong type.
-fn cell(
-    kind: ColumnType,
-    value: Scalar,
-    text: &mut String,
-    from: usize,
-    json: &Reader<'_>,
-) -> Option<Cell> {
-    Some(match (kind, value) {
-        (_, Scalar::Null) => Cell::Null,
-        (ColumnType::String, Scalar::Str) => Cell::Str(from, text.len()),
-        (ColumnType::String, Scalar::Raw(from, to)) => Cell::Raw(from, to),
-        (ColumnType::Bool, Scalar::Bool(v)) => Cell::Bool(v),
-        (ColumnType::Int32, Scalar::Int(v)) => Cell::I32(i32::try_from(v).ok()?),
-        (ColumnType::Int64, Scalar::Int(v)) => Cell::I64(v),
-        (ColumnType::Float32, Scalar::Int(v)) => Cell::F32(v as f32),
-        (ColumnType::Float32, Scalar::Float(v)) => Cell::F32(v as f32),
-        (ColumnType::Float64, Scalar::Int(v)) => Cell::F64(v as f64),
-        (ColumnType::Float64, Scalar::Float(v)) => Cell::F64(v),
-        (ColumnType::TimestampMs | ColumnType::TimestampUs, Scalar::Int(v)) => Cell::Time(v),
-        (ColumnType::TimestampMs | ColumnType::TimestampUs, Scalar::Str) => {
-            let t = parse_rfc3339(&text[from..], kind);
-            text.truncate(from);
-            Cell::Time(t?)
-        }
-        (ColumnType::TimestampMs | ColumnType::TimestampUs, Scalar::Raw(from, to)) => {
-            Cell::Time(parse_rfc3339(json.slice(from, to), kind)?)
-        }
-        _ => return None,
-    })
-}
-
 /// An RFC 3339 time as ticks of the column's unit since the epoch.
 fn parse_rfc3339(text: &str, kind: ColumnType) -> Option<i64> {
     let per_second: i128 = if kind == ColumnType::TimestampMs {
@@ -219,13 +286,17 @@ fn parse_rfc3339(text: &str, kind: ColumnType) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / (1_000_000_000 / per_second)).ok()
 }
 
-/// Column builders of one open window.
+/// The columns of one open window.
 pub struct Decoder {
     schema: TableSchema,
-    builders: Vec<Builder>,
+    columns: Vec<Column>,
     /// Each column's name as records write it.
     raw_names: Vec<Option<FieldName>>,
-    row: Row,
+    /// The text of an escaped string that no text column takes (an RFC 3339 time, or a skipped
+    /// field's).
+    scratch: String,
+    /// The name of a field not found at its usual place, unescaped.
+    name: String,
     rows: usize,
     bytes: usize,
 }
@@ -243,16 +314,11 @@ impl std::fmt::Debug for Decoder {
 impl Decoder {
     /// An empty window of `schema`.
     pub fn new(schema: TableSchema) -> Self {
-        let builders: Vec<Builder> = schema
+        let columns = schema
             .columns()
             .iter()
-            .map(|c| Builder::new(c.kind))
+            .map(|c| Column::new(c.kind))
             .collect();
-        let row = Row {
-            cells: vec![Cell::Absent; builders.len()],
-            text: String::new(),
-            name: String::new(),
-        };
         let raw_names = schema
             .columns()
             .iter()
@@ -260,9 +326,10 @@ impl Decoder {
             .collect();
         Self {
             schema,
-            builders,
+            columns,
             raw_names,
-            row,
+            scratch: String::new(),
+            name: String::new(),
             rows: 0,
             bytes: 0,
         }
@@ -273,77 +340,99 @@ impl Decoder {
         if record.len() > MAX_RECORD_BYTES {
             return Err(DecodeError::TooLarge(record.len()));
         }
-        let row = &mut self.row;
-        row.cells.fill(Cell::Absent);
-        row.text.clear();
-        let columns = self.schema.columns();
+        // A text column's bytes are addressed by `i32` offsets, and no column holds more text
+        // than the window's records (an unescaped string is never longer than its JSON).
+        if self.bytes + record.len() > i32::MAX as usize {
+            return Err(DecodeError::WindowFull);
+        }
+        let result = self.read(record);
+        if result.is_err() {
+            for column in &mut self.columns {
+                column.truncate(self.rows);
+            }
+        }
+        result
+    }
+
+    /// [`Decoder::push`]'s record into the columns, which it may leave part grown on error.
+    fn read(&mut self, record: &[u8]) -> Result<i64, DecodeError> {
         let not_json = |e: json::Syntax| DecodeError::NotJson(e.to_string());
         let mut json = Reader::new(record).map_err(not_json)?;
         if json.peek() != Some(b'{') {
             // Any other JSON value, or none.
-            json.value(&mut row.name, true).map_err(not_json)?;
+            json.value(&mut self.scratch, true).map_err(not_json)?;
             json.end().map_err(not_json)?;
             return Err(DecodeError::NotAnObject);
         }
+        let rows = self.rows;
+        let schema = &self.schema;
         let mut more = !json.object_start().map_err(not_json)?;
         // Producers write fields in the same order record after record: the column after the
         // last one found is tried first, by its raw bytes.
         let mut next = 0;
         while more {
             let guess = self.raw_names.get(next).and_then(Option::as_ref);
-            let index = if json.field_name(guess, &mut row.name).map_err(not_json)? {
+            let index = if json.field_name(guess, &mut self.name).map_err(not_json)? {
                 Some(next)
             } else {
-                columns.iter().position(|c| c.name == row.name)
+                schema.columns().iter().position(|c| c.name == self.name)
             };
-            let from = row.text.len();
-            match index {
-                Some(i) => {
-                    let column = &columns[i];
-                    let value = json.value(&mut row.text, false).map_err(not_json)?;
-                    row.cells[i] = cell(column.kind, value, &mut row.text, from, &json)
-                        .ok_or_else(|| DecodeError::WrongType {
+            match index.and_then(|i| Some((i, self.columns.get_mut(i)?))) {
+                Some((i, column)) => {
+                    // A field given twice: the last one counts.
+                    if column.len() > rows {
+                        column.truncate(rows);
+                    }
+                    self.scratch.clear();
+                    let text = match &mut column.values {
+                        Values::Str { data, .. } => data,
+                        _ => &mut self.scratch,
+                    };
+                    let value = json.value(text, false).map_err(not_json)?;
+                    if !column.push(value, &json, &self.scratch) {
+                        let column = &schema.columns()[i];
+                        return Err(DecodeError::WrongType {
                             column: column.name.clone(),
                             expected: expected(column.kind),
-                        })?;
+                        });
+                    }
                     next = i + 1;
                 }
                 None => {
-                    json.value(&mut row.text, true).map_err(not_json)?;
-                    row.text.truncate(from);
+                    self.scratch.clear();
+                    json.value(&mut self.scratch, true).map_err(not_json)?;
                 }
             }
             more = json.object_next().map_err(not_json)?;
         }
         json.end().map_err(not_json)?;
-        for (column, cell) in columns.iter().zip(&row.cells) {
-            if matches!(cell, Cell::Absent | Cell::Null) && !column.nullable {
-                return Err(DecodeError::Missing(column.name.clone()));
+        for (spec, column) in schema.columns().iter().zip(&mut self.columns) {
+            if column.len() == rows {
+                if !spec.nullable {
+                    return Err(DecodeError::Missing(spec.name.clone()));
+                }
+                column.push_null();
             }
         }
-        let event_time = match row.cells[self.schema.event_time()] {
-            Cell::Time(t)
-                if self.schema.columns()[self.schema.event_time()].kind
-                    == ColumnType::TimestampUs =>
-            {
-                t.div_euclid(1000)
-            }
-            Cell::Time(t) => t,
-            // The schema makes the event-time column a timestamp that may not be null, and a
-            // cell of a timestamp column is a time or null, checked above.
-            _ => {
-                return Err(DecodeError::Missing(
-                    self.schema.columns()[self.schema.event_time()].name.clone(),
-                ));
-            }
+        let event_time = schema.event_time();
+        let column = &self.columns[event_time];
+        let ticks = match &column.values {
+            // The schema makes the event-time column a timestamp that may not be null.
+            Values::Time(v) if column.nulls.is_valid(rows) => v.last().copied(),
+            _ => None,
         };
-        let record_text = json.slice(0, record.len());
-        for (builder, cell) in self.builders.iter_mut().zip(&row.cells) {
-            builder.append(*cell, &row.text, record_text);
-        }
+        let Some(ticks) = ticks else {
+            return Err(DecodeError::Missing(
+                schema.columns()[event_time].name.clone(),
+            ));
+        };
         self.rows += 1;
         self.bytes += record.len();
-        Ok(event_time)
+        Ok(if column.kind == ColumnType::TimestampUs {
+            ticks.div_euclid(1000)
+        } else {
+            ticks
+        })
     }
 
     /// Records in the window.
@@ -363,7 +452,11 @@ impl Decoder {
 
     /// The window's records as one batch; the decoder starts a new, empty window.
     pub fn finish(&mut self) -> Result<RecordBatch, arrow_schema::ArrowError> {
-        let columns = self.builders.iter_mut().map(Builder::finish).collect();
+        let columns = self
+            .columns
+            .iter_mut()
+            .map(Column::finish)
+            .collect::<Result<_, _>>()?;
         self.rows = 0;
         self.bytes = 0;
         RecordBatch::try_new(self.schema.arrow(), columns)
