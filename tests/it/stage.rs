@@ -27,25 +27,34 @@ const TOPIC: &str = "telemetry";
 const DLQ: &str = "telemetry-dlq";
 const PARTITIONS: u32 = 4;
 
-/// The `lakeseal` binary, built on demand when this package is tested alone.
+/// The `lakeseal` binary, built (once a test run) from the sources as they are: a test of this
+/// package alone must not run a binary left from older sources.
 pub(crate) fn lakeseal() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("lakeseal");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args([
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // `target/<profile>/deps/it-…`: the binary goes beside `deps`, built alike.
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
+            let mut build = Command::new(env!("CARGO"));
+            build.args([
                 "build",
                 "--quiet",
                 "-p",
                 "lakeseal-cli",
                 "--bin",
                 "lakeseal",
-            ])
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot build the lakeseal binary");
-    }
-    bin
+            ]);
+            if profile_dir.ends_with("release") {
+                build.arg("--release");
+            }
+            assert!(
+                build.status().unwrap().success(),
+                "cannot build the lakeseal binary"
+            );
+            profile_dir.join("lakeseal")
+        })
+        .clone()
 }
 
 /// One `lakeseal stage run` process; its log appends to a file shared by every run.
@@ -593,6 +602,64 @@ async fn a_second_stage_takes_over_the_partitions_of_one_that_stops() {
     }
     assert!(b.terminate().success(), "{}", p.stage_log());
 
+    p.verify();
+    assert_exactly_once(&p.lake_seqs(), &valid);
+}
+
+/// Stopping writes every partition's open window — two at a time, one on the writer thread and
+/// one on the polling thread — and commits each: windows that never close on their own here are
+/// all in the lake when the stage exits, one file a partition, and the group's committed offsets
+/// are at the end of every partition, so the next stage has nothing to redo.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_writes_and_commits_every_open_window() {
+    let p = Pipeline::start(
+        ServerConfig::default(),
+        Window {
+            max_records: 1_000_000,
+            max_age_seconds: 3600,
+        },
+    )
+    .await;
+    let valid = p.produce(&p.producer(), 0..2000).await;
+    let stage = p.stage();
+    let started = Instant::now();
+    while p.stage_log().matches(" resume_at=").count() < PARTITIONS as usize {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            p.stage_log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Time to take every record in; no window is due for an hour.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(p.file_count(), 0, "a window closed before the stop");
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+
+    assert_eq!(p.file_count(), PARTITIONS as usize, "{}", p.stage_log());
+    p.wait_caught_up(Duration::ZERO);
+    let group: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &p.broker.bootstrap)
+        .set("group.id", "lakeseal-stage")
+        .create()
+        .unwrap();
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        partitions.add_partition(TOPIC, partition as i32);
+    }
+    let committed = group
+        .committed_offsets(partitions, Duration::from_secs(10))
+        .unwrap();
+    for (partition, (_, high)) in p.watermarks() {
+        let offset = committed
+            .find_partition(TOPIC, partition)
+            .map(|e| e.offset());
+        assert_eq!(
+            offset,
+            Some(rdkafka::Offset::Offset(high)),
+            "partition {partition}'s committed offset"
+        );
+    }
     p.verify();
     assert_exactly_once(&p.lake_seqs(), &valid);
 }
