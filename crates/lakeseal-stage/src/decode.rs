@@ -1,13 +1,14 @@
 //! JSON records into Arrow columns, by the table's schema.
 //!
-//! Records are read by [`crate::json`]: the schema's fields straight from the bytes into the
-//! column builders, with no tree of values in between and no allocation per record once a
-//! window's buffers have grown (criterion `decode`: several times `serde_json`'s parse into a
-//! `Value` alone). `decoder_agrees_with_serde_json` checks it takes and refuses what
-//! `serde_json` does.
+//! Records are read by [`crate::json`]: each of the schema's fields straight from the bytes into
+//! the window's column, with no tree of values and no row in between, and no allocation per
+//! record once a window's buffers have grown (criterion `decode`: several times `serde_json`'s
+//! parse into a `Value` alone). The columns are plain buffers that become Arrow arrays when the
+//! window closes. `decoder_agrees_with_serde_json` checks it takes and refuses what `serde_json`
+//! does.
 //!
-//! A record is all or nothing: every field is checked before any column grows, so a record that
-//! does not fit leaves the window as it was and goes to the dead-letter topic with the reason
+//! A record is all or nothing: one that does not fit is cut back off every column it reached, so
+//! it leaves the window as it was and goes to the dead-letter topic with the reason
 //! ([`DecodeError`]'s message).
 
 use std::sync::Arc;
@@ -377,7 +378,7 @@ impl Decoder {
             } else {
                 schema.columns().iter().position(|c| c.name == self.name)
             };
-            match index.and_then(|i| Some((i, self.columns.get_mut(i)?))) {
+            match index.and_then(|i| self.columns.get_mut(i).map(|c| (i, c))) {
                 Some((i, column)) => {
                     // A field given twice: the last one counts.
                     if column.len() > rows {
