@@ -126,78 +126,44 @@ impl Column {
     /// column, else in `scratch`); false when it is of the wrong type.
     fn push(&mut self, value: Scalar, json: &Reader<'_>, scratch: &str) -> bool {
         let kind = self.kind;
-        let ok = match (&mut self.values, value) {
-            (_, Scalar::Null) => return self.push_null(),
+        match (&mut self.values, value) {
+            (_, Scalar::Null) => {
+                self.push_null();
+                return true;
+            }
             (Values::Str { offsets, data }, Scalar::Raw(from, to)) => {
                 data.push_str(json.slice(from, to));
                 Self::end_text(offsets, data);
-                true
             }
-            (Values::Str { offsets, data }, Scalar::Str) => {
-                Self::end_text(offsets, data);
-                true
-            }
-            (Values::Bool(v), Scalar::Bool(b)) => {
-                v.append(b);
-                true
-            }
+            (Values::Str { offsets, data }, Scalar::Str) => Self::end_text(offsets, data),
+            (Values::Bool(v), Scalar::Bool(b)) => v.append(b),
             (Values::I32(v), Scalar::Int(n)) => match i32::try_from(n) {
-                Ok(n) => {
-                    v.push(n);
-                    true
-                }
-                Err(_) => false,
+                Ok(n) => v.push(n),
+                Err(_) => return false,
             },
-            (Values::I64(v), Scalar::Int(n)) => {
-                v.push(n);
-                true
-            }
-            (Values::F32(v), Scalar::Int(n)) => {
-                v.push(n as f32);
-                true
-            }
-            (Values::F32(v), Scalar::Float(x)) => {
-                v.push(x as f32);
-                true
-            }
-            (Values::F64(v), Scalar::Int(n)) => {
-                v.push(n as f64);
-                true
-            }
-            (Values::F64(v), Scalar::Float(x)) => {
-                v.push(x);
-                true
-            }
-            (Values::Time(v), Scalar::Int(n)) => {
-                v.push(n);
-                true
-            }
+            (Values::I64(v) | Values::Time(v), Scalar::Int(n)) => v.push(n),
+            (Values::F32(v), Scalar::Int(n)) => v.push(n as f32),
+            (Values::F32(v), Scalar::Float(x)) => v.push(x as f32),
+            (Values::F64(v), Scalar::Int(n)) => v.push(n as f64),
+            (Values::F64(v), Scalar::Float(x)) => v.push(x),
             (Values::Time(v), Scalar::Raw(from, to)) => {
                 match parse_rfc3339(json.slice(from, to), kind) {
-                    Some(t) => {
-                        v.push(t);
-                        true
-                    }
-                    None => false,
+                    Some(t) => v.push(t),
+                    None => return false,
                 }
             }
             (Values::Time(v), Scalar::Str) => match parse_rfc3339(scratch, kind) {
-                Some(t) => {
-                    v.push(t);
-                    true
-                }
-                None => false,
+                Some(t) => v.push(t),
+                None => return false,
             },
-            _ => false,
-        };
-        if ok {
-            self.nulls.append_non_null();
+            _ => return false,
         }
-        ok
+        self.nulls.append_non_null();
+        true
     }
 
     /// Appends a null.
-    fn push_null(&mut self) -> bool {
+    fn push_null(&mut self) {
         match &mut self.values {
             Values::Str { offsets, data } => Self::end_text(offsets, data),
             Values::Bool(v) => v.append(false),
@@ -207,7 +173,6 @@ impl Column {
             Values::F64(v) => v.push(0.0),
         }
         self.nulls.append_null();
-        true
     }
 
     /// Cuts the column back to its first `rows` values (and drops any text appended after them).
@@ -384,10 +349,12 @@ impl Decoder {
                     if column.len() > rows {
                         column.truncate(rows);
                     }
-                    self.scratch.clear();
                     let text = match &mut column.values {
                         Values::Str { data, .. } => data,
-                        _ => &mut self.scratch,
+                        _ => {
+                            self.scratch.clear();
+                            &mut self.scratch
+                        }
                     };
                     let value = json.value(text, false).map_err(not_json)?;
                     if !column.push(value, &json, &self.scratch) {
