@@ -606,10 +606,11 @@ async fn a_second_stage_takes_over_the_partitions_of_one_that_stops() {
     assert_exactly_once(&p.lake_seqs(), &valid);
 }
 
-/// Stopping writes every partition's open window — two at a time, one on the writer thread and
-/// one on the polling thread — and commits each: windows that never close on their own here are
-/// all in the lake when the stage exits, one file a partition, and the group's committed offsets
-/// are at the end of every partition, so the next stage has nothing to redo.
+/// Stopping writes every partition's open window and commits each: windows that never close on
+/// their own here are all in the lake when the stage exits, one file a partition, and the group's
+/// committed offsets are at the end of every partition, so the next stage has nothing to redo.
+/// (It checks the outcome, not which thread wrote which window, nor whether the stop or the
+/// revoke of its closing `unsubscribe` did.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_writes_and_commits_every_open_window() {
     let p = Pipeline::start(
