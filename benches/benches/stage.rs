@@ -14,6 +14,9 @@
 //! cargo bench -p lakeseal-benches --bench stage --no-run     # prints the binary's path
 //! LAKESEAL_COUNT_DECODE=1 valgrind --tool=callgrind --branch-sim=yes target/release/deps/stage-<hash>
 //! ```
+//!
+//! With `LAKESEAL_COUNT_WRITE=1` it writes one encrypted 100,000-row window; the inclusive count
+//! of `encrypted_parquet::write` (`callgrind_annotate --inclusive=yes`) is the writer's cost.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::hint::black_box;
@@ -194,11 +197,33 @@ fn count_decode() {
     println!("decoded {rows} records");
 }
 
+/// One encrypted write of a 100,000-row window (see the module's documentation).
+fn count_write() {
+    let batch = window(100_000);
+    let key = DataKey::from_bytes([7; 32]);
+    let context = EncryptionContext::from_iter([("table", "telemetry")]);
+    let wrapped = WrappedDek::new(&[1; 200], &context);
+    let file = encrypted_parquet::write(
+        std::slice::from_ref(&batch),
+        schema().arrow(),
+        Codec::default(),
+        &key,
+        "arn:aws:kms:eu-west-1:111122223333:key/k",
+        &wrapped,
+    )
+    .unwrap();
+    println!("wrote {} rows in {} bytes", batch.num_rows(), file.len());
+}
+
 criterion_group!(benches, decode, window_write, dek_cache);
 
 fn main() {
     if std::env::var_os("LAKESEAL_COUNT_DECODE").is_some() {
         count_decode();
+        return;
+    }
+    if std::env::var_os("LAKESEAL_COUNT_WRITE").is_some() {
+        count_write();
         return;
     }
     benches();
