@@ -567,7 +567,7 @@ impl<'a> Reader<'a> {
             return None;
         }
         if fraction == 0 {
-            // `-0` is the float -0.0 (see `number`).
+            // `-0` is the float -0.0 (see `any_number`).
             if negative && mantissa == 0 {
                 return None;
             }
@@ -575,7 +575,7 @@ impl<'a> Reader<'a> {
             return Some((Scalar::Int(if negative { -v } else { v }), at));
         }
         // Exact mantissa (below 2^53) and power of ten: one correctly rounded division, as in
-        // `number`'s fast path.
+        // `any_number`'s fast path.
         let v = mantissa as i64 as f64 / POW10[fraction];
         Some((Scalar::Float(if negative { -v } else { v }), at))
     }
