@@ -12,9 +12,10 @@
 //! * **Assign**: a partition resumes after the highest offset already in the lake or at the
 //!   committed offset, whichever is later; records below that point are skipped, never rewritten.
 //! * **Revoke**: the windows with the writer come back first; then the revoked partitions'
-//!   windows are written and committed side by side (this thread and up to a helper thread a
-//!   core), before the partitions are given up. One that cannot be written (key core down) is
-//!   dropped unwritten and uncommitted, so the next owner reads it again; a *lost* partition (the group moved on without us) is dropped without
+//!   windows are written and committed, two at a time (the writer thread takes one while the
+//!   loop's thread writes the next), before the partitions are given up. One that
+//!   cannot be written (key core down) is dropped unwritten and uncommitted, so the next owner
+//!   reads it again; a *lost* partition (the group moved on without us) is dropped without
 //!   writing, since another process may own it already. Records of a revoked partition that
 //!   librdkafka still held are left to the next owner.
 //! * **Key-core trouble** (throttling, outage, a disabled key): the closed window stays in memory
@@ -22,8 +23,8 @@
 //!   once it lands. Nothing is written unencrypted; nothing is committed that is not in the lake.
 //! * **Dead letters**: a record that does not decode goes to the dead-letter topic with its
 //!   reason and source; its delivery is awaited before the window's offsets are committed.
-//! * **Stop** (SIGTERM/SIGINT, by the caller's flag): every window is written and committed, side
-//!   by side as at a revoke.
+//! * **Stop** (SIGTERM/SIGINT, by the caller's flag): every window is written and committed, two
+//!   at a time as at a revoke.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
@@ -205,6 +206,17 @@ enum Wait<'a> {
     For(&'a TopicPartition),
     /// Until every window is back.
     All,
+}
+
+/// Which open window [`Shared::flush_partition`] closes, and who writes it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Close {
+    /// One that is due, for the writer thread.
+    IfDue,
+    /// Any, for the writer thread.
+    ByWriter,
+    /// Any, written here and now.
+    Here,
 }
 
 /// Everything that turns a closed window into a lake file: shared by the loop and the writer.
@@ -835,101 +847,76 @@ impl<K: KeyService + 'static> Shared<K> {
             return self.flush_all(consumer, &mut partitions, &due);
         }
         for tp in &due {
-            self.flush_partition(consumer, &mut partitions, tp)?;
+            self.flush_partition(consumer, &mut partitions, tp, Close::IfDue)?;
         }
         Ok(())
     }
 
-    /// Writes and commits every window of `tps` before returning (stop, revoke). The writer's
-    /// windows come back first; then each partition's next window (its pending one, else its open
-    /// one) is written side by side with the others' ([`Sink::write_all`]) and committed, round
-    /// after round until none is left. A window that could not be written is left as its
-    /// partition's `pending` (an open window behind it stays open), that partition is tried no
-    /// more, and the first error is returned once the others are done.
+    /// Writes and commits every window of `tps` before returning (stop, revoke), two at a time:
+    /// the writer thread takes one partition's while this thread writes the next's. Every
+    /// window is tried and back from the writer before the first error is returned; one that
+    /// could not be written is left as its partition's `pending` (or still open).
     fn flush_all(
         &self,
         consumer: &StageConsumer<K>,
         partitions: &mut Partitions,
         tps: &[TopicPartition],
     ) -> Result<(), FlushError> {
-        self.collect(consumer, partitions, Wait::All)?;
         let mut outcome = Ok(());
-        let mut failed: Vec<TopicPartition> = Vec::new();
-        loop {
-            let mut windows = Vec::new();
-            for tp in tps.iter().filter(|&tp| !failed.contains(tp)) {
-                let Some(partition) = partitions.map.get_mut(tp) else {
-                    continue;
-                };
-                if partition.pending.is_none() {
-                    partition.pending = self.close(partition)?;
-                }
-                if let Some(window) = partition.pending.take() {
-                    windows.push((tp.clone(), window));
-                }
-            }
-            if windows.is_empty() {
-                return outcome;
-            }
-            for (tp, window, result) in self.sink.write_all(windows) {
-                let Some(partition) = partitions.map.get_mut(&tp) else {
-                    continue;
-                };
-                match result {
-                    Ok(()) => self.commit(consumer, &tp, window.closed.last),
-                    Err(e) => {
-                        partition.pending = Some(window);
-                        failed.push(tp);
-                        outcome = outcome.and(Err(e));
-                    }
-                }
-            }
+        for (i, tp) in tps.iter().enumerate() {
+            let close = if i % 2 == 0 {
+                Close::ByWriter
+            } else {
+                Close::Here
+            };
+            let flushed = self.flush_partition(consumer, partitions, tp, close);
+            outcome = outcome.and(flushed);
         }
+        let back = self.collect(consumer, partitions, Wait::All);
+        outcome.and(back)
     }
 
-    /// Closes the partition's open window as a window to write; `None` when it was empty.
-    fn close(&self, partition: &mut Partition) -> Result<Option<Pending>, FlushError> {
-        let closed = partition
-            .open
-            .close()
-            .map_err(|e| FlushError::Fatal(Error::Arrow(e.to_string())))?;
-        let Some(closed) = closed else {
-            return Ok(None);
-        };
-        metrics::counter!("lakeseal_stage_windows_closed_total").increment(1);
-        Ok(Some(Pending {
-            closed,
-            dead_letters: std::mem::take(&mut partition.open_dead_letters),
-            id: self.next_window.fetch_add(1, Ordering::Relaxed),
-        }))
-    }
-
-    /// Writes the partition's pending window, then hands its open one to the writer thread if it
-    /// is due. Its previous window comes back from the writer first, so offsets are committed in
-    /// order.
+    /// Writes the partition's pending window, then closes its open one as `close` says. Its
+    /// previous window comes back from the writer first, so offsets are committed in order.
     fn flush_partition(
         &self,
         consumer: &StageConsumer<K>,
         partitions: &mut Partitions,
         tp: &TopicPartition,
+        close: Close,
     ) -> Result<(), FlushError> {
         self.collect(consumer, partitions, Wait::For(tp))?;
         let Some(partition) = partitions.map.get_mut(tp) else {
             return Ok(());
         };
         self.write_pending(consumer, tp, partition)?;
-        if !partition.open.should_close(Instant::now()) {
+        if close == Close::IfDue && !partition.open.should_close(Instant::now()) {
             return Ok(());
         }
-        let Some(window) = self.close(partition)? else {
+        let closed = partition
+            .open
+            .close()
+            .map_err(|e| FlushError::Fatal(Error::Arrow(e.to_string())))?;
+        let Some(closed) = closed else {
             return Ok(());
         };
-        partition.writing = true;
-        partitions.with_writer += 1;
-        partitions
-            .to_writer
-            .send((tp.clone(), window))
-            .map_err(|_| writer_gone())?;
+        metrics::counter!("lakeseal_stage_windows_closed_total").increment(1);
+        let window = Pending {
+            closed,
+            dead_letters: std::mem::take(&mut partition.open_dead_letters),
+            id: self.next_window.fetch_add(1, Ordering::Relaxed),
+        };
+        if close == Close::Here {
+            partition.pending = Some(window);
+            self.write_pending(consumer, tp, partition)?;
+        } else {
+            partition.writing = true;
+            partitions.with_writer += 1;
+            partitions
+                .to_writer
+                .send((tp.clone(), window))
+                .map_err(|_| writer_gone())?;
+        }
         Ok(())
     }
 
@@ -1027,36 +1014,6 @@ impl<K: KeyService + 'static> Sink<K> {
                 break;
             }
         }
-    }
-
-    /// Writes `windows` side by side — on this thread and up to one helper thread a core, taking
-    /// them in turn — and gives each back with whether it is in the lake (stop and revoke, when
-    /// the group or the shutdown waits for all of them).
-    fn write_all(&self, windows: Vec<(TopicPartition, Pending)>) -> Vec<Written> {
-        let helpers = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZeroUsize::get)
-            .min(windows.len().saturating_sub(1));
-        let queue = Mutex::new(windows.into_iter());
-        let done = Mutex::new(Vec::new());
-        let work = || {
-            loop {
-                let Some((tp, mut window)) = lock(&queue).next() else {
-                    break;
-                };
-                let result = self.write(&mut window, &tp);
-                lock(&done).push((tp, window, result));
-            }
-        };
-        std::thread::scope(|scope| {
-            for _ in 0..helpers {
-                // A helper that cannot start leaves its windows to the others and this thread.
-                let _ = std::thread::Builder::new()
-                    .name("lakeseal-flush".into())
-                    .spawn_scoped(scope, work);
-            }
-            work();
-        });
-        done.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The window as an encrypted Parquet file under a data key of its own.
