@@ -560,10 +560,10 @@ impl<'a> Reader<'a> {
                 return None;
             }
             mantissa = mantissa * POW10_WORD[fraction] + digits_value(w, fraction);
-            digits += fraction;
             at += 1 + fraction;
         }
-        if digits > 15 || matches!(bytes.get(at), Some(b'e' | b'E')) {
+        // At most 15 digits by now: 8 and 7 more before the point, and the point's check.
+        if matches!(bytes.get(at), Some(b'e' | b'E')) {
             return None;
         }
         if fraction == 0 {
