@@ -49,7 +49,9 @@ encryption = pe.EncryptionConfiguration(
     footer_key="telemetry", uniform_encryption=True, double_wrapping=False,
     data_key_length_bits=256, plaintext_footer=False,
 )
-out = tempfile.mkdtemp()
+# Removed when the run ends, as the stage modes remove their lake.
+out_dir = tempfile.TemporaryDirectory(prefix="lakeseal-bench-py-")
+out = out_dir.name
 files = 0
 
 
@@ -101,5 +103,6 @@ while seen < records:
 consumer.close()
 seconds = time.monotonic() - started
 usage = resource.getrusage(resource.RUSAGE_SELF)
+out_dir.cleanup()
 print(json.dumps({"records": seen, "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
                   "peak_rss_mib": usage.ru_maxrss / 1024, "key_calls": files}))

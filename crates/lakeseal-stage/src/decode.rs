@@ -57,10 +57,11 @@ pub enum DecodeError {
 /// A column's values so far. Each is the length of the column ([`Column::nulls`]): a null holds
 /// a zero (or an empty string) under its null bit.
 enum Values {
-    /// Text: `offsets` has one more entry than the column has values.
+    /// Text: `offsets` has one more entry than the column has values; `data` is UTF-8 (the
+    /// reader checks a string's, and Arrow the column's again when the window closes).
     Str {
         offsets: Vec<i32>,
-        data: String,
+        data: Vec<u8>,
     },
     Bool(BooleanBufferBuilder),
     I32(Vec<i32>),
@@ -93,7 +94,7 @@ impl Column {
                 offsets.push(0);
                 Values::Str {
                     offsets,
-                    data: String::with_capacity(text),
+                    data: Vec::with_capacity(text),
                 }
             }
             ColumnType::Bool => Values::Bool(BooleanBufferBuilder::new(rows)),
@@ -117,14 +118,14 @@ impl Column {
     }
 
     /// Ends a string value whose text was appended to `data`.
-    fn end_text(offsets: &mut Vec<i32>, data: &str) {
+    fn end_text(offsets: &mut Vec<i32>, data: &[u8]) {
         // `Decoder::push` keeps a window's text under `i32::MAX` bytes.
         offsets.push(i32::try_from(data.len()).unwrap_or(i32::MAX));
     }
 
     /// Appends `value`, read from `json` (an escaped string's text is in `data` for a text
     /// column, else in `scratch`); false when it is of the wrong type.
-    fn push(&mut self, value: Scalar, json: &Reader<'_>, scratch: &str) -> bool {
+    fn push(&mut self, value: Scalar, json: &Reader<'_>, scratch: &[u8]) -> bool {
         let kind = self.kind;
         match (&mut self.values, value) {
             (_, Scalar::Null) => {
@@ -132,7 +133,7 @@ impl Column {
                 return true;
             }
             (Values::Str { offsets, data }, Scalar::Raw(from, to)) => {
-                data.push_str(json.slice(from, to));
+                data.extend_from_slice(json.slice(from, to));
                 Self::end_text(offsets, data);
             }
             (Values::Str { offsets, data }, Scalar::Str) => Self::end_text(offsets, data),
@@ -208,7 +209,7 @@ impl Column {
         Ok(match values {
             Values::Str { offsets, data } => Arc::new(StringArray::try_new(
                 OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                Buffer::from(data.into_bytes()),
+                Buffer::from(data),
                 nulls,
             )?),
             Values::Bool(mut v) => Arc::new(BooleanArray::new(v.finish(), nulls)),
@@ -240,13 +241,14 @@ fn expected(kind: ColumnType) -> &'static str {
     }
 }
 
-/// An RFC 3339 time as ticks of the column's unit since the epoch.
-fn parse_rfc3339(text: &str, kind: ColumnType) -> Option<i64> {
+/// An RFC 3339 time (a string's UTF-8) as ticks of the column's unit since the epoch.
+fn parse_rfc3339(text: &[u8], kind: ColumnType) -> Option<i64> {
     let per_second: i128 = if kind == ColumnType::TimestampMs {
         1_000
     } else {
         1_000_000
     };
+    let text = std::str::from_utf8(text).ok()?;
     let t =
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(t.unix_timestamp_nanos() / (1_000_000_000 / per_second)).ok()
@@ -260,9 +262,9 @@ pub struct Decoder {
     raw_names: Vec<Option<FieldName>>,
     /// The text of an escaped string that no text column takes (an RFC 3339 time, or a skipped
     /// field's).
-    scratch: String,
+    scratch: Vec<u8>,
     /// The name of a field not found at its usual place, unescaped.
-    name: String,
+    name: Vec<u8>,
     rows: usize,
     bytes: usize,
 }
@@ -294,8 +296,8 @@ impl Decoder {
             schema,
             columns,
             raw_names,
-            scratch: String::new(),
-            name: String::new(),
+            scratch: Vec::new(),
+            name: Vec::new(),
             rows: 0,
             bytes: 0,
         }
@@ -323,7 +325,7 @@ impl Decoder {
     /// [`Decoder::push`]'s record into the columns, which it may leave part grown on error.
     fn read(&mut self, record: &[u8]) -> Result<i64, DecodeError> {
         let not_json = |e: json::Syntax| DecodeError::NotJson(e.to_string());
-        let mut json = Reader::new(record).map_err(not_json)?;
+        let mut json = Reader::new(record);
         if json.peek() != Some(b'{') {
             // Any other JSON value, or none.
             json.value(&mut self.scratch, true).map_err(not_json)?;
@@ -341,7 +343,10 @@ impl Decoder {
             let index = if json.field_name(guess, &mut self.name).map_err(not_json)? {
                 Some(next)
             } else {
-                schema.columns().iter().position(|c| c.name == self.name)
+                schema
+                    .columns()
+                    .iter()
+                    .position(|c| c.name.as_bytes() == self.name)
             };
             match index.and_then(|i| self.columns.get_mut(i).map(|c| (i, c))) {
                 Some((i, column)) => {
@@ -543,6 +548,69 @@ mod tests {
         assert!(!batch.column(4).as_boolean().value(3));
     }
 
+    /// A record's UTF-8 is checked in its strings only (JSON is ASCII outside them), wherever
+    /// the bytes above 0x7f are: a taken string, one with escapes, a field name, a skipped field,
+    /// across the reader's 8-byte words. A bad one refuses the record, a good one is kept whole.
+    #[test]
+    fn strings_must_be_utf8() {
+        let mut d = Decoder::new(schema());
+        let record = |id: &[u8], extra: &[u8]| {
+            [
+                b"{\"device_id\":\"".as_slice(),
+                id,
+                b"\",\"ts\":1,\"battery_mv\":1",
+                extra,
+                b"}",
+            ]
+            .concat()
+        };
+        let good: [&[u8]; 5] = [
+            "é😀".as_bytes(),
+            "1234567é".as_bytes(),
+            "123456é".as_bytes(),
+            "ü\\n\\u00e9ß".as_bytes(),
+            "x".as_bytes(),
+        ];
+        let taken = ["é😀", "1234567é", "123456é", "ü\néß", "x"];
+        for id in good {
+            d.push(&record(id, r#","extra":"ä€","ñ":["😀"]"#.as_bytes()))
+                .unwrap();
+        }
+        let batch = d.finish().unwrap();
+        let ids = batch.column(0).as_string::<i32>();
+        for (row, want) in taken.iter().enumerate() {
+            assert_eq!(ids.value(row), *want);
+        }
+        let bad: [(&[u8], &[u8]); 11] = [
+            (b"\xff", b""),
+            (b"abc\xc3", b""),
+            (b"1234567\xc3", b""),
+            (b"123456\xe2\x82", b""),
+            (b"\xc0\xaf", b""),
+            (b"\xed\xa0\x80", b""),
+            (b"ok\\n\xff", b""),
+            (b"ok", b",\"extra\":\"\xfe\""),
+            (b"ok", b",\"\xc3\":1"),
+            (b"ok", b",\"extra\":[{\"a\":\"\x80\"}]"),
+            (b"ok", b",\"ts\":\"2026-11-24T16:00:00Z\xff\""),
+        ];
+        for (id, extra) in bad {
+            let record = record(id, extra);
+            let err = d.push(&record).unwrap_err();
+            assert!(
+                err.to_string().contains("invalid UTF-8"),
+                "{:?}: {err}",
+                String::from_utf8_lossy(&record)
+            );
+        }
+        // Outside strings a byte above 0x7f is not JSON either.
+        assert!(matches!(
+            d.push(&record(b"ok", b",\"extra\":\xc3\xa9")),
+            Err(DecodeError::NotJson(_))
+        ));
+        assert_eq!(d.len(), 0);
+    }
+
     #[test]
     fn broken_json_and_wrong_types_are_told_apart() {
         let mut d = Decoder::new(schema());
@@ -588,7 +656,9 @@ mod tests {
         Ok(vec![
             column("device_id", false, &|v| v.as_str().map(Value::from))?,
             column("ts", false, &|v| match v {
-                Value::String(s) => parse_rfc3339(s, ColumnType::TimestampMs).map(Value::from),
+                Value::String(s) => {
+                    parse_rfc3339(s.as_bytes(), ColumnType::TimestampMs).map(Value::from)
+                }
                 v => v.as_i64().map(Value::from),
             })?,
             column("temperature", true, &|v| v.as_f64().map(Value::from))?,

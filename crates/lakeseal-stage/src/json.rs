@@ -1,10 +1,11 @@
 //! A reader of one flat JSON object, for [`crate::decode`]: field names and scalar values are
 //! taken straight from the record's bytes, in one pass, checked against RFC 8259 as they go.
 //!
-//! A general JSON parser builds values nobody asked for and checks each string's UTF-8 again;
-//! here the record's UTF-8 is checked once, a field name is compared with the column expected
-//! next before anything else, and a field the schema does not have is skipped — still checked,
-//! so that a record is refused as "not JSON" exactly when it is not JSON.
+//! A general JSON parser builds values nobody asked for; here a field name is compared with the
+//! column expected next before anything else, and a field the schema does not have is skipped —
+//! still checked, so that a record is refused as "not JSON" exactly when it is not JSON. Outside
+//! its strings JSON is ASCII, so a record is UTF-8 when its strings are: a string's UTF-8 is
+//! checked only when its scan met a byte above 0x7f, and an ASCII record is never checked again.
 
 /// Why the bytes are not one JSON value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,21 +50,41 @@ fn run_ends(w: u64) -> u64 {
     (quote | backslash | control) & TOPS
 }
 
-/// How many bytes at the start of `rest` a string takes as they are: up to its closing quote,
-/// an escape, or a control character (which JSON refuses); `None` when it never ends.
-fn plain_run(rest: &[u8]) -> Option<usize> {
+/// A run of a string's bytes taken as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    /// Its length: up to the string's closing quote, an escape, or a control character (which
+    /// JSON refuses), all ASCII, so a run ends on a character boundary.
+    len: usize,
+    /// Whether a byte of it is above 0x7f: only then can it be invalid UTF-8.
+    wide: bool,
+}
+
+/// The run at the start of `rest`; `None` when the string never ends.
+#[inline(always)]
+fn plain_run(rest: &[u8]) -> Option<Run> {
     let mut n = 0;
+    let mut tops = 0;
     while let Some(w) = word(rest, n) {
         let ends = run_ends(w);
         if ends != 0 {
-            return Some(n + first_flagged(ends));
+            // The top bits of the bytes before the first flagged one.
+            let before = (ends & ends.wrapping_neg()) - 1;
+            return Some(Run {
+                len: n + first_flagged(ends),
+                wide: (tops | (w & before)) & TOPS != 0,
+            });
         }
+        tops |= w;
         n += 8;
     }
     let tail = rest[n..]
         .iter()
         .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    Some(n + tail)
+    Some(Run {
+        len: n + tail,
+        wide: tops & TOPS != 0 || !rest[n..n + tail].is_ascii(),
+    })
 }
 
 /// How many of a word's bytes, from the first, are ASCII digits.
@@ -172,29 +193,43 @@ pub(crate) enum Scalar {
     Object,
 }
 
-/// A cursor over one record. The record must be valid UTF-8 (checked by [`Reader::new`]).
+/// A cursor over one record.
 pub(crate) struct Reader<'a> {
-    /// The record, checked to be UTF-8 once; runs of it are sliced out, not checked again.
-    text: &'a str,
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader of `bytes`, which must be UTF-8.
-    pub(crate) fn new(bytes: &'a [u8]) -> Result<Self, Syntax> {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Ok(Self { text, bytes, at: 0 }),
-            Err(e) => Err(Syntax {
-                what: "invalid UTF-8",
-                at: e.valid_up_to(),
-            }),
-        }
+    /// A reader of `bytes`.
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
     }
 
-    /// The record's text in `from..to`, a range that [`Scalar::Raw`] gave.
-    pub(crate) fn slice(&self, from: usize, to: usize) -> &'a str {
-        &self.text[from..to]
+    /// The record's bytes in `from..to`, a range that [`Scalar::Raw`] gave: UTF-8.
+    pub(crate) fn slice(&self, from: usize, to: usize) -> &'a [u8] {
+        &self.bytes[from..to]
+    }
+
+    /// `run`, the bytes from `at`, once checked to be UTF-8 when it has bytes above 0x7f.
+    #[inline(always)]
+    fn checked(&self, at: usize, run: Run) -> Result<&'a [u8], Syntax> {
+        let bytes = &self.bytes[at..at + run.len];
+        if run.wide {
+            Self::utf8(bytes, at)?;
+        }
+        Ok(bytes)
+    }
+
+    /// `bytes`, from `at` in the record, must be UTF-8.
+    #[cold]
+    fn utf8(bytes: &[u8], at: usize) -> Result<(), Syntax> {
+        match std::str::from_utf8(bytes) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Syntax {
+                what: "invalid UTF-8",
+                at: at + e.valid_up_to(),
+            }),
+        }
     }
 
     fn fail<T>(&self, what: &'static str) -> Result<T, Syntax> {
@@ -268,7 +303,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn field_name(
         &mut self,
         expected: Option<&FieldName>,
-        scratch: &mut String,
+        scratch: &mut Vec<u8>,
     ) -> Result<bool, Syntax> {
         self.expect(b'"', "expected a field name")?;
         let rest = &self.bytes[self.at..];
@@ -283,11 +318,11 @@ impl<'a> Reader<'a> {
         Ok(matched.is_some())
     }
 
-    /// A value. A string's text is appended to `text`; arrays and objects are skipped (checked)
-    /// only when `skip_composites`, else left unread.
+    /// A value. A string's text (UTF-8) is appended to `text`, unless it is [`Scalar::Raw`];
+    /// arrays and objects are skipped (checked) only when `skip_composites`, else left unread.
     pub(crate) fn value(
         &mut self,
-        text: &mut String,
+        text: &mut Vec<u8>,
         skip_composites: bool,
     ) -> Result<Scalar, Syntax> {
         match self.peek() {
@@ -296,16 +331,13 @@ impl<'a> Reader<'a> {
                 let start = self.at;
                 match plain_run(&self.bytes[start..]) {
                     // Most strings: the text is taken from the record where it is.
-                    Some(n) if self.bytes[start + n] == b'"' => {
-                        self.at += n + 1;
-                        Ok(Scalar::Raw(start, start + n))
+                    Some(run) if self.bytes[start + run.len] == b'"' => {
+                        self.checked(start, run)?;
+                        self.at += run.len + 1;
+                        Ok(Scalar::Raw(start, start + run.len))
                     }
-                    // An escape (or a control character, or no end): the run before it is
-                    // taken as it is, the rest unescaped.
-                    run => {
-                        let n = run.unwrap_or(0);
-                        text.push_str(&self.text[start..start + n]);
-                        self.at += n;
+                    // An escape (or a control character, or no end): unescaped.
+                    _ => {
                         self.string_body(text)?;
                         Ok(Scalar::Str)
                     }
@@ -333,7 +365,7 @@ impl<'a> Reader<'a> {
 
     /// Skips the array or object at the cursor, checking it; strings inside go through
     /// `scratch` and are dropped from it.
-    fn skip_composite(&mut self, scratch: &mut String) -> Result<(), Syntax> {
+    fn skip_composite(&mut self, scratch: &mut Vec<u8>) -> Result<(), Syntax> {
         enum At {
             /// At an opening bracket.
             Open,
@@ -508,7 +540,10 @@ impl<'a> Reader<'a> {
             };
             return Ok(Scalar::Float(if negative { -v } else { v }));
         }
-        let text = &self.text[start..self.at];
+        // A number's bytes are ASCII: this never fails.
+        let Ok(text) = std::str::from_utf8(&self.bytes[start..self.at]) else {
+            return self.fail("expected a digit");
+        };
         if integer && let Ok(v) = text.parse::<i64>() {
             return Ok(Scalar::Int(v));
         }
@@ -581,17 +616,16 @@ impl<'a> Reader<'a> {
     }
 
     /// A string's body after its opening quote, through the closing one, unescaped into `out`.
-    fn string_body(&mut self, out: &mut String) -> Result<(), Syntax> {
+    fn string_body(&mut self, out: &mut Vec<u8>) -> Result<(), Syntax> {
         loop {
             let rest = &self.bytes[self.at..];
-            let Some(n) = plain_run(rest) else {
+            let Some(run) = plain_run(rest) else {
                 self.at = self.bytes.len();
                 return self.fail("unterminated string");
             };
-            // `n` is at an ASCII byte, so the run ends on a character boundary.
-            out.push_str(&self.text[self.at..self.at + n]);
-            self.at += n;
-            match rest[n] {
+            out.extend_from_slice(self.checked(self.at, run)?);
+            self.at += run.len;
+            match rest[run.len] {
                 b'"' => {
                     self.at += 1;
                     return Ok(());
@@ -599,18 +633,18 @@ impl<'a> Reader<'a> {
                 b'\\' => {
                     self.at += 1;
                     let escaped = match self.bytes.get(self.at) {
-                        Some(b'"') => '"',
-                        Some(b'\\') => '\\',
-                        Some(b'/') => '/',
-                        Some(b'b') => '\u{8}',
-                        Some(b'f') => '\u{c}',
-                        Some(b'n') => '\n',
-                        Some(b'r') => '\r',
-                        Some(b't') => '\t',
+                        Some(b'"') => b'"',
+                        Some(b'\\') => b'\\',
+                        Some(b'/') => b'/',
+                        Some(b'b') => 0x08,
+                        Some(b'f') => 0x0c,
+                        Some(b'n') => b'\n',
+                        Some(b'r') => b'\r',
+                        Some(b't') => b'\t',
                         Some(b'u') => {
                             self.at += 1;
                             let c = self.unicode_escape()?;
-                            out.push(c);
+                            out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
                             continue;
                         }
                         _ => return self.fail("invalid escape"),
@@ -665,8 +699,8 @@ mod tests {
     use super::*;
 
     fn number(text: &str) -> Result<Scalar, Syntax> {
-        let mut r = Reader::new(text.as_bytes()).unwrap();
-        let v = r.value(&mut String::new(), true)?;
+        let mut r = Reader::new(text.as_bytes());
+        let v = r.value(&mut Vec::new(), true)?;
         r.end()?;
         Ok(v)
     }
@@ -675,8 +709,8 @@ mod tests {
     /// bytes ahead), and where it ends.
     fn number_in_record(text: &str) -> Result<(Scalar, usize), Syntax> {
         let record = format!("{text},\"next\":0}}");
-        let mut r = Reader::new(record.as_bytes()).unwrap();
-        let v = r.value(&mut String::new(), true)?;
+        let mut r = Reader::new(record.as_bytes());
+        let v = r.value(&mut Vec::new(), true)?;
         Ok((v, r.at))
     }
 
@@ -767,17 +801,17 @@ mod tests {
                 .collect();
             let plain = bytes
                 .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .map(|len| Run {
+                    len,
+                    wide: !bytes[..len].is_ascii(),
+                });
             assert_eq!(plain_run(&bytes), plain, "{bytes:?}");
             let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
             let value = bytes[..digits].iter().fold(7_u64, |v, &d| {
                 v.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
             });
-            let mut reader = Reader {
-                text: "",
-                bytes: &bytes,
-                at: 0,
-            };
+            let mut reader = Reader::new(&bytes);
             assert_eq!(reader.digits(7), (digits, value), "{bytes:?}");
             assert_eq!(reader.at, digits);
         }
@@ -815,8 +849,8 @@ mod tests {
             r#"{"a":[1,{"b":{}}],"c":"\ud83d\ude00"}"#,
             " [ 1 , [ ] ] ",
         ] {
-            let mut r = Reader::new(good.as_bytes()).unwrap();
-            r.value(&mut String::new(), true).unwrap();
+            let mut r = Reader::new(good.as_bytes());
+            r.value(&mut Vec::new(), true).unwrap();
             r.end().unwrap();
         }
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
@@ -831,8 +865,8 @@ mod tests {
             "[\"\\ud800\"]",
             &deep,
         ] {
-            let mut r = Reader::new(bad.as_bytes()).unwrap();
-            let read = r.value(&mut String::new(), true).and_then(|_| r.end());
+            let mut r = Reader::new(bad.as_bytes());
+            let read = r.value(&mut Vec::new(), true).and_then(|_| r.end());
             assert!(read.is_err(), "{bad}");
         }
     }
