@@ -78,13 +78,15 @@ fn plain_run(rest: &[u8]) -> Option<Run> {
         tops |= w;
         n += 8;
     }
-    let tail = rest[n..]
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-    Some(Run {
-        len: n + tail,
-        wide: tops & TOPS != 0 || !rest[n..n + tail].is_ascii(),
-    })
+    // Fewer than eight bytes left.
+    let mut wide = tops & TOPS != 0;
+    for (i, &b) in rest[n..].iter().enumerate() {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            return Some(Run { len: n + i, wide });
+        }
+        wide |= b > 0x7f;
+    }
+    None
 }
 
 /// How many of a word's bytes, from the first, are ASCII digits.
