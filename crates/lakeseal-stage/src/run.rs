@@ -26,7 +26,7 @@
 //! * **Stop** (SIGTERM/SIGINT, by the caller's flag): every window is written and committed, two
 //!   at a time as at a revoke.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio::time::Instant;
@@ -170,13 +170,48 @@ struct Taken {
 /// A closed window not yet committed, and the dead letters it must wait for.
 struct Pending {
     closed: ClosedWindow,
-    dead_letters: Vec<DeliveryFuture>,
+    dead_letters: Arc<DeadLetters>,
     id: u64,
+}
+
+/// A window's dead letters on their way: each holds the window's `Arc` until its delivery report.
+#[derive(Default)]
+struct DeadLetters {
+    /// Sent and not yet reported.
+    outstanding: AtomicUsize,
+    /// The first that failed.
+    failed: Mutex<Option<KafkaError>>,
+}
+
+/// The dead-letter producer's context: delivery reports go to their window's [`DeadLetters`].
+///
+/// The producer is polled by whoever waits for a window's dead letters, and between checks by
+/// the loop — not by a thread of its own: the `rdkafka` crate's polling thread (behind its
+/// `FutureProducer`) waits 100 ms at a time and then spins through the last millisecond of each
+/// wait (its timeout is rounded down to whole milliseconds, and 0 ms returns at once), about 1 %
+/// of a core even when the stage is idle.
+struct DeadLetterContext;
+
+impl ClientContext for DeadLetterContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        forward_log(level, facility, message);
+    }
+}
+
+impl ProducerContext for DeadLetterContext {
+    type DeliveryOpaque = Arc<DeadLetters>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, window: Arc<DeadLetters>) {
+        if let Err((e, _)) = result {
+            lock(&window.failed).get_or_insert_with(|| e.clone());
+        }
+        window.outstanding.fetch_sub(1, Ordering::Release);
+    }
 }
 
 struct Partition {
     open: Window,
-    open_dead_letters: Vec<DeliveryFuture>,
+    open_dead_letters: Arc<DeadLetters>,
     /// A closed window that could not be written yet (key core or lake said no): written again,
     /// on the loop's thread, before the partition closes another.
     pending: Option<Pending>,
@@ -222,6 +257,7 @@ enum Close {
 /// Everything that turns a closed window into a lake file: shared by the loop and the writer.
 struct Sink<K> {
     config: StageConfig,
+    dead_letters: BaseProducer<DeadLetterContext>,
     keys: DekCache<K>,
     lake: Lake,
     runtime: Handle,
@@ -233,7 +269,6 @@ struct Sink<K> {
 
 struct Shared<K> {
     sink: Arc<Sink<K>>,
-    dead_letters: FutureProducer,
     partitions: Mutex<Partitions>,
     /// An error met inside a rebalance callback, which cannot return one.
     fatal: Mutex<Option<Error>>,
@@ -399,12 +434,13 @@ impl<K: KeyService + 'static> Stage<K> {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
         producer_config.set("enable.idempotence", "true");
-        let dead_letters: FutureProducer = producer_config
-            .create()
+        let dead_letters = producer_config
+            .create_with_context(DeadLetterContext)
             .map_err(|e| kafka("dead-letter producer", e))?;
         let lake = Lake::open(&config.sink).map_err(|e| Error::Config(format!("sink: {e}")))?;
         let sink = Arc::new(Sink {
             config,
+            dead_letters,
             keys,
             lake,
             runtime,
@@ -420,7 +456,6 @@ impl<K: KeyService + 'static> Stage<K> {
             .map_err(|e| Error::Lake(format!("cannot start the writer thread: {e}")))?;
         let shared = Arc::new(Shared {
             sink,
-            dead_letters,
             partitions: Mutex::new(Partitions {
                 map: HashMap::new(),
                 to_writer,
@@ -569,6 +604,8 @@ impl<K: KeyService + 'static> Stage<K> {
     /// Commits what the writer finished, writes what is pending, hands due windows to the writer;
     /// pauses consumption while the key core or the lake says no, and resumes once it answers.
     fn check(&self, schedule: &mut Schedule, now: Instant) -> Result<()> {
+        // Delivery reports and errors of the dead-letter producer (see [`DeadLetterContext`]).
+        self.shared.sink.dead_letters.poll(Duration::ZERO);
         match self.shared.flush_due(self.records.consumer(), now, false) {
             Ok(()) => {
                 schedule.retry_at = None;
@@ -661,7 +698,7 @@ impl<K: KeyService + 'static> Shared<K> {
             .map_err(|e| Error::Lake(format!("cannot scan the lake: {e}")))?;
         Ok(Partition {
             open: Window::new(sink.config.schema.clone(), sink.config.window),
-            open_dead_letters: Vec::new(),
+            open_dead_letters: Arc::default(),
             pending: None,
             writing: false,
             next: highest.map_or(0, |h| h + 1),
@@ -753,8 +790,7 @@ impl<K: KeyService + 'static> Shared<K> {
         taken.records += 1;
         taken.bytes += payload.len() as u64;
         if let Err(reason) = partition.open.push(offset, payload) {
-            let delivery = self.dead_letter(message, &reason.to_string())?;
-            partition.open_dead_letters.push(delivery);
+            self.dead_letter(message, &reason.to_string(), &partition.open_dead_letters)?;
             self.sink
                 .totals
                 .dead_letters
@@ -778,7 +814,13 @@ impl<K: KeyService + 'static> Shared<K> {
         }
     }
 
-    fn dead_letter(&self, message: &Record<'_>, reason: &str) -> Result<DeliveryFuture> {
+    /// Sends `message` to the dead-letter topic as one of `window`'s dead letters.
+    fn dead_letter(
+        &self,
+        message: &Record<'_>,
+        reason: &str,
+        window: &Arc<DeadLetters>,
+    ) -> Result<()> {
         let partition = message.partition.to_string();
         let offset = message.offset.to_string();
         let headers = OwnedHeaders::new()
@@ -798,20 +840,25 @@ impl<K: KeyService + 'static> Shared<K> {
                 key: "lakeseal.source.offset",
                 value: Some(&offset),
             });
-        let mut record = FutureRecord::to(&self.sink.config.dlq_topic)
+        let mut record = BaseRecord::with_opaque_to(&self.sink.config.dlq_topic, window.clone())
             .payload(message.payload.unwrap_or_default())
             .headers(headers);
         if let Some(key) = message.key {
             record = record.key(key);
         }
+        window.outstanding.fetch_add(1, Ordering::Relaxed);
         loop {
-            match self.dead_letters.send_result(record) {
-                Ok(delivery) => return Ok(delivery),
+            match self.sink.dead_letters.send(record) {
+                Ok(()) => return Ok(()),
+                // Room is made as delivery reports are served.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
-                    std::thread::sleep(Duration::from_millis(10));
+                    self.sink.dead_letters.poll(Duration::from_millis(10));
                 }
-                Err((e, _)) => return Err(kafka("dead-letter topic", e)),
+                Err((e, _)) => {
+                    window.outstanding.fetch_sub(1, Ordering::Relaxed);
+                    return Err(kafka("dead-letter topic", e));
+                }
             }
         }
     }
@@ -1042,6 +1089,18 @@ impl<K: KeyService + 'static> Sink<K> {
         Ok(bytes)
     }
 
+    /// Waits until every dead letter of `window` is delivered, serving the producer's delivery
+    /// reports meanwhile (librdkafka fails one after `message.timeout.ms`).
+    fn deliver(&self, window: &DeadLetters) -> Result<()> {
+        while window.outstanding.load(Ordering::Acquire) > 0 {
+            self.dead_letters.poll(Duration::from_millis(10));
+        }
+        match lock(&window.failed).clone() {
+            Some(e) => Err(kafka("dead-letter delivery", e)),
+            None => Ok(()),
+        }
+    }
+
     /// Makes one closed window durable in the lake (its dead letters delivered first); the caller
     /// commits past it.
     fn write(
@@ -1060,15 +1119,7 @@ impl<K: KeyService + 'static> Sink<K> {
         .entered();
         // Dead letters first: once the offsets are committed, nothing may be missing from the
         // dead-letter topic.
-        while let Some(delivery) = pending.dead_letters.pop() {
-            match self.runtime.block_on(delivery) {
-                Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(kafka("dead-letter delivery", e).into()),
-                Err(_) => {
-                    return Err(Error::Kafka("dead-letter producer went away".into()).into());
-                }
-            }
-        }
+        self.deliver(&pending.dead_letters)?;
         let closed = &pending.closed;
         let bytes = if self.plaintext_baseline.load(Ordering::Relaxed) {
             let mut out = Vec::new();
