@@ -3,6 +3,10 @@
 //! authorises, and makes the audit record durable before it answers. The in-process rate with the
 //! same number of concurrent callers runs in the same process right before, as the baseline.
 //!
+//! A third run repeats the HTTP one while a hostile client floods the server from one keep-alive
+//! connection with unsigned requests carrying 30 KB headers: the signed rate under the flood is
+//! reported against the rate without it, and so is what the flood added to the audit trail.
+//!
 //! `cargo bench -p lakeseal-benches --bench keycore_http` (env `SECONDS`, `CONNECTIONS`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -174,8 +178,12 @@ fn main() {
             "EncryptionContext": {"table": "telemetry", "topic": "iot"},
         }))
         .unwrap();
+        let flood_target = endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
         let shared = Arc::new((client, identity, endpoint, Bytes::from(body)));
-        let mut http = drive(connections, seconds, move || {
+        let signed = move || {
             let shared = shared.clone();
             async move {
                 let (client, identity, endpoint, body) = &*shared;
@@ -219,8 +227,23 @@ fn main() {
                     String::from_utf8_lossy(&bytes)
                 );
             }
-        })
-        .await;
+        };
+        let mut http = drive(connections, seconds, signed.clone()).await;
+
+        // The same load while the flood runs, from its start to its end.
+        let audit_path = core.audit_path();
+        let audit_before = std::fs::metadata(&audit_path).unwrap().len();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flood = {
+            let stop = stop.clone();
+            tokio::task::spawn_blocking(move || flood(&flood_target, &stop))
+        };
+        let mut flooded = drive(connections, seconds, signed).await;
+        stop.store(true, Ordering::Relaxed);
+        let sent = flood.await.unwrap();
+        // Wait for the summary of what the flood left unaudited (written every 10 s).
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let (flood_records, flood_bytes) = flood_audit(&audit_path, audit_before);
 
         let mut in_process = in_process;
         println!(
@@ -231,6 +254,7 @@ fn main() {
         for (name, run) in [
             ("in-process", &mut in_process),
             ("HTTP + SigV4 (keep-alive)", &mut http),
+            ("HTTP + SigV4, under the flood", &mut flooded),
         ] {
             let (p50, p99) = (run.percentile(0.50), run.percentile(0.99));
             println!(
@@ -244,5 +268,66 @@ fn main() {
             "ratio HTTP / in-process: {:.3}",
             http.rate() / in_process.rate()
         );
+        println!(
+            "flood: {sent} unsigned requests with 30 KB headers from one connection; \
+             {flood_records} audit records, {flood_bytes} bytes ({:.1} KiB) of audit trail",
+            flood_bytes as f64 / 1024.0
+        );
+        println!(
+            "ratio signed under the flood / signed alone: {:.3}",
+            flooded.rate() / http.rate()
+        );
     });
+}
+
+/// Unsigned requests with a 30 KB `User-Agent`, one after another on one keep-alive connection,
+/// until `stop`; returns how many were answered.
+fn flood(address: &str, stop: &AtomicBool) -> u64 {
+    use std::io::{BufRead, Read, Write};
+    let agent = "A".repeat(30 * 1024);
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {address}\r\nUser-Agent: {agent}\r\n\
+         X-Amz-Target: TrentService.ListKeys\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    let mut conn = std::net::TcpStream::connect(address).unwrap();
+    conn.set_nodelay(true).unwrap();
+    let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+    let mut sent = 0;
+    while !stop.load(Ordering::Relaxed) {
+        conn.write_all(request.as_bytes()).unwrap();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        sent += 1;
+    }
+    sent
+}
+
+/// The audit records the flood left after `offset`, and their bytes: its refusals audited one by
+/// one and the summaries of the rest.
+fn flood_audit(path: &std::path::Path, offset: u64) -> (u64, u64) {
+    use std::io::{BufRead, Seek};
+    let mut file = std::fs::File::open(path).unwrap();
+    file.seek(std::io::SeekFrom::Start(offset)).unwrap();
+    let (mut records, mut bytes) = (0, 0);
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.unwrap();
+        if line.contains("MissingAuthenticationTokenException")
+            || line.contains(lakeseal_keycore_server::SUMMARY_OPERATION)
+        {
+            records += 1;
+            bytes += line.len() as u64 + 1;
+        }
+    }
+    (records, bytes)
 }

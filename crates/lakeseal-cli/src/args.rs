@@ -2,13 +2,11 @@
 
 use std::path::PathBuf;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Parser, Subcommand};
 use lakeseal_envelope::EncryptionContext;
-use lakeseal_envelope::SecretBytes;
 use lakeseal_keycore::model::Tag;
 
+use crate::input::{self, Source};
 use crate::output::Output;
 
 /// Lakeseal: envelope encryption for streams into a data lake, and its key core.
@@ -205,8 +203,13 @@ pub(crate) struct ServeArgs {
 pub(crate) enum IamCmd {
     /// Create a user in the key core's account (or --account-id).
     CreateUser(UserArgs),
-    /// Make an access key for a user and write it to --credentials-file (mode 0600).
+    /// Make an access key for a user and write it to --credentials-file (mode 0600, a new
+    /// file): the key exists only once the file holds it.
     CreateAccessKey(AccessKeyArgs),
+    /// Delete an access key: requests signed with it are refused from now on.
+    DeleteAccessKey(DeleteAccessKeyArgs),
+    /// List a user's access keys (ids and dates; secrets are never shown again).
+    ListAccessKeys(UserNameArg),
     /// Set an inline identity policy of a user.
     PutUserPolicy(PutPolicyArgs),
     /// Create a role that the principals of its trust policy may assume (sts:AssumeRole).
@@ -222,9 +225,9 @@ pub(crate) struct RoleArgs {
     /// The role's name.
     #[arg(long)]
     pub(crate) role_name: String,
-    /// Who may assume it: inline JSON or file://path.
-    #[arg(long)]
-    pub(crate) assume_role_policy_document: String,
+    /// Who may assume it: inline JSON, file://PATH, fileb://PATH or - (standard input).
+    #[arg(long, value_parser = input::source)]
+    pub(crate) assume_role_policy_document: Source,
 }
 
 #[derive(Debug, Args)]
@@ -235,9 +238,9 @@ pub(crate) struct PutRolePolicyArgs {
     /// The policy's name.
     #[arg(long)]
     pub(crate) policy_name: String,
-    /// The policy document, inline JSON or file://path.
-    #[arg(long)]
-    pub(crate) policy_document: String,
+    /// The policy document: inline JSON, file://PATH, fileb://PATH or - (standard input).
+    #[arg(long, value_parser = input::source)]
+    pub(crate) policy_document: Source,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +267,23 @@ pub(crate) struct AccessKeyArgs {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct DeleteAccessKeyArgs {
+    /// The user's name or ARN.
+    #[arg(long)]
+    pub(crate) user_name: String,
+    /// The access key id (AKIA...).
+    #[arg(long)]
+    pub(crate) access_key_id: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UserNameArg {
+    /// The user's name or ARN.
+    #[arg(long)]
+    pub(crate) user_name: String,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct PutPolicyArgs {
     /// The user's name or ARN.
     #[arg(long)]
@@ -271,9 +291,9 @@ pub(crate) struct PutPolicyArgs {
     /// The policy's name.
     #[arg(long)]
     pub(crate) policy_name: String,
-    /// The policy document, inline JSON or file://path.
-    #[arg(long)]
-    pub(crate) policy_document: String,
+    /// The policy document: inline JSON, file://PATH, fileb://PATH or - (standard input).
+    #[arg(long, value_parser = input::source)]
+    pub(crate) policy_document: Source,
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +341,23 @@ pub(crate) enum KeyCmd {
     Untag(UntagArgs),
     /// List a key's tags.
     ListTags(KeyIdArg),
+    /// Print a key's policy document.
+    GetPolicy(KeyIdArg),
+    /// Replace a key's policy document.
+    PutPolicy(PutKeyPolicyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PutKeyPolicyArgs {
+    /// Key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The policy document: inline JSON, file://PATH, fileb://PATH or - (standard input).
+    #[arg(long, value_parser = input::source)]
+    pub(crate) policy: Source,
+    /// Accept a policy that would not let you change it again (AWS's lockout safety check).
+    #[arg(long)]
+    pub(crate) bypass_policy_lockout_safety_check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -335,9 +372,13 @@ pub(crate) struct CreateArgs {
     /// Free text.
     #[arg(long)]
     pub(crate) description: Option<String>,
-    /// The key policy, inline JSON or file://path (default: the account root may do anything).
+    /// The key policy: inline JSON, file://PATH, fileb://PATH or - (standard input); default:
+    /// the account root may do anything.
+    #[arg(long, value_parser = input::source)]
+    pub(crate) policy: Option<Source>,
+    /// Accept a policy that would not let you change it again (AWS's lockout safety check).
     #[arg(long)]
-    pub(crate) policy: Option<String>,
+    pub(crate) bypass_policy_lockout_safety_check: bool,
     /// Tags as TagKey=k,TagValue=v (repeat for more).
     #[arg(long, num_args = 1.., value_parser = parse_tag)]
     pub(crate) tags: Vec<Tag>,
@@ -485,9 +526,10 @@ pub(crate) struct EncryptArgs {
     /// The key to encrypt under.
     #[arg(long)]
     pub(crate) key_id: String,
-    /// The plaintext, base64.
-    #[arg(long, value_parser = parse_secret_b64)]
-    pub(crate) plaintext: Secret,
+    /// The plaintext: base64 (line breaks allowed), fileb://PATH (raw bytes), file://PATH
+    /// (base64 text) or - (raw bytes from standard input).
+    #[arg(long, value_parser = input::source)]
+    pub(crate) plaintext: Source,
     /// k=v,k2=v2 or a JSON object.
     #[arg(long, value_parser = parse_context)]
     pub(crate) encryption_context: Option<EncryptionContext>,
@@ -495,9 +537,10 @@ pub(crate) struct EncryptArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct DecryptArgs {
-    /// The ciphertext blob, base64.
-    #[arg(long, value_parser = parse_b64)]
-    pub(crate) ciphertext_blob: Bytes,
+    /// The ciphertext blob: base64, fileb://PATH (raw bytes), file://PATH (base64 text) or -
+    /// (raw bytes from standard input).
+    #[arg(long, value_parser = input::source)]
+    pub(crate) ciphertext_blob: Source,
     /// k=v,k2=v2 or a JSON object: exactly the context it was encrypted with.
     #[arg(long, value_parser = parse_context)]
     pub(crate) encryption_context: Option<EncryptionContext>,
@@ -508,9 +551,10 @@ pub(crate) struct DecryptArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReEncryptArgs {
-    /// The ciphertext blob, base64.
-    #[arg(long, value_parser = parse_b64)]
-    pub(crate) ciphertext_blob: Bytes,
+    /// The ciphertext blob: base64, fileb://PATH (raw bytes), file://PATH (base64 text) or -
+    /// (raw bytes from standard input).
+    #[arg(long, value_parser = input::source)]
+    pub(crate) ciphertext_blob: Source,
     /// The context it was encrypted with.
     #[arg(long, value_parser = parse_context)]
     pub(crate) source_encryption_context: Option<EncryptionContext>,
@@ -538,6 +582,16 @@ pub(crate) enum AuditCmd {
     Verify,
     /// Print matching records.
     Query(QueryArgs),
+    /// Acknowledge a broken trail (emptied, cut short, replaced): keep it beside a new chain
+    /// whose first record says what was broken. The key core refuses to run until then.
+    Reset(ResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ResetArgs {
+    /// Required: says that you have seen the break and keep the broken file as evidence.
+    #[arg(long, required = true)]
+    pub(crate) acknowledge_break: bool,
 }
 
 #[derive(Debug, Args)]
@@ -556,36 +610,7 @@ pub(crate) struct QueryArgs {
     pub(crate) key: Option<String>,
 }
 
-/// Non-secret bytes from base64.
-#[derive(Debug, Clone)]
-pub(crate) struct Bytes(pub(crate) Vec<u8>);
-
-/// Secret bytes from base64: never printed.
-#[derive(Debug)]
-pub(crate) struct Secret(pub(crate) SecretBytes);
-
-impl Clone for Secret {
-    fn clone(&self) -> Self {
-        // clap clones parsed values once while assembling the arguments.
-        Secret(SecretBytes::from(self.0.expose_secret().to_vec()))
-    }
-}
-
-fn parse_b64(text: &str) -> Result<Bytes, String> {
-    STANDARD
-        .decode(text.trim())
-        .map(Bytes)
-        .map_err(|_| "not valid base64".to_owned())
-}
-
-fn parse_secret_b64(text: &str) -> Result<Secret, String> {
-    STANDARD
-        .decode(text.trim())
-        .map(|b| Secret(SecretBytes::from(b)))
-        .map_err(|_| "not valid base64".to_owned())
-}
-
-/// `k=v,k2=v2` (the AWS CLI shorthand) or a JSON object.
+/// `k=v,k2=v2` (the AWS CLI shorthand) or a JSON object; a key given twice is refused.
 pub(crate) fn parse_context(text: &str) -> Result<EncryptionContext, String> {
     if text.trim_start().starts_with('{') {
         return serde_json::from_str(text)
@@ -596,6 +621,9 @@ pub(crate) fn parse_context(text: &str) -> Result<EncryptionContext, String> {
         let (k, v) = pair
             .split_once('=')
             .ok_or_else(|| format!("{pair:?} is not key=value"))?;
+        if context.get(k).is_some() {
+            return Err(format!("the key {k:?} is given twice"));
+        }
         context.insert(k, v);
     }
     Ok(context)
@@ -628,6 +656,10 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.get("table"), Some("telemetry"));
         assert!(parse_context("novalue").is_err());
+        let twice = parse_context("a=b,a=c").unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
+        let twice = parse_context(r#"{"a":"b","a":"c"}"#).unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
     }
 
     #[test]

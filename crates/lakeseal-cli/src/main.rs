@@ -5,16 +5,17 @@
 //! a script written for one reads naturally on the other.
 
 mod args;
+mod input;
 mod lake;
 mod metrics_endpoint;
 mod output;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use lakeseal_keycore::audit::{self, Query};
+use lakeseal_keycore::audit::{self, ChainHead, Query};
 use lakeseal_keycore::ops::KeyIdRequest;
 use lakeseal_keycore::ops::aliases::{AliasRequest, DeleteAliasRequest, ListAliasesRequest};
 use lakeseal_keycore::ops::create_key::CreateKeyRequest;
@@ -23,6 +24,7 @@ use lakeseal_keycore::ops::encrypt::EncryptRequest;
 use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
 use lakeseal_keycore::ops::generate_random::GenerateRandomRequest;
 use lakeseal_keycore::ops::key_deletion::ScheduleKeyDeletionRequest;
+use lakeseal_keycore::ops::key_policy::{GetKeyPolicyRequest, PutKeyPolicyRequest};
 use lakeseal_keycore::ops::list_keys::ListKeysRequest;
 use lakeseal_keycore::ops::re_encrypt::ReEncryptRequest;
 use lakeseal_keycore::ops::rotation::{EnableKeyRotationRequest, ListKeyRotationsRequest};
@@ -64,7 +66,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors quote what callers chose (key ids, descriptions): one line, always.
+            eprintln!("error: {}", output::escape_controls(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -156,7 +159,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(AuditCmd::Verify) => {
             let path = KeyCore::audit_path_in(data_dir()?);
-            return match audit::verify(&path)? {
+            let anchor = KeyCore::audit_anchor_in(data_dir()?)?.unwrap_or(ChainHead::GENESIS);
+            return match audit::verify_anchored(&path, anchor)? {
                 Ok(v) => {
                     out.print(&json!({"Records": v.records, "Head": v.head, "Valid": true}))?;
                     Ok(ExitCode::SUCCESS)
@@ -172,6 +176,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(ExitCode::FAILURE)
                 }
             };
+        }
+        Command::Audit(AuditCmd::Reset(_acknowledged)) => {
+            let dir = data_dir()?;
+            let who = Principal::account_root(&KeyCore::account_in(dir)?);
+            let ctx = RequestContext::local(concat!("lakeseal-cli/", env!("CARGO_PKG_VERSION")));
+            let reset = KeyCore::reset_audit(dir, &who, &ctx).await?;
+            out.print(&json!({
+                "Reset": true,
+                "Problem": reset.problem,
+                "BrokenTrailKeptAs": reset.moved_to.display().to_string(),
+            }))?;
         }
         Command::Audit(AuditCmd::Query(q)) => {
             let since = q
@@ -225,14 +240,31 @@ async fn key(s: &Session, cmd: KeyCmd, out: Output) -> anyhow::Result<()> {
     let (c, w, x) = (&s.core, &s.who, &s.ctx);
     match cmd {
         KeyCmd::Create(a) => {
-            let policy = a.policy.map(|p| read_policy(&p)).transpose()?;
+            let policy = a.policy.map(|p| p.text("--policy")).transpose()?;
             let req = CreateKeyRequest {
                 description: a.description,
                 policy,
                 tags: a.tags,
+                bypass_policy_lockout_safety_check: a.bypass_policy_lockout_safety_check,
                 ..Default::default()
             };
             emit(out, c.create_key(w, x, req).await)
+        }
+        KeyCmd::GetPolicy(k) => {
+            let req = GetKeyPolicyRequest {
+                key_id: k.key_id,
+                policy_name: None,
+            };
+            emit(out, c.get_key_policy(w, x, req).await)
+        }
+        KeyCmd::PutPolicy(a) => {
+            let req = PutKeyPolicyRequest {
+                key_id: a.key_id,
+                policy_name: None,
+                policy: a.policy.text("--policy")?,
+                bypass_policy_lockout_safety_check: a.bypass_policy_lockout_safety_check,
+            };
+            emit(out, c.put_key_policy(w, x, req).await)
         }
         KeyCmd::Describe(k) => emit(out, c.describe_key(w, x, k.into()).await),
         KeyCmd::List(p) => {
@@ -321,14 +353,18 @@ async fn crypto(s: &Session, cmd: CryptoCmd, out: Output) -> anyhow::Result<()> 
         CryptoCmd::Encrypt(a) => {
             let req = EncryptRequest {
                 key_id: a.key_id,
-                plaintext: a.plaintext.0,
+                plaintext: a.plaintext.bytes("--plaintext")?,
                 encryption_context: a.encryption_context.unwrap_or_default(),
             };
             emit(out, c.encrypt(w, x, req).await)
         }
         CryptoCmd::Decrypt(a) => {
             let req = DecryptRequest {
-                ciphertext_blob: a.ciphertext_blob.0,
+                ciphertext_blob: a
+                    .ciphertext_blob
+                    .bytes("--ciphertext-blob")?
+                    .expose_secret()
+                    .to_vec(),
                 encryption_context: a.encryption_context.unwrap_or_default(),
                 key_id: a.key_id,
             };
@@ -336,7 +372,11 @@ async fn crypto(s: &Session, cmd: CryptoCmd, out: Output) -> anyhow::Result<()> 
         }
         CryptoCmd::ReEncrypt(a) => {
             let req = ReEncryptRequest {
-                ciphertext_blob: a.ciphertext_blob.0,
+                ciphertext_blob: a
+                    .ciphertext_blob
+                    .bytes("--ciphertext-blob")?
+                    .expose_secret()
+                    .to_vec(),
                 source_encryption_context: a.source_encryption_context.unwrap_or_default(),
                 source_key_id: a.source_key_id,
                 destination_key_id: a.destination_key_id,
@@ -397,19 +437,52 @@ async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
             emit(out, c.create_user_in(w, x, &account, &a.user_name).await)
         }
         IamCmd::CreateAccessKey(a) => {
-            let key = match c.create_access_key(w, x, &a.user_name).await {
+            // The file first, the key second: a key whose secret could not be written is never
+            // created; a file whose key could not be stored is removed again.
+            let written = std::cell::Cell::new(false);
+            let result = c
+                .create_access_key_delivered(w, x, &a.user_name, |key| {
+                    write_credentials(&a.credentials_file, &key.credentials_file(&a.profile))
+                        .map_err(|e| format!("{e:#}"))?;
+                    written.set(true);
+                    Ok(())
+                })
+                .await;
+            let key = match result {
                 Ok(key) => key,
-                Err(e) => bail!("An error occurred ({}): {e}", e.code()),
+                Err(e) => {
+                    if written.get() {
+                        let _ = std::fs::remove_file(&a.credentials_file);
+                    }
+                    bail!("An error occurred ({}): {e}", e.code())
+                }
             };
-            write_credentials(&a.credentials_file, &key.credentials_file(&a.profile))?;
             out.print(&json!({
-                "AccessKeyId": key.access_key_id,
+                "AccessKey": {
+                    "UserName": a.user_name,
+                    "AccessKeyId": key.access_key_id,
+                    "Status": "Active",
+                },
                 "UserArn": key.owner_arn,
                 "CredentialsFile": a.credentials_file.display().to_string(),
             }))
         }
+        IamCmd::DeleteAccessKey(a) => {
+            let result = c
+                .delete_access_key(w, x, &a.user_name, &a.access_key_id)
+                .await
+                .map(|()| json!({}));
+            emit(out, result)
+        }
+        IamCmd::ListAccessKeys(a) => {
+            let result = c
+                .list_access_keys(w, x, &a.user_name)
+                .await
+                .map(|keys| json!({ "AccessKeyMetadata": keys, "IsTruncated": false }));
+            emit(out, result)
+        }
         IamCmd::PutUserPolicy(a) => {
-            let document = read_policy(&a.policy_document)?;
+            let document = a.policy_document.text("--policy-document")?;
             let result = c
                 .put_user_policy(w, x, &a.user_name, &a.policy_name, &document)
                 .await
@@ -417,11 +490,13 @@ async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
             emit(out, result)
         }
         IamCmd::CreateRole(a) => {
-            let trust = read_policy(&a.assume_role_policy_document)?;
+            let trust = a
+                .assume_role_policy_document
+                .text("--assume-role-policy-document")?;
             emit(out, c.create_role(w, x, &a.role_name, &trust).await)
         }
         IamCmd::PutRolePolicy(a) => {
-            let document = read_policy(&a.policy_document)?;
+            let document = a.policy_document.text("--policy-document")?;
             let result = c
                 .put_role_policy(w, x, &a.role_name, &a.policy_name, &document)
                 .await
@@ -429,15 +504,6 @@ async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
             emit(out, result)
         }
         IamCmd::List => out.print(&json!({ "Users": c.list_users(), "Roles": c.list_roles() })),
-    }
-}
-
-/// A policy given inline (JSON) or as `file://path`.
-fn read_policy(arg: &str) -> anyhow::Result<String> {
-    match arg.strip_prefix("file://") {
-        Some(path) => std::fs::read_to_string(PathBuf::from(path))
-            .with_context(|| format!("reading the policy file {path}")),
-        None => Ok(arg.to_owned()),
     }
 }
 

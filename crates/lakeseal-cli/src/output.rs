@@ -52,10 +52,31 @@ fn flatten(path: &str, value: &Value, out: &mut Vec<String>) {
                 flatten(&join(&i.to_string()), v, out);
             }
         }
-        Value::String(s) => out.push(format!("{path}\t{s}")),
+        Value::String(s) => out.push(format!("{}\t{}", escape_controls(path), escape_controls(s))),
         Value::Null => {}
-        other => out.push(format!("{path}\t{other}")),
+        other => out.push(format!("{}\t{other}", escape_controls(path))),
     }
+}
+
+/// Control characters as escapes (`\t`, `\n`, `\r`, `\u{1b}` …) and `\` as `\\`: a value a
+/// caller chose (a description, an alias, an audited message) can then neither start a line nor
+/// a column of its own in `--output text`, nor drive the terminal.
+pub(crate) fn escape_controls(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() || c == '\\') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -75,5 +96,25 @@ mod tests {
                 "Tags.0.TagKey\ta"
             ]
         );
+    }
+
+    #[test]
+    fn text_cannot_be_forged_by_values() {
+        let mut out = Vec::new();
+        let v = serde_json::json!({
+            "KeyMetadata": {
+                "Description": "x\nKeyMetadata.KeyState\tDisabled",
+                "Key\tId": "a\\tb\u{1b}[2J\r",
+            }
+        });
+        flatten("", &v, &mut out);
+        assert_eq!(
+            out,
+            [
+                "KeyMetadata.Description\tx\\nKeyMetadata.KeyState\\tDisabled",
+                "KeyMetadata.Key\\tId\ta\\\\tb\\u{1b}[2J\\r",
+            ]
+        );
+        assert!(out.iter().all(|l| l.matches('\t').count() == 1));
     }
 }

@@ -2,16 +2,50 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Non-secret key/value pairs bound to a ciphertext as additional authenticated data.
 ///
 /// Opening a blob needs exactly the context it was sealed with. The pairs are kept sorted, so the
 /// order in which a caller gives them does not matter; [`EncryptionContext::canonical_bytes`]
 /// length-prefixes every key and value, so `{"a":"bc"}` and `{"ab":"c"}` encode differently.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Deserialising refuses a key given twice (`{"a":"b","a":"c"}`): which value a caller meant is
+/// not for the key core to guess, and a last-wins map would bind a context other than the one a
+/// reviewer of the request reads first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct EncryptionContext(BTreeMap<String, String>);
+
+impl<'de> Deserialize<'de> for EncryptionContext {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = EncryptionContext;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of string values")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut pairs = BTreeMap::new();
+                while let Some((key, value)) = map.next_entry::<String, String>()? {
+                    if pairs.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "encryption context key {key:?} is given twice"
+                        )));
+                    }
+                    pairs.insert(key, value);
+                }
+                Ok(EncryptionContext(pairs))
+            }
+        }
+        deserializer.deserialize_map(Pairs)
+    }
+}
 
 impl EncryptionContext {
     /// An empty context.
@@ -94,6 +128,14 @@ impl From<BTreeMap<String, String>> for EncryptionContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        let e = serde_json::from_str::<EncryptionContext>(r#"{"a":"b","a":"c"}"#).unwrap_err();
+        assert!(e.to_string().contains("given twice"), "{e}");
+        let ok: EncryptionContext = serde_json::from_str(r#"{"b":"1","a":"2"}"#).unwrap();
+        assert_eq!(ok, EncryptionContext::from_iter([("a", "2"), ("b", "1")]));
+    }
 
     #[test]
     fn length_prefixes_keep_boundaries_apart() {

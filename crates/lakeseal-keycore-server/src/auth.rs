@@ -1,6 +1,7 @@
 //! SigV4 authentication with `scratchstack-aws-signature`, against access keys the key core
 //! keeps (secrets sealed under its root key).
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -11,15 +12,30 @@ use lakeseal_keycore::iam::sha256_hex;
 use lakeseal_keycore::{KeyCore, Principal};
 use scratchstack_aws_signature::{
     ConstSignedHeaderRequirements, GetSigningKeyRequest, GetSigningKeyResponse, KSecretKey,
-    NO_ADDITIONAL_SIGNED_HEADERS, SignatureError, SignatureOptions, sigv4_validate_request,
+    SignatureError, SignatureOptions, sigv4_validate_request,
 };
+
+use subtle::ConstantTimeEq;
 
 use crate::ApiError;
 
 /// How far a request's `X-Amz-Date` may be from the server's clock.
 const MAX_SKEW: TimeDelta = TimeDelta::minutes(5);
-/// SigV4's own required headers (`host`, `x-amz-date`) and no more.
-static REQUIRED_HEADERS: ConstSignedHeaderRequirements = NO_ADDITIONAL_SIGNED_HEADERS;
+/// Headers a KMS request must sign besides SigV4's own (`host`, `x-amz-date`): the operation
+/// (`X-Amz-Target`), so that a signature made for `DescribeKey` cannot be replayed as
+/// `DisableKey`; `Content-Type` when sent; and every `X-Amz-*` header sent (the session token
+/// among them). AWS refuses the same requests; every AWS SDK signs all three.
+static KMS_SIGNED_HEADERS: ConstSignedHeaderRequirements = ConstSignedHeaderRequirements::new(
+    &[Cow::Borrowed("x-amz-target")],
+    &[Cow::Borrowed("content-type")],
+    &[Cow::Borrowed("x-amz-")],
+);
+/// STS names its action in the (signed) body; the same rule for the headers it has.
+static STS_SIGNED_HEADERS: ConstSignedHeaderRequirements = ConstSignedHeaderRequirements::new(
+    &[],
+    &[Cow::Borrowed("content-type")],
+    &[Cow::Borrowed("x-amz-")],
+);
 
 /// Checks the request's SigV4 signature; returns the principal of its access key.
 pub(crate) async fn authenticate(
@@ -55,13 +71,18 @@ pub(crate) async fn authenticate(
     };
     let region = core.location().region.clone();
     let mut lookup = lookup;
+    let required = if service == "sts" {
+        &STS_SIGNED_HEADERS
+    } else {
+        &KMS_SIGNED_HEADERS
+    };
     sigv4_validate_request(
         request,
         &region,
         service,
         &mut lookup,
         now,
-        &REQUIRED_HEADERS,
+        required,
         SignatureOptions::default(),
     )
     .await
@@ -96,11 +117,19 @@ fn signing_key(
         .signing_identity(req.access_key())
         .map_err(|e| SignatureError::InternalServiceError(Box::new(e)))?
         .ok_or_else(invalid)?;
-    if let Some(expected) = &identity.session_token_sha256 {
-        let given = req.session_token().map(|t| sha256_hex(t.as_bytes()));
-        if given.as_ref() != Some(expected) {
-            return Err(invalid().into());
-        }
+    // A session's token must be the one it was issued with; a long-term key has none, and a
+    // token sent with one belongs to no credentials (AWS refuses it the same way).
+    let token_fits = match (&identity.session_token_sha256, req.session_token()) {
+        (Some(expected), Some(given)) => bool::from(
+            sha256_hex(given.as_bytes())
+                .as_bytes()
+                .ct_eq(expected.as_bytes()),
+        ),
+        (None, None) => true,
+        _ => false,
+    };
+    if !token_fits {
+        return Err(invalid().into());
     }
     if identity.expires.is_some_and(|t| t <= core.now_ms()) {
         return Err(SignatureError::ExpiredToken(

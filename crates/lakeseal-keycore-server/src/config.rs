@@ -11,13 +11,30 @@
 //! # Per account, shared by every other operation.
 //! control_per_second = 100           # default 100
 //! control_burst = 100                # default: the per-second rate
+//!
+//! [connections]
+//! max_connections = 1024             # open at once; more wait in the listen backlog
+//! header_timeout_seconds = 10        # a request's headers (and an idle connection's next ones)
+//! body_timeout_seconds = 10          # a request's body, after its headers
+//! shutdown_grace_seconds = 10        # requests in flight at SIGTERM have this long
+//!
+//! [refusal_audit]
+//! # Requests refused before an operation (unsigned, bad signature, malformed, throttled) are
+//! # audited one by one up to this rate per source address, then counted into one summary
+//! # record per address every summary_seconds.
+//! per_address_per_second = 1         # default 1 (an IPv6 address counts by its /64)
+//! per_address_burst = 20             # default 20
+//! overall_per_second = 20            # all addresses together; default 20
+//! overall_burst = 200                # default 200
+//! summary_seconds = 10               # default 10
 //! ```
 
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
+use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{DEFAULT_MAX_BODY, Limit, RateLimits, ServerConfig};
+use crate::{ConnectionLimits, DEFAULT_MAX_BODY, Limit, RateLimits, RefusalAudit, ServerConfig};
 
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -28,6 +45,40 @@ struct RawConfig {
     /// Per-account quotas.
     #[serde(default)]
     rate_limits: RawRateLimits,
+    /// Connection limits and deadlines.
+    #[serde(default)]
+    connections: RawConnections,
+    /// How refusals before an operation are audited.
+    #[serde(default)]
+    refusal_audit: RawRefusalAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConnections {
+    /// Connections open at once; default 1024.
+    max_connections: Option<NonZeroU32>,
+    /// Seconds for a request's headers; default 10.
+    header_timeout_seconds: Option<NonZeroU64>,
+    /// Seconds for a request's body; default 10.
+    body_timeout_seconds: Option<NonZeroU64>,
+    /// Seconds the requests in flight at shutdown have to finish; default 10.
+    shutdown_grace_seconds: Option<NonZeroU64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRefusalAudit {
+    /// Refusals audited one by one per second per source address; default 1.
+    per_address_per_second: Option<NonZeroU32>,
+    /// Burst above that rate; default 20.
+    per_address_burst: Option<NonZeroU32>,
+    /// Refusals audited one by one per second from all addresses; default 20.
+    overall_per_second: Option<NonZeroU32>,
+    /// Burst above that rate; default 200.
+    overall_burst: Option<NonZeroU32>,
+    /// Seconds between summaries of the refusals over that rate; default 10.
+    summary_seconds: Option<NonZeroU64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,7 +118,39 @@ impl ServerConfig {
             )));
         }
         let r = raw.rate_limits;
+        let c = raw.connections;
+        let conn_defaults = ConnectionLimits::default();
+        let seconds = |v: Option<NonZeroU64>, default: Duration| {
+            v.map_or(default, |s| Duration::from_secs(s.get()))
+        };
+        let a = raw.refusal_audit;
+        let audit_defaults = RefusalAudit::default();
         Ok(Self {
+            connections: ConnectionLimits {
+                max_connections: c
+                    .max_connections
+                    .map_or(conn_defaults.max_connections, |n| n.get() as usize),
+                header_timeout: seconds(c.header_timeout_seconds, conn_defaults.header_timeout),
+                body_timeout: seconds(c.body_timeout_seconds, conn_defaults.body_timeout),
+                shutdown_grace: seconds(c.shutdown_grace_seconds, conn_defaults.shutdown_grace),
+            },
+            refusal_audit: RefusalAudit {
+                per_address: Limit {
+                    per_second: a
+                        .per_address_per_second
+                        .unwrap_or(audit_defaults.per_address.per_second),
+                    burst: a
+                        .per_address_burst
+                        .unwrap_or(audit_defaults.per_address.burst),
+                },
+                overall: Limit {
+                    per_second: a
+                        .overall_per_second
+                        .unwrap_or(audit_defaults.overall.per_second),
+                    burst: a.overall_burst.unwrap_or(audit_defaults.overall.burst),
+                },
+                summary_interval: seconds(a.summary_seconds, audit_defaults.summary_interval),
+            },
             max_body,
             rate_limits: RateLimits {
                 cryptographic: limit(
@@ -89,6 +172,14 @@ mod tests {
     fn defaults_and_overrides() {
         let c = ServerConfig::from_toml("").unwrap();
         assert_eq!(c.rate_limits, RateLimits::default());
+        assert_eq!(c.connections, ConnectionLimits::default());
+        assert_eq!(c.refusal_audit, RefusalAudit::default());
+        let c = ServerConfig::from_toml(
+            "[connections]\nheader_timeout_seconds = 3\n[refusal_audit]\nper_address_burst = 7\n",
+        )
+        .unwrap();
+        assert_eq!(c.connections.header_timeout, Duration::from_secs(3));
+        assert_eq!(c.refusal_audit.per_address.burst.get(), 7);
         let c = ServerConfig::from_toml("[rate_limits]\ncontrol_per_second = 5\n").unwrap();
         assert_eq!(c.rate_limits.control.per_second.get(), 5);
         assert_eq!(c.rate_limits.control.burst.get(), 5);
@@ -102,5 +193,9 @@ mod tests {
         assert!(e.to_string().contains("control_per_second"), "{e}");
         let e = ServerConfig::from_toml("max_body_bytes = 1\n").unwrap_err();
         assert!(e.to_string().contains("max_body_bytes"), "{e}");
+        let e = ServerConfig::from_toml("[connections]\nheader_timeout_seconds = 0\n").unwrap_err();
+        assert!(e.to_string().contains("header_timeout_seconds"), "{e}");
+        let e = ServerConfig::from_toml("[refusal_audit]\nsummary_secs = 5\n").unwrap_err();
+        assert!(e.to_string().contains("summary_secs"), "{e}");
     }
 }

@@ -31,6 +31,9 @@ pub enum ApiError {
     /// The body is over the limit.
     #[error("the request body is over {0} bytes")]
     TooLarge(usize),
+    /// The body did not arrive in time.
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
 }
 
 impl ApiError {
@@ -43,6 +46,7 @@ impl ApiError {
             ApiError::UnknownOperation(_) => "UnknownOperationException",
             ApiError::TooLarge(_) => "ValidationException",
             ApiError::Throttled => "ThrottlingException",
+            ApiError::BodyTimeout(_) => "RequestTimeoutException",
         }
     }
 
@@ -53,6 +57,7 @@ impl ApiError {
             }
             ApiError::Auth { .. } => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }

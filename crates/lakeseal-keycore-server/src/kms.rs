@@ -70,13 +70,10 @@ macro_rules! dispatch_to {
      $($name:literal => $method:ident,)*) => {
         match $operation {
             $($name => encode($core.$method($who, $ctx, decode($body)?).await?),)*
-            other => {
-                let message = format!("{other} is not an operation of this key core");
-                $core
-                    .audit_refusal(other, Some($who), $ctx, "UnknownOperationException", &message)
-                    .await?;
-                Err(ApiError::UnknownOperation(message))
-            }
+            // Audited by the caller, like every refusal of the protocol layer.
+            other => Err(ApiError::UnknownOperation(format!(
+                "{other} is not an operation of this key core"
+            ))),
         }
     };
 }

@@ -26,6 +26,8 @@ mod config;
 mod error;
 mod kms;
 mod limits;
+mod listen;
+mod refusals;
 mod sts;
 
 use std::future::Future;
@@ -45,6 +47,9 @@ pub use crate::config::ConfigError;
 pub use crate::error::ApiError;
 use crate::limits::Limiter;
 pub use crate::limits::{Limit, RateLimits};
+pub use crate::listen::ConnectionLimits;
+use crate::refusals::Refusals;
+pub use crate::refusals::{RefusalAudit, SUMMARY_OPERATION};
 
 /// The largest request body accepted, in bytes.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -56,6 +61,10 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// Per-account quotas.
     pub rate_limits: RateLimits,
+    /// Open connections, request deadlines and the shutdown deadline.
+    pub connections: ConnectionLimits,
+    /// How requests refused before an operation are audited, per source address.
+    pub refusal_audit: RefusalAudit,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +72,8 @@ impl Default for ServerConfig {
         Self {
             max_body: DEFAULT_MAX_BODY,
             rate_limits: RateLimits::default(),
+            connections: ConnectionLimits::default(),
+            refusal_audit: RefusalAudit::default(),
         }
     }
 }
@@ -78,6 +89,7 @@ struct Shared {
     core: KeyCore,
     config: ServerConfig,
     limiter: Limiter,
+    refusals: Refusals,
 }
 
 impl Server {
@@ -86,6 +98,7 @@ impl Server {
         Self {
             inner: Arc::new(Shared {
                 limiter: Limiter::new(config.rate_limits),
+                refusals: Refusals::new(config.refusal_audit),
                 core,
                 config,
             }),
@@ -100,18 +113,43 @@ impl Server {
             .with_state(self.inner.clone())
     }
 
-    /// Serves on `listener` until `shutdown` completes, then finishes the requests in flight.
+    /// Serves on `listener` until `shutdown` completes, then lets the requests in flight finish
+    /// (for at most [`ConnectionLimits::shutdown_grace`]). Writes the summaries of refusals not
+    /// audited one by one every [`RefusalAudit::summary_interval`], and once more at the end.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let summaries = {
+            let shared = self.inner.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(shared.config.refusal_audit.summary_interval);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    shared.write_summaries().await;
+                }
+            })
+        };
+        let served = listen::serve(
+            listener,
+            self.router(),
+            self.inner.config.connections,
+            shutdown,
+        )
+        .await;
+        summaries.abort();
+        self.inner.write_summaries().await;
+        served
+    }
+}
+
+impl Shared {
+    async fn write_summaries(&self) {
+        if let Err(e) = self.refusals.write_summaries(&self.core).await {
+            tracing::error!(error = %e, "cannot audit the summary of refused requests");
+        }
     }
 }
 
@@ -162,6 +200,7 @@ async fn handle(
     request: Request<Body>,
 ) -> Response {
     let started = std::time::Instant::now();
+    tracing::trace!(peer = %peer.ip(), "request received");
     let (parts, body) = request.into_parts();
     let ctx = RequestContext {
         request_id: uuid::Uuid::new_v4().to_string(),
@@ -175,7 +214,7 @@ async fn handle(
     };
     let protocol = Protocol::of(&parts.headers);
     let request_id = ctx.request_id.clone();
-    let body = axum::body::to_bytes(body, shared.config.max_body).await;
+    let body = read_body(&shared.config, &parts.headers, body).await;
     let operation = match (protocol, &body) {
         (Protocol::Sts, Ok(body)) => sts::action(body).unwrap_or_else(|| "Unknown".into()),
         _ => target(&parts.headers).unwrap_or("Unknown").to_owned(),
@@ -199,17 +238,45 @@ async fn handle(
     }
 }
 
-/// Authenticates, rate-limits and runs one request; audits what is refused before an operation.
+/// The request body, refused when its declared length is over the limit before any of it is
+/// read (so a client waiting for `100 Continue` gets `413` instead), when it grows over the limit,
+/// or when it does not arrive within the body deadline.
+async fn read_body(
+    config: &ServerConfig,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<bytes::Bytes, ApiError> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > config.max_body as u64) {
+        return Err(ApiError::TooLarge(config.max_body));
+    }
+    match tokio::time::timeout(
+        config.connections.body_timeout,
+        axum::body::to_bytes(body, config.max_body),
+    )
+    .await
+    {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(ApiError::TooLarge(config.max_body)),
+        Err(_) => Err(ApiError::BodyTimeout(config.connections.body_timeout)),
+    }
+}
+
+/// Authenticates, rate-limits and runs one request; audits what is refused before an operation,
+/// and what the protocol layer refuses after it (a body that is not the operation's shape).
 async fn handle_in(
     shared: &Shared,
     parts: &http::request::Parts,
-    body: Result<bytes::Bytes, axum::Error>,
+    body: Result<bytes::Bytes, ApiError>,
     protocol: Protocol,
     operation: &str,
     ctx: &RequestContext,
 ) -> Result<Vec<u8>, ApiError> {
     let result = async {
-        let body = body.map_err(|_| ApiError::TooLarge(shared.config.max_body))?;
+        let body = body?;
         if protocol == Protocol::Kms {
             check_shape(&parts.method, &parts.uri, &parts.headers)?;
         }
@@ -224,23 +291,38 @@ async fn handle_in(
         Ok(ok) => Ok(ok),
         Err(e) => Err((None, e)),
     };
-    match result {
-        Ok((who, body)) => match protocol {
-            Protocol::Kms => kms::dispatch(&shared.core, &who, ctx, operation, &body).await,
-            Protocol::Sts => sts::dispatch(&shared.core, &who, ctx, &body).await,
-        },
-        Err((who, e)) => {
-            // Refused before any operation ran: the engine never saw it, so audit it here.
-            if let Err(audit) = shared
-                .core
-                .audit_refusal(operation, who.as_ref(), ctx, e.code(), &e.to_string())
-                .await
-            {
-                tracing::error!(error = %audit, "cannot audit a refused request");
-                Err(ApiError::Core(audit))
-            } else {
-                Err(e)
+    let (who, e) = match result {
+        Ok((who, body)) => {
+            let answer = match protocol {
+                Protocol::Kms => kms::dispatch(&shared.core, &who, ctx, operation, &body).await,
+                Protocol::Sts => sts::dispatch(&shared.core, &who, ctx, &body).await,
+            };
+            match answer {
+                // The engine audited its own outcome, refusals included.
+                Ok(_) | Err(ApiError::Core(_)) => return answer,
+                // Refused by the protocol layer (malformed body, unknown operation): the
+                // engine never saw it. Signed, so audited one by one whatever the address.
+                Err(e) => (Some(who), e),
             }
+        }
+        Err((who, e)) => {
+            // Refused before any operation ran. Anyone can send these: audited one by one up to
+            // a rate per address, then counted into a summary.
+            if !shared.refusals.audit_one_by_one(ctx.source_ip) {
+                return Err(e);
+            }
+            (who, e)
+        }
+    };
+    match shared
+        .core
+        .audit_refusal(operation, who.as_ref(), ctx, e.code(), &e.to_string())
+        .await
+    {
+        Ok(()) => Err(e),
+        Err(audit) => {
+            tracing::error!(error = %audit, "cannot audit a refused request");
+            Err(ApiError::Core(audit))
         }
     }
 }

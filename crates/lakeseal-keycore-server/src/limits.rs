@@ -24,7 +24,7 @@ impl Limit {
         }
     }
 
-    fn quota(self) -> Quota {
+    pub(crate) fn quota(self) -> Quota {
         Quota::per_second(self.per_second).allow_burst(self.burst)
     }
 }

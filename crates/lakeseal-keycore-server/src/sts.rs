@@ -28,10 +28,10 @@ pub(crate) async fn dispatch(
     let mut params = form(body)?;
     let action = params.remove("Action").unwrap_or_default();
     if action != "AssumeRole" {
-        let message = format!("{action:?} is not an STS action of this key core");
-        core.audit_refusal(&action, Some(who), ctx, "InvalidAction", &message)
-            .await?;
-        return Err(ApiError::UnknownOperation(message));
+        // Audited by the caller, like every refusal of the protocol layer.
+        return Err(ApiError::UnknownOperation(format!(
+            "{action:?} is not an STS action of this key core"
+        )));
     }
     let (role_arn, session_name, duration) = parse_assume_role(&params)?;
     let creds = core

@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::clock::{Millis, parse_rfc3339};
+use crate::store::AnchorStore;
 use crate::{Error, Result};
 
 /// One audited operation. Never holds key material or plaintext.
@@ -72,6 +73,61 @@ pub struct AuditEvent {
     /// The refusal's message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
+    /// What the key core itself recorded (a reset of a broken trail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The most bytes of one caller-supplied string an audit record keeps; the rest is cut, and the
+/// cut marked. Without a bound, anyone able to reach the server writes what they like, as much
+/// as they like, into a durable file.
+pub const MAX_AUDITED_STRING: usize = 256;
+/// Error messages quote the caller's identifiers and say what to fix: a little more room.
+pub const MAX_AUDITED_MESSAGE: usize = 1024;
+
+impl AuditEvent {
+    /// Cuts every string a caller can choose (user agent, operation name, access key id,
+    /// identifiers quoted in ARNs and messages) to a bounded length, marking each cut.
+    pub(crate) fn bound_caller_strings(&mut self) {
+        for field in [
+            &mut self.operation,
+            &mut self.principal,
+            &mut self.request_id,
+            &mut self.region,
+        ] {
+            cut(field, MAX_AUDITED_STRING);
+        }
+        for field in [
+            &mut self.user_agent,
+            &mut self.access_key_id,
+            &mut self.source_ip,
+            &mut self.key_arn,
+            &mut self.source_key_arn,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            cut(field, MAX_AUDITED_STRING);
+        }
+        if let Some(message) = &mut self.error_message {
+            cut(message, MAX_AUDITED_MESSAGE);
+        }
+    }
+}
+
+/// Cuts `text` to at most `max` bytes (at a character boundary) plus a marker saying how many
+/// bytes were cut.
+fn cut(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let removed = text.len() - end;
+    text.truncate(end);
+    text.push_str(&format!("...[cut {removed} bytes]"));
 }
 
 /// Whether the audit record is on disk before the operation is answered.
@@ -89,10 +145,23 @@ const MAX_BATCH: usize = 4096;
 const TAIL_CHUNK: u64 = 1 << 20;
 const GENESIS: [u8; 32] = [0; 32];
 
-#[derive(Debug, Clone, Copy)]
-struct Head {
-    seq: u64,
-    hash: [u8; 32],
+/// A point of the chain: a record's sequence number and hash. The store keeps the last one
+/// written (the anchor), so that a trail emptied, cut short or replaced is caught at start and
+/// by [`verify_anchored`], not taken for a shorter valid chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The record's sequence number; 0 before the first record.
+    pub seq: u64,
+    /// The record's hash; 32 zero bytes before the first record.
+    pub hash: [u8; 32],
+}
+
+impl ChainHead {
+    /// The head of an empty trail.
+    pub const GENESIS: ChainHead = ChainHead {
+        seq: 0,
+        hash: GENESIS,
+    };
 }
 
 struct Pending {
@@ -109,8 +178,25 @@ pub(crate) struct AuditLog {
 
 impl AuditLog {
     /// Opens (or creates) the log, drops a torn last line left by a crash (never acknowledged),
-    /// and starts the writer thread.
-    pub(crate) fn open(path: &Path, durability: Durability) -> Result<Self> {
+    /// checks that it still holds the record the store anchored, and starts the writer thread,
+    /// which moves the anchor after every batch it makes durable.
+    ///
+    /// A trail that no longer holds its anchor (emptied, cut short, replaced) is refused with
+    /// [`Error::AuditBroken`]: nothing is appended to it until an operator acknowledges the
+    /// break ([`crate::KeyCore::reset_audit`]).
+    pub(crate) fn open(path: &Path, durability: Durability, anchor: AnchorStore) -> Result<Self> {
+        let anchored = anchor.get()?;
+        if let Some(anchored) = anchored
+            && anchored.seq > 0
+            && !path.exists()
+        {
+            // Not recreated: an empty new file would hide that records were written.
+            return Err(Error::AuditBroken(format!(
+                "the audit trail {} is missing, but the store recorded record {}",
+                path.display(),
+                anchored.seq
+            )));
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
@@ -118,19 +204,33 @@ impl AuditLog {
             .mode(0o600)
             .open(path)?;
         let head = recover_head(&mut file)?;
+        match anchored {
+            // A data directory from before anchors: the trail as it is becomes the reference.
+            None => anchor.set(head)?,
+            Some(anchored) => {
+                if let Some(problem) = anchor_problem(&mut file, head, anchored)? {
+                    return Err(Error::AuditBroken(format!(
+                        "the audit trail {} is broken: {problem}",
+                        path.display()
+                    )));
+                }
+            }
+        }
         let (tx, rx) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("lakeseal-audit".into())
-            .spawn(move || write_loop(file, head, rx, durability))?;
+            .spawn(move || write_loop(file, head, rx, durability, anchor))?;
         Ok(Self {
             tx: Some(tx),
             writer: Some(writer),
         })
     }
 
-    /// Appends an event; returns its sequence number once it is durable.
-    pub(crate) async fn append(&self, event: &AuditEvent) -> Result<u64> {
-        let event = serde_json::to_vec(event)
+    /// Appends an event, its caller-supplied strings cut to their bounds; returns its sequence
+    /// number once it is durable.
+    pub(crate) async fn append(&self, mut event: AuditEvent) -> Result<u64> {
+        event.bound_caller_strings();
+        let event = serde_json::to_vec(&event)
             .map_err(|e| Error::Audit(format!("encoding an event: {e}")))?;
         let (done, acked) = oneshot::channel();
         self.tx
@@ -155,7 +255,13 @@ impl Drop for AuditLog {
     }
 }
 
-fn write_loop(mut file: File, mut head: Head, rx: mpsc::Receiver<Pending>, durability: Durability) {
+fn write_loop(
+    mut file: File,
+    mut head: ChainHead,
+    rx: mpsc::Receiver<Pending>,
+    durability: Durability,
+    anchor: AnchorStore,
+) {
     let mut batch: Vec<Pending> = Vec::new();
     let mut seqs: Vec<u64> = Vec::new();
     let mut buf = Vec::new();
@@ -183,6 +289,10 @@ fn write_loop(mut file: File, mut head: Head, rx: mpsc::Receiver<Pending>, durab
             if let Err(e) = written {
                 tracing::error!(error = %e, "audit log write failed; refusing all operations");
                 failure = Some(format!("writing the audit log failed: {e}"));
+            } else if let Err(e) = anchor.set(head) {
+                // The records are durable; an anchor left behind only narrows what the next
+                // start can check (it must still find the older anchor), so carry on.
+                tracing::warn!(error = %e, "cannot move the audit anchor in the store");
             }
         }
         for (i, pending) in batch.drain(..).enumerate() {
@@ -196,19 +306,19 @@ fn write_loop(mut file: File, mut head: Head, rx: mpsc::Receiver<Pending>, durab
     }
 }
 
-fn chain(prev: Head, event: &[u8]) -> Head {
+fn chain(prev: ChainHead, event: &[u8]) -> ChainHead {
     let seq = prev.seq + 1;
     let mut h = Sha256::new();
     h.update(prev.hash);
     h.update(seq.to_be_bytes());
     h.update(event);
-    Head {
+    ChainHead {
         seq,
         hash: h.finalize().into(),
     }
 }
 
-fn write_line(buf: &mut Vec<u8>, head: Head, event: &[u8]) {
+fn write_line(buf: &mut Vec<u8>, head: ChainHead, event: &[u8]) {
     buf.extend_from_slice(b"{\"seq\":");
     buf.extend_from_slice(head.seq.to_string().as_bytes());
     buf.extend_from_slice(b",\"hash\":\"");
@@ -228,10 +338,10 @@ struct Line<'a> {
 }
 
 /// Finds the last complete record; truncates a torn line after it.
-fn recover_head(file: &mut File) -> Result<Head> {
+fn recover_head(file: &mut File) -> Result<ChainHead> {
     let len = file.metadata()?.len();
     if len == 0 {
-        return Ok(Head {
+        return Ok(ChainHead {
             seq: 0,
             hash: GENESIS,
         });
@@ -258,7 +368,7 @@ fn recover_head(file: &mut File) -> Result<Head> {
         .strip_suffix(b"\n")
         .map(|b| b.rsplit(|&c| c == b'\n').next().unwrap_or(b))
     else {
-        return Ok(Head {
+        return Ok(ChainHead {
             seq: 0,
             hash: GENESIS,
         });
@@ -267,10 +377,54 @@ fn recover_head(file: &mut File) -> Result<Head> {
         .map_err(|e| Error::Audit(format!("the last audit record is corrupt: {e}")))?;
     let hash = decode_hash(line.hash)
         .ok_or_else(|| Error::Audit("the last audit record's hash is corrupt".into()))?;
-    Ok(Head {
+    Ok(ChainHead {
         seq: line.seq,
         hash,
     })
+}
+
+/// Why a trail whose last record is `head` does not hold the `anchored` record, if it does not.
+fn anchor_problem(file: &mut File, head: ChainHead, anchored: ChainHead) -> Result<Option<String>> {
+    if anchored.seq == 0 {
+        return Ok(None);
+    }
+    if head.seq < anchored.seq {
+        return Ok(Some(format!(
+            "it ends at record {} but the store recorded record {} (records were removed: the \
+             file was emptied, cut short or replaced)",
+            head.seq, anchored.seq
+        )));
+    }
+    let found = if head.seq == anchored.seq {
+        Some(head.hash)
+    } else {
+        file.seek(SeekFrom::Start(0))?;
+        hash_of(BufReader::new(&mut *file), anchored.seq)?
+    };
+    Ok(match found {
+        Some(hash) if hash == anchored.hash => None,
+        Some(_) => Some(format!(
+            "record {} is not the one the store recorded (the file was replaced or edited)",
+            anchored.seq
+        )),
+        None => Some(format!(
+            "record {} that the store recorded is missing",
+            anchored.seq
+        )),
+    })
+}
+
+/// The hash written with record `seq`, if a line holds that record.
+fn hash_of(reader: impl BufRead, seq: u64) -> Result<Option<[u8; 32]>> {
+    for line in reader.split(b'\n') {
+        let line = line?;
+        if let Ok(record) = serde_json::from_slice::<Line<'_>>(&line)
+            && record.seq == seq
+        {
+            return Ok(decode_hash(record.hash));
+        }
+    }
+    Ok(None)
 }
 
 fn decode_hash(text: &str) -> Option<[u8; 32]> {
@@ -304,8 +458,27 @@ pub struct VerifyError {
 /// sequence or the chain breaks there). Removing records from the end leaves a shorter valid
 /// chain: compare [`Verified::head`] with a copy kept elsewhere to catch that.
 pub fn verify(path: &Path) -> Result<Result<Verified, VerifyError>> {
-    let file = File::open(path)?;
-    let mut head = Head {
+    verify_anchored(path, ChainHead::GENESIS)
+}
+
+/// Walks the whole chain like [`verify`], and also requires it to hold the record the store
+/// anchored ([`crate::KeyCore::audit_anchor_in`]): a trail emptied, cut short, replaced or
+/// missing while the store says records were written is broken.
+pub fn verify_anchored(path: &Path, anchor: ChainHead) -> Result<Result<Verified, VerifyError>> {
+    let file = match File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && anchor.seq > 0 => {
+            return Ok(Err(VerifyError {
+                line: 0,
+                seq: None,
+                problem: format!(
+                    "the file is missing, but the store recorded record {}",
+                    anchor.seq
+                ),
+            }));
+        }
+        other => other?,
+    };
+    let mut head = ChainHead {
         seq: 0,
         hash: GENESIS,
     };
@@ -335,7 +508,24 @@ pub fn verify(path: &Path) -> Result<Result<Verified, VerifyError>> {
                 "hash mismatch: the record was edited, or one before it was removed",
             )));
         }
+        if next.seq == anchor.seq && next.hash != anchor.hash {
+            return Ok(Err(broken(
+                Some(record.seq),
+                "not the record the store recorded with this number: the trail was replaced",
+            )));
+        }
         head = next;
+    }
+    if head.seq < anchor.seq {
+        return Ok(Err(VerifyError {
+            line: head.seq + 1,
+            seq: None,
+            problem: format!(
+                "the trail ends at record {} but the store recorded record {}: records were \
+                 removed from its end (or the file was emptied or replaced)",
+                head.seq, anchor.seq
+            ),
+        }));
     }
     Ok(Ok(Verified {
         records: head.seq,
@@ -348,7 +538,7 @@ pub fn verify(path: &Path) -> Result<Result<Verified, VerifyError>> {
 pub struct Query {
     /// Records at or after this time.
     pub since: Option<Millis>,
-    /// Records of this operation.
+    /// Records of this operation (any case: `decrypt` finds `Decrypt`).
     pub operation: Option<String>,
     /// Records of this caller (ARN).
     pub principal: Option<String>,
@@ -403,7 +593,7 @@ fn matches(event: &AuditEvent, filter: &Query) -> bool {
         && filter
             .operation
             .as_ref()
-            .is_none_or(|op| event.operation == *op)
+            .is_none_or(|op| event.operation.eq_ignore_ascii_case(op))
         && filter
             .principal
             .as_ref()

@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 
 use lakeseal_envelope::{Blob, EncryptionContext, SealingKey, SecretBytes};
 
-use crate::audit::{AuditEvent, AuditLog, Durability};
+use crate::audit::{AuditEvent, AuditLog, ChainHead, Durability};
 use crate::clock::{Clock, DAY_MS, Millis, SystemClock, rfc3339};
 use crate::iam::{AccessKeyRecord, Role, User};
 use crate::model::{AliasRecord, KeyName, KeyRecord, Location, Rotation, RotationType};
 use crate::policy::{self, Policy};
 use crate::request::{Principal, RequestContext};
 use crate::state::{self, KeyOperation, KeyState};
-use crate::store::Store;
+use crate::store::{AnchorStore, Store};
 use crate::{Error, Result, root};
 
 const DB_FILE: &str = "keycore.db";
@@ -55,6 +55,15 @@ impl Default for Options {
             audit: Durability::Durable,
         }
     }
+}
+
+/// What [`KeyCore::reset_audit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReset {
+    /// What was broken.
+    pub problem: String,
+    /// Where the broken trail now is.
+    pub moved_to: PathBuf,
 }
 
 /// A key and its versions, ready to use. Dropping it zeroizes every version's key schedule.
@@ -185,6 +194,7 @@ impl KeyCore {
             ("region", &location.region),
             ("account_id", &location.account_id),
         ])?;
+        AnchorStore::open(&dir.join(DB_FILE))?.set(ChainHead::GENESIS)?;
         Ok(location)
     }
 
@@ -253,7 +263,11 @@ impl KeyCore {
             .into_iter()
             .map(|k| (k.access_key_id.clone(), k))
             .collect();
-        let audit = AuditLog::open(&dir.join(AUDIT_FILE), options.audit)?;
+        let audit = AuditLog::open(
+            &dir.join(AUDIT_FILE),
+            options.audit,
+            AnchorStore::open(&dir.join(DB_FILE))?,
+        )?;
         let next_due = earliest_due(&state);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -284,6 +298,103 @@ impl KeyCore {
     /// The audit log's path inside a data directory.
     pub fn audit_path_in(dir: &Path) -> PathBuf {
         dir.join(AUDIT_FILE)
+    }
+
+    /// The audit trail's head as the store last recorded it (`None` in a data directory from
+    /// before anchors), for [`crate::audit::verify_anchored`]. Reads the store without its lock,
+    /// so it works beside a running key core.
+    pub fn audit_anchor_in(dir: &Path) -> Result<Option<ChainHead>> {
+        if !dir.join(DB_FILE).exists() {
+            return Err(Error::DataDir(format!(
+                "{} is not an initialised key core",
+                dir.display()
+            )));
+        }
+        AnchorStore::open(&dir.join(DB_FILE))?.get()
+    }
+
+    /// The account that owns a data directory's keys, read without taking its lock.
+    pub fn account_in(dir: &Path) -> Result<String> {
+        if !dir.join(DB_FILE).exists() {
+            return Err(Error::DataDir(format!(
+                "{} is not an initialised key core",
+                dir.display()
+            )));
+        }
+        Store::open(&dir.join(DB_FILE))?
+            .meta("account_id")?
+            .ok_or_else(|| Error::DataDir(format!("{} has no account id", dir.display())))
+    }
+
+    /// Acknowledges a broken audit trail: moves it aside (kept as evidence), and starts a new
+    /// chain whose first record says what was broken, by whom it was acknowledged, and where
+    /// the old trail went. Refused when the trail is not broken, or while a key core runs.
+    pub async fn reset_audit(
+        dir: &Path,
+        who: &Principal,
+        ctx: &RequestContext,
+    ) -> Result<AuditReset> {
+        if !dir.join(DB_FILE).exists() {
+            return Err(Error::DataDir(format!(
+                "{} is not an initialised key core",
+                dir.display()
+            )));
+        }
+        let _lock = lock(dir)?;
+        let path = dir.join(AUDIT_FILE);
+        let anchors = AnchorStore::open(&dir.join(DB_FILE))?;
+        let anchored = anchors.get()?.unwrap_or(ChainHead::GENESIS);
+        let problem = match crate::audit::verify_anchored(&path, anchored)? {
+            Ok(_) => {
+                return Err(Error::Validation(format!(
+                    "the audit trail {} is not broken: nothing to reset",
+                    path.display()
+                )));
+            }
+            Err(broken) => broken.to_string(),
+        };
+        let region = Store::open(&dir.join(DB_FILE))?
+            .meta("region")?
+            .unwrap_or_default();
+        let now = SystemClock.now_ms();
+        let moved_to = dir.join(format!("{AUDIT_FILE}.broken-{now}"));
+        if path.exists() {
+            fs::rename(&path, &moved_to)?;
+        }
+        OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)?;
+        File::open(dir)?.sync_all()?;
+        anchors.set(ChainHead::GENESIS)?;
+        let log = AuditLog::open(&path, Durability::Durable, anchors)?;
+        let detail = format!(
+            "audit trail reset: the previous trail was broken ({problem}); the store had \
+             recorded record {} with hash {}; the previous file is kept as {}",
+            anchored.seq,
+            hex::encode(anchored.hash),
+            moved_to.display()
+        );
+        log.append(AuditEvent {
+            time: rfc3339(now),
+            request_id: ctx.request_id.clone(),
+            operation: "AuditReset".to_owned(),
+            principal: who.arn.clone(),
+            access_key_id: who.access_key_id.clone(),
+            source_ip: ctx.source_ip.map(|ip| ip.to_string()),
+            user_agent: ctx.user_agent.clone(),
+            region,
+            key_arn: None,
+            key_version: None,
+            source_key_arn: None,
+            encryption_context: None,
+            result: "Success".to_owned(),
+            error_message: None,
+            detail: Some(detail),
+        })
+        .await?;
+        Ok(AuditReset { problem, moved_to })
     }
 
     pub(crate) fn root(&self) -> &SealingKey {
@@ -342,6 +453,7 @@ impl KeyCore {
                 encryption_context: None,
                 result: String::new(),
                 error_message: None,
+                detail: None,
             },
             internal: false,
         }
@@ -368,7 +480,7 @@ impl KeyCore {
                 );
             }
         }
-        self.inner.audit.append(&event).await?;
+        self.inner.audit.append(event).await?;
         result
     }
 
@@ -392,7 +504,7 @@ impl KeyCore {
         event.time = rfc3339(self.now());
         event.result = code.to_owned();
         event.error_message = Some(message.to_owned());
-        self.inner.audit.append(&event).await.map(drop)
+        self.inner.audit.append(event).await.map(drop)
     }
 
     /// Runs the key core's own due work, then checks that the request addresses this key
@@ -480,6 +592,38 @@ impl KeyCore {
         } else {
             Err(Error::AccessDenied(format!(
                 "{} is not authorized to perform {action} on {arn}",
+                call.who.arn
+            )))
+        }
+    }
+
+    /// AWS KMS's policy lockout safety check: a new key policy must still let the caller put
+    /// the key policy again, or nobody (the account root included) could ever repair it. The
+    /// caller may waive the check (`BypassPolicyLockoutSafetyCheck`), as in AWS.
+    pub(crate) fn check_lockout(
+        &self,
+        state: &State,
+        call: &Call<'_>,
+        policy: &Policy,
+        key_arn: &str,
+    ) -> Result<()> {
+        if call.internal {
+            return Ok(());
+        }
+        let conditions = self.conditions(call);
+        let request = policy::Request {
+            principal: call.who,
+            action: "kms:PutKeyPolicy",
+            resource: key_arn,
+            context: &conditions,
+        };
+        if resource_and_identity_allow(state, &request, policy.evaluate(&request)) {
+            Ok(())
+        } else {
+            Err(Error::MalformedPolicy(format!(
+                "the new key policy will not allow you ({}) to update the key policy in the \
+                 future: allow kms:PutKeyPolicy to the caller in it, or set \
+                 BypassPolicyLockoutSafetyCheck if that is intended",
                 call.who.arn
             )))
         }

@@ -48,6 +48,13 @@ pub enum Error {
     /// The audit record could not be made durable, so the operation is refused (fail closed).
     #[error("the audit trail is unavailable: {0}")]
     Audit(String),
+    /// The audit trail no longer holds the record the store anchored: it was emptied, cut
+    /// short or replaced. Nothing is appended to it until an operator acknowledges the break.
+    #[error(
+        "{0}. Nothing is appended to it until an operator acknowledges the break with \
+         `lakeseal audit reset --acknowledge-break` (the broken file is kept beside the new one)"
+    )]
+    AuditBroken(String),
     /// The durable store failed.
     #[error("key store: {0}")]
     Store(#[from] rusqlite::Error),
@@ -76,6 +83,7 @@ impl Error {
             Error::AccessDenied(_) => "AccessDeniedException",
             Error::DataDir(_)
             | Error::Audit(_)
+            | Error::AuditBroken(_)
             | Error::Store(_)
             | Error::Io(_)
             | Error::Internal(_) => "KMSInternalException",

@@ -62,7 +62,7 @@ pub mod state;
 mod store;
 pub mod wire;
 
-pub use crate::core::{InitOptions, KeyCore, MAX_CONTEXT_BYTES, Options};
+pub use crate::core::{AuditReset, InitOptions, KeyCore, MAX_CONTEXT_BYTES, Options};
 pub use audit::Durability;
 pub use error::{Error, Result};
 pub use request::{Principal, RequestContext};

@@ -111,6 +111,37 @@ fn strings(value: &Value, field: &str) -> Result<Vec<String>> {
     }
 }
 
+/// Refuses members other than `allowed` in a policy's or a statement's object.
+fn only_members(
+    object: &serde_json::Map<String, Value>,
+    allowed: &[&str],
+    what: &str,
+) -> Result<()> {
+    match object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(malformed(&format!(
+            "{what} has an unknown member {unknown:?} (expected one of {})",
+            allowed.join(", ")
+        ))),
+    }
+}
+
+/// The condition keys the key core supplies: a condition on any other would never hold (or,
+/// negated, always hold), so a policy that names one is refused rather than half-understood.
+fn known_condition_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    lower
+        .strip_prefix("kms:encryptioncontext:")
+        .is_some_and(|k| !k.is_empty())
+        || [
+            "kms:encryptioncontextkeys",
+            "kms:calleraccount",
+            "aws:sourceip",
+            "aws:principalarn",
+        ]
+        .contains(&lower.as_str())
+}
+
 fn malformed(why: &str) -> Error {
     Error::MalformedPolicy(format!("malformed policy document: {why}"))
 }
@@ -123,6 +154,20 @@ impl Policy {
         }
         let doc: Value =
             serde_json::from_str(document).map_err(|e| malformed(&format!("not JSON: {e}")))?;
+        let Value::Object(top) = &doc else {
+            return Err(malformed("a policy is a JSON object"));
+        };
+        // A misspelt member would otherwise be ignored, and the policy mean less than it says.
+        only_members(top, &["Version", "Id", "Statement"], "the policy")?;
+        match top.get("Version") {
+            None => {}
+            Some(Value::String(v)) if v == "2012-10-17" || v == "2008-10-17" => {}
+            Some(other) => {
+                return Err(malformed(&format!(
+                    "Version {other} is not 2012-10-17 or 2008-10-17"
+                )));
+            }
+        }
         let statements = match doc.get("Statement") {
             Some(Value::Array(items)) => items.iter().collect(),
             Some(one @ Value::Object(_)) => vec![one],
@@ -166,6 +211,22 @@ enum PrincipalMatch {
 
 impl Statement {
     fn parse(value: &Value) -> Result<Self> {
+        let Value::Object(members) = value else {
+            return Err(malformed("a statement is a JSON object"));
+        };
+        only_members(
+            members,
+            &[
+                "Sid",
+                "Effect",
+                "Principal",
+                "Action",
+                "NotAction",
+                "Resource",
+                "Condition",
+            ],
+            "a statement",
+        )?;
         let effect = match value.get("Effect").and_then(Value::as_str) {
             Some("Allow") => Effect::Allow,
             Some("Deny") => Effect::Deny,
@@ -238,6 +299,13 @@ impl Statement {
                     .as_object()
                     .ok_or_else(|| malformed("a condition operator takes an object of keys"))?;
                 for (key, values) in keys {
+                    if !known_condition_key(key) {
+                        return Err(malformed(&format!(
+                            "condition key {key} is not supported (use kms:EncryptionContext:<key>, \
+                             kms:EncryptionContextKeys, kms:CallerAccount, aws:SourceIp or \
+                             aws:PrincipalArn)"
+                        )));
+                    }
                     let values = strings(values, "a condition value")?;
                     if matches!(operator, Operator::IpAddress | Operator::NotIpAddress) {
                         for v in &values {
@@ -532,8 +600,31 @@ mod tests {
             r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Condition":{"NumericLessThan":{"a":"1"}}}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Condition":{"IpAddress":{"aws:SourceIp":"nope"}}}]}"#,
             r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"x"},"Action":"kms:*"}]}"#,
+            r#"{"Statment":[{"Effect":"Allow","Action":"kms:*"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Action":"kms:*"}],"Extra":1}"#,
+            r#"{"Statement":[{"Efect":"Allow","Effect":"Allow","Action":"kms:*"}]}"#,
+            r#"{"Version":"2024-01-01","Statement":[{"Effect":"Allow","Action":"kms:*"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Condition":{"StringEquals":{"aws:username":"x"}}}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Condition":{"StringEquals":{"kms:EncryptionContext:":"x"}}}]}"#,
+            r#"["not an object"]"#,
         ] {
-            assert!(Policy::parse(bad).is_err(), "{bad}");
+            assert!(
+                matches!(Policy::parse(bad), Err(Error::MalformedPolicy(_))),
+                "{bad}"
+            );
         }
+        let sized = format!(
+            r#"{{"Statement":[{{"Sid":"{}","Effect":"Allow","Action":"kms:*"}}]}}"#,
+            "x".repeat(MAX_POLICY_BYTES)
+        );
+        assert!(matches!(
+            Policy::parse(&sized),
+            Err(Error::MalformedPolicy(_))
+        ));
+        Policy::parse(
+            r#"{"Version":"2012-10-17","Id":"k","Statement":[{"Sid":"a","Effect":"Allow","Action":"kms:*",
+                "Condition":{"StringLikeIfExists":{"KMS:encryptioncontext:Table":"t*"}}}]}"#,
+        )
+        .unwrap();
     }
 }

@@ -83,8 +83,8 @@ struct RawSource {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWindow {
-    max_records: Option<NonZeroUsize>,
-    max_bytes: Option<NonZeroUsize>,
+    max_records: Option<usize>,
+    max_bytes: Option<usize>,
     max_age_seconds: Option<u64>,
 }
 
@@ -255,17 +255,22 @@ impl StageConfig {
         let schema = TableSchema::try_from(raw.schema)?;
         let defaults = WindowLimits::default();
         let window = WindowLimits {
-            max_records: raw.window.max_records.unwrap_or(defaults.max_records),
+            max_records: match raw.window.max_records {
+                None => defaults.max_records,
+                Some(n) => NonZeroUsize::new(n)
+                    .ok_or_else(|| field("window.max_records", "must be at least 1"))?,
+            },
             max_bytes: match raw.window.max_bytes {
                 // A window's text columns address their bytes with 32-bit offsets (Arrow's
                 // `Utf8`), and the window is held in memory whole.
-                Some(b) if b.get() > MAX_WINDOW_BYTES => {
+                Some(b) if b > MAX_WINDOW_BYTES => {
                     return Err(field(
                         "window.max_bytes",
                         "must be at most 1073741824 (1 GiB)",
                     ));
                 }
-                Some(b) => b,
+                Some(b) => NonZeroUsize::new(b)
+                    .ok_or_else(|| field("window.max_bytes", "must be at least 1"))?,
                 None => defaults.max_bytes,
             },
             max_age: match raw.window.max_age_seconds {
@@ -284,6 +289,14 @@ impl StageConfig {
         };
         if raw.encryption.key_id.is_empty() {
             return Err(field("encryption.key_id", "is required"));
+        }
+        for (key, value) in &raw.encryption.context {
+            if let Some(unknown) = unknown_placeholder(value) {
+                return Err(field(
+                    &format!("encryption.context.{key}"),
+                    &format!("{unknown} is not a placeholder: use {{table}} or {{topic}}"),
+                ));
+            }
         }
         let filled = Self::fill(&raw.encryption.context, schema.table(), "topic");
         lakeseal_keycore_context_check(&filled).map_err(|why| field("encryption.context", &why))?;
@@ -313,6 +326,16 @@ impl StageConfig {
         };
         if raw.dlq.topic.is_empty() {
             return Err(field("dlq.topic", "is required"));
+        }
+        if raw.source.topics.contains(&raw.dlq.topic) {
+            // The stage would consume its own dead letters, and refuse them again, forever.
+            return Err(field(
+                "dlq.topic",
+                &format!(
+                    "{:?} is a source topic; dead letters need a topic of their own",
+                    raw.dlq.topic
+                ),
+            ));
         }
         let k = raw.keycore;
         let keycore_rate = (
@@ -371,6 +394,21 @@ impl StageConfig {
             })
             .collect()
     }
+}
+
+/// The first `{...}` in a context template value that is neither `{table}` nor `{topic}`.
+fn unknown_placeholder(value: &str) -> Option<&str> {
+    let mut rest = value;
+    while let Some(start) = rest.find('{') {
+        let tail = &rest[start..];
+        let end = tail.find('}')?;
+        let placeholder = &tail[..=end];
+        if placeholder != "{table}" && placeholder != "{topic}" {
+            return Some(placeholder);
+        }
+        rest = &tail[end + 1..];
+    }
+    None
 }
 
 /// The key core's own limits on a context, checked here so a bad template fails at start.
@@ -494,6 +532,21 @@ data_dir = "/var/lib/lakeseal/keycore"
             (
                 GOOD.replace("max_age_seconds = 30", "max_age_seconds = 604801"),
                 "window.max_age_seconds",
+            ),
+            (
+                GOOD.replace(
+                    "max_age_seconds = 30",
+                    "max_age_seconds = 30\nmax_records = 0",
+                ),
+                "window.max_records: must be at least 1",
+            ),
+            (
+                GOOD.replace("topic = \"telemetry-dlq\"", "topic = \"telemetry\""),
+                "dlq.topic",
+            ),
+            (
+                GOOD.replace("\"{topic}\"", "\"{topci}\""),
+                "encryption.context.topic: {topci}",
             ),
             (
                 GOOD.replace(

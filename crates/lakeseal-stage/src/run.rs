@@ -387,6 +387,33 @@ fn kafka(what: &str, e: KafkaError) -> Error {
     Error::Kafka(format!("{what}: {e}"))
 }
 
+/// A client that librdkafka refused to create: a property the user set is named by its path in
+/// `stage.toml` (the dead-letter producer takes the same properties as the consumer, so its
+/// refusal is of the user's property too).
+fn kafka_config(what: &str, e: KafkaError) -> Error {
+    match e {
+        KafkaError::ClientConfig(_, description, key, _value) if !key.is_empty() => {
+            Error::Config(format!("source.kafka.\"{key}\": {description}"))
+        }
+        other => kafka(what, other),
+    }
+}
+
+/// Refuses a local lake the stage could not write to, at start rather than at the first window.
+fn check_writable(root: &std::path::Path) -> Result<()> {
+    let cannot = |e: std::io::Error| {
+        Error::Config(format!("sink.url: cannot write to {}: {e}", root.display()))
+    };
+    std::fs::create_dir_all(root).map_err(cannot)?;
+    let probe = root.join(format!(".lakeseal-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(cannot)?;
+    std::fs::remove_file(&probe).map_err(cannot)
+}
+
 /// A running stage: one consumer in its group, one dead-letter producer, one key client.
 pub struct Stage<K: KeyService + 'static> {
     shared: Arc<Shared<K>>,
@@ -436,7 +463,10 @@ impl<K: KeyService + 'static> Stage<K> {
         producer_config.set("enable.idempotence", "true");
         let dead_letters = producer_config
             .create_with_context(DeadLetterContext)
-            .map_err(|e| kafka("dead-letter producer", e))?;
+            .map_err(|e| kafka_config("dead-letter producer", e))?;
+        if let crate::config::Sink::Local(root) = &config.sink {
+            check_writable(root)?;
+        }
         let lake = Lake::open(&config.sink).map_err(|e| Error::Config(format!("sink: {e}")))?;
         let sink = Arc::new(Sink {
             config,
@@ -472,7 +502,7 @@ impl<K: KeyService + 'static> Stage<K> {
                 shared: shared.clone(),
                 forwarding: forwarding.clone(),
             })
-            .map_err(|e| kafka("consumer", e))?;
+            .map_err(|e| kafka_config("consumer", e))?;
         let records = RecordQueue::new(consumer, forwarding);
         let topics: Vec<&str> = shared
             .sink

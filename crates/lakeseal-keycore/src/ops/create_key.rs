@@ -4,7 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use super::describe_key::KeyMetadata;
 use super::tags::check_tags;
+use crate::core::Call;
 use crate::model::{KeyRecord, Tag};
+use crate::policy::Policy;
 use crate::state::KeyState;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
 
@@ -33,6 +35,8 @@ pub struct CreateKeyRequest {
     pub tags: Vec<Tag>,
     /// Multi-Region keys are not supported: the key core has one region.
     pub multi_region: Option<bool>,
+    /// Skips the policy lockout safety check on `Policy`.
+    pub bypass_policy_lockout_safety_check: bool,
 }
 
 /// `CreateKey` response.
@@ -79,7 +83,7 @@ impl KeyCore {
         let mut call = self.call("CreateKey", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             self.authorize_account(&self.read(), &call, "kms:CreateKey")?;
-            self.create_key_apply(req)
+            self.create_key_apply(req, &call)
         });
         if let Ok(r) = &result {
             call.event.key_arn = Some(r.key_metadata.arn.clone());
@@ -88,7 +92,11 @@ impl KeyCore {
         self.finish(call, result).await
     }
 
-    fn create_key_apply(&self, req: CreateKeyRequest) -> Result<CreateKeyResponse> {
+    fn create_key_apply(
+        &self,
+        req: CreateKeyRequest,
+        call: &Call<'_>,
+    ) -> Result<CreateKeyResponse> {
         expect("KeyUsage", req.key_usage.as_ref(), "ENCRYPT_DECRYPT")?;
         expect("KeySpec", req.key_spec.as_ref(), "SYMMETRIC_DEFAULT")?;
         expect(
@@ -108,6 +116,7 @@ impl KeyCore {
                 "Description is over {MAX_DESCRIPTION} characters"
             )));
         }
+        let key_id = uuid::Uuid::new_v4().to_string();
         let policy = match req.policy {
             Some(p) if p.len() > MAX_POLICY => {
                 return Err(Error::Validation(format!(
@@ -115,14 +124,17 @@ impl KeyCore {
                 )));
             }
             Some(p) => {
-                crate::policy::Policy::parse(&p)?;
+                let parsed = Policy::parse(&p)?;
+                if !req.bypass_policy_lockout_safety_check {
+                    self.check_lockout(&self.read(), call, &parsed, &self.arn(&key_id))?;
+                }
                 p
             }
             None => default_policy(&self.location().account_id),
         };
         check_tags(&req.tags)?;
         let record = KeyRecord {
-            key_id: uuid::Uuid::new_v4().to_string(),
+            key_id,
             description,
             creation_date: self.now(),
             state: KeyState::Enabled,

@@ -41,6 +41,10 @@ pub struct PutKeyPolicyRequest {
     pub policy_name: Option<String>,
     /// The new policy document.
     pub policy: String,
+    /// Skips the policy lockout safety check: the new policy may then leave nobody able to
+    /// change it again.
+    #[serde(default)]
+    pub bypass_policy_lockout_safety_check: bool,
 }
 
 /// `ListKeyPolicies` response.
@@ -94,13 +98,22 @@ impl KeyCore {
         let mut call = self.call("PutKeyPolicy", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             check_name(req.policy_name.as_deref())?;
-            // Parsed once the caller is authorised, so a refusal says nothing of the document.
+            {
+                // Parsed once the caller is authorised, so a refusal says nothing of the document.
+                let state = self.read();
+                let entry =
+                    self.resolve_for(&state, &req.key_id, KeyOperation::PutKeyPolicy, &mut call)?;
+                let policy = Policy::parse(&req.policy)?;
+                if !req.bypass_policy_lockout_safety_check {
+                    let arn = self.arn(&entry.record.key_id);
+                    self.check_lockout(&state, &call, &policy, &arn)?;
+                }
+            }
             self.update_key(
                 &req.key_id,
                 KeyOperation::PutKeyPolicy,
                 &mut call,
                 |record, _| {
-                    Policy::parse(&req.policy)?;
                     record.policy = req.policy.clone();
                     Ok(())
                 },

@@ -234,8 +234,8 @@ async fn call(f: &Fixture, op: Op, key: &str, blob: &[u8]) -> String {
                 c,
                 PutKeyPolicyRequest {
                     key_id: key.into(),
-                    policy_name: None,
                     policy,
+                    ..Default::default()
                 },
             )
             .await
