@@ -14,5 +14,6 @@ mod hostile;
 mod keyclient;
 mod lake;
 mod policies;
+mod readme;
 mod stage;
 mod support;

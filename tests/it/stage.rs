@@ -503,6 +503,64 @@ fn small_windows() -> Window {
     }
 }
 
+/// Configurations that cannot work are refused at start, naming the field: a key that does not
+/// resolve (checked with one dry run), a librdkafka property librdkafka does not know, a local
+/// sink that cannot be written. Nothing reaches the lake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_that_cannot_work_are_refused_at_start() {
+    let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
+    let good = std::fs::read_to_string(&p.config).unwrap();
+    let cases = [
+        (
+            good.replace(
+                "key_id = \"alias/telemetry\"",
+                "key_id = \"alias/no-such-key\"",
+            ),
+            "encryption.key_id",
+            "NotFoundException",
+        ),
+        (
+            good.replace(
+                "\"group.id\" = \"lakeseal-stage\"",
+                "\"group.id\" = \"lakeseal-stage\"\n\"no.such.property\" = \"1\"",
+            ),
+            "source.kafka.\"no.such.property\"",
+            "No such configuration property",
+        ),
+        (
+            good.replace(
+                &format!("file://{}", p.lake().display()),
+                "file:///etc/hostname/lake",
+            ),
+            "sink.url",
+            "/etc/hostname/lake",
+        ),
+    ];
+    for (i, (text, field, why)) in cases.into_iter().enumerate() {
+        assert_ne!(text, good, "case {i} changed nothing");
+        let config = p.dir.path().join(format!("bad-{i}.toml"));
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(lakeseal())
+            .args(["stage", "run", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "case {i} ran: {stderr}");
+        assert!(
+            stderr.contains(field) && stderr.contains(why),
+            "case {i}: {stderr}"
+        );
+    }
+    assert!(!p.lake().exists() || std::fs::read_dir(p.lake()).unwrap().next().is_none());
+    // One dry run for the key that did not resolve, audited as such; no data key was made.
+    assert_eq!(
+        p.audited("GenerateDataKeyWithoutPlaintext", "NotFoundException"),
+        1
+    );
+    assert_eq!(p.audited("GenerateDataKey", "Success"), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_valid_record_lands_once_and_malformed_ones_in_the_dead_letter_topic() {
     let p = Pipeline::start(ServerConfig::default(), small_windows()).await;

@@ -36,6 +36,7 @@ pub(crate) async fn run_stage(config: &Path) -> anyhow::Result<ExitCode> {
         config.window.max_age,
         keys::STAGE_RETRIES,
     )?;
+    keys::check_key(&config, &keys).await?;
     let stage = Stage::new(config, keys, tokio::runtime::Handle::current())?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

@@ -197,13 +197,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .with_context(|| format!("--since {s:?} is not an RFC 3339 time"))
                 })
                 .transpose()?;
+            // An alias names the key it points at now; records name keys by ARN.
+            let key = match q.key {
+                Some(alias) if alias.starts_with("alias/") => Some(
+                    KeyCore::alias_target_in(data_dir()?, &alias)?
+                        .with_context(|| format!("--key {alias}: no such alias"))?,
+                ),
+                other => other,
+            };
             let records = audit::query(
                 &KeyCore::audit_path_in(data_dir()?),
                 &Query {
                     since,
                     operation: q.operation,
                     principal: q.principal,
-                    key: q.key,
+                    key,
                 },
             )?;
             out.print(&json!({ "Records": records }))?;
@@ -434,7 +442,8 @@ async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
             let account = a
                 .account_id
                 .unwrap_or_else(|| c.location().account_id.clone());
-            emit(out, c.create_user_in(w, x, &account, &a.user_name).await)
+            let result = c.create_user_in(w, x, &account, &a.user_name).await;
+            emit(out, result.map(|u| json!({ "User": u.aws() })))
         }
         IamCmd::CreateAccessKey(a) => {
             // The file first, the key second: a key whose secret could not be written is never
@@ -493,7 +502,8 @@ async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
             let trust = a
                 .assume_role_policy_document
                 .text("--assume-role-policy-document")?;
-            emit(out, c.create_role(w, x, &a.role_name, &trust).await)
+            let result = c.create_role(w, x, &a.role_name, &trust).await;
+            emit(out, result.map(|r| json!({ "Role": r.aws() })))
         }
         IamCmd::PutRolePolicy(a) => {
             let document = a.policy_document.text("--policy-document")?;
@@ -503,7 +513,10 @@ async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
                 .map(|()| json!({}));
             emit(out, result)
         }
-        IamCmd::List => out.print(&json!({ "Users": c.list_users(), "Roles": c.list_roles() })),
+        IamCmd::List => out.print(&json!({
+            "Users": c.list_users().iter().map(|u| u.aws()).collect::<Vec<_>>(),
+            "Roles": c.list_roles().iter().map(|r| r.aws()).collect::<Vec<_>>(),
+        })),
     }
 }
 

@@ -31,4 +31,11 @@ impl KeyService for Either {
             Either::Remote(s) => s.decrypt(wrapped, context).await,
         }
     }
+
+    async fn check_key(&self, key_id: &str, context: &EncryptionContext) -> Result<()> {
+        match self {
+            Either::InProcess(s) => s.check_key(key_id, context).await,
+            Either::Remote(s) => s.check_key(key_id, context).await,
+        }
+    }
 }

@@ -61,4 +61,14 @@ impl KeyService for InProcess {
             .map_err(from_core)?;
         data_key(&answer.plaintext)
     }
+
+    async fn check_key(&self, key_id: &str, context: &EncryptionContext) -> Result<()> {
+        let ctx = RequestContext::local("lakeseal-keyclient");
+        let req = GenerateDataKeyRequest::aes_256(key_id, context.clone());
+        self.core
+            .generate_data_key_without_plaintext(&self.who, &ctx, req)
+            .await
+            .map(drop)
+            .map_err(from_core)
+    }
 }

@@ -141,4 +141,15 @@ pub trait KeyService: Send + Sync {
         wrapped: &[u8],
         context: &EncryptionContext,
     ) -> impl Future<Output = Result<DataKey>> + Send;
+
+    /// Checks that `key_id` names a key this caller may make data keys under with `context`,
+    /// without taking a data key in the clear (`GenerateDataKeyWithoutPlaintext`, a dry run):
+    /// for configuration checks at start. By default, a data key made and dropped.
+    fn check_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async move { self.generate_data_key(key_id, context).await.map(drop) }
+    }
 }

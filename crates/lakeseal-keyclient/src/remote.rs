@@ -238,6 +238,13 @@ impl KeyService for Remote {
         let answer: DecryptResponse = self.call("Decrypt", &req).await?;
         data_key(&answer.plaintext)
     }
+
+    async fn check_key(&self, key_id: &str, context: &EncryptionContext) -> Result<()> {
+        let req = GenerateDataKeyRequest::aes_256(key_id, context.clone());
+        // Only whether it succeeds matters; the wrapped key is dropped.
+        let _: serde_json::Value = self.call("GenerateDataKeyWithoutPlaintext", &req).await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -120,6 +120,13 @@ impl<K: KeyService> KeyService for Resilient<K> {
         self.run("Decrypt", || self.inner.decrypt(wrapped, context))
             .await
     }
+
+    async fn check_key(&self, key_id: &str, context: &EncryptionContext) -> Result<()> {
+        self.run("GenerateDataKeyWithoutPlaintext", || {
+            self.inner.check_key(key_id, context)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]

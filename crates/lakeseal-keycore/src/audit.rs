@@ -202,8 +202,15 @@ impl AuditLog {
             .append(true)
             .create(true)
             .mode(0o600)
-            .open(path)?;
-        let head = recover_head(&mut file)?;
+            .open(path)
+            .map_err(Error::at(path))?;
+        let head = recover_head(&mut file).map_err(|e| match e {
+            Error::Io(error) => Error::IoAt {
+                path: path.to_owned(),
+                error,
+            },
+            other => other,
+        })?;
         match anchored {
             // A data directory from before anchors: the trail as it is becomes the reference.
             None => anchor.set(head)?,

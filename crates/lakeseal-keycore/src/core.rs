@@ -102,6 +102,9 @@ pub(crate) struct State {
     pub(crate) access_keys: HashMap<String, AccessKeyRecord>,
     /// Roles by ARN.
     pub(crate) roles: BTreeMap<String, Role>,
+    /// Keys whose stored record or material cannot be loaded, with why: every operation on one
+    /// is refused with that reason; every other key works.
+    pub(crate) unusable: BTreeMap<String, String>,
     /// Every user's and role's identity policies, parsed, by user or role ARN.
     pub(crate) identity: HashMap<String, Vec<Policy>>,
     /// Every role's trust policy, parsed, by role ARN.
@@ -152,6 +155,12 @@ impl KeyCore {
                 options.region
             )));
         }
+        if !valid_partition(&options.partition) {
+            return Err(Error::Validation(format!(
+                "partition {:?} is not an ARN partition such as aws or aws-cn",
+                options.partition
+            )));
+        }
         let account_id = match &options.account_id {
             Some(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => id.clone(),
             Some(id) => {
@@ -164,7 +173,8 @@ impl KeyCore {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(dir)?;
+            .create(dir)
+            .map_err(Error::at(dir))?;
         if dir.join(DB_FILE).exists() || dir.join(ROOT_KEY_FILE).exists() {
             return Err(Error::DataDir(format!(
                 "{} is already initialised",
@@ -176,11 +186,13 @@ impl KeyCore {
         // The store holds sealed key material and the audit log holds encryption contexts:
         // owner-only, like the root key.
         for file in [DB_FILE, AUDIT_FILE] {
+            let path = dir.join(file);
             OpenOptions::new()
                 .create(true)
                 .append(true)
                 .mode(0o600)
-                .open(dir.join(file))?;
+                .open(&path)
+                .map_err(Error::at(&path))?;
         }
         let mut store = Store::open(&dir.join(DB_FILE))?;
         let location = Location {
@@ -222,31 +234,29 @@ impl KeyCore {
             account_id: meta("account_id")?,
         };
         let snapshot = store.load()?;
-        let mut state = State::default();
+        let mut state = State {
+            unusable: snapshot.unreadable_keys.into_iter().collect(),
+            ..State::default()
+        };
+        let stored_keys = snapshot.keys.len();
         for (record, sealed) in snapshot.keys {
-            let versions = sealed
-                .iter()
-                .map(|(v, s)| root::open_version(&root, &record.key_id, *v, s))
-                .collect::<Result<Vec<_>>>()?;
-            if versions
-                .iter()
-                .enumerate()
-                .any(|(i, k)| k.version() as usize != i + 1)
-            {
-                return Err(Error::DataDir(format!(
-                    "the versions of {} are not contiguous",
-                    record.key_id
-                )));
+            match load_key(&root, &record, &sealed) {
+                Ok(entry) => {
+                    state.keys.insert(record.key_id.clone(), entry);
+                }
+                // One corrupt row makes its key unusable, not the key core.
+                Err(e) => {
+                    tracing::error!(key = %record.key_id, error = %e, "a stored key cannot be loaded");
+                    state.unusable.insert(record.key_id.clone(), e.to_string());
+                }
             }
-            let policy = Policy::parse(&record.policy)?;
-            state.keys.insert(
-                record.key_id.clone(),
-                KeyEntry {
-                    record,
-                    policy,
-                    versions,
-                },
-            );
+        }
+        if stored_keys > 0 && state.keys.is_empty() {
+            return Err(Error::DataDir(format!(
+                "none of the {stored_keys} stored keys opens under {}: is it the root key this \
+                 store was made with?",
+                dir.join(ROOT_KEY_FILE).display()
+            )));
         }
         for alias in snapshot.aliases {
             state.aliases.insert(alias.name.clone(), alias);
@@ -313,6 +323,11 @@ impl KeyCore {
         AnchorStore::open(&dir.join(DB_FILE))?.get()
     }
 
+    /// The key id an alias (`alias/…`) names now, read without taking the directory's lock.
+    pub fn alias_target_in(dir: &Path, alias: &str) -> Result<Option<String>> {
+        Store::open(&dir.join(DB_FILE))?.alias_target(alias)
+    }
+
     /// The account that owns a data directory's keys, read without taking its lock.
     pub fn account_in(dir: &Path) -> Result<String> {
         if !dir.join(DB_FILE).exists() {
@@ -359,14 +374,17 @@ impl KeyCore {
         let now = SystemClock.now_ms();
         let moved_to = dir.join(format!("{AUDIT_FILE}.broken-{now}"));
         if path.exists() {
-            fs::rename(&path, &moved_to)?;
+            fs::rename(&path, &moved_to).map_err(Error::at(&path))?;
         }
         OpenOptions::new()
             .create_new(true)
             .append(true)
             .mode(0o600)
-            .open(&path)?;
-        File::open(dir)?.sync_all()?;
+            .open(&path)
+            .map_err(Error::at(&path))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::at(dir))?;
         anchors.set(ChainHead::GENESIS)?;
         let log = AuditLog::open(&path, Durability::Durable, anchors)?;
         let detail = format!(
@@ -707,6 +725,11 @@ impl KeyCore {
                 .map(|a| a.target_key_id.as_str())
                 .ok_or_else(|| Error::NotFound(format!("alias {alias} does not exist")))?,
         };
+        if let Some(why) = state.unusable.get(key_id) {
+            return Err(Error::Internal(format!(
+                "key {key_id} cannot be used: {why}"
+            )));
+        }
         let entry = state.keys.get(key_id).ok_or_else(not_found)?;
         if self.past_deletion(&entry.record) {
             return Err(Error::NotFound(format!("key {key_id} has been deleted")));
@@ -858,7 +881,7 @@ impl KeyCore {
                 self.arn(key_id)
             )));
         }
-        if !state.keys.contains_key(key_id) {
+        if !state.keys.contains_key(key_id) && !state.unusable.contains_key(key_id) {
             return Err(Error::InvalidCiphertext);
         }
         let entry = self.resolve_for(state, key_id, op, call)?;
@@ -1021,6 +1044,29 @@ fn evaluate_identity(state: &State, request: &policy::Request<'_>) -> policy::Ev
     out
 }
 
+/// One stored key, its versions opened under the root key and its policy parsed.
+fn load_key(root: &SealingKey, record: &KeyRecord, sealed: &[(u32, Vec<u8>)]) -> Result<KeyEntry> {
+    let versions = sealed
+        .iter()
+        .map(|(v, s)| root::open_version(root, &record.key_id, *v, s))
+        .collect::<Result<Vec<_>>>()?;
+    if versions
+        .iter()
+        .enumerate()
+        .any(|(i, k)| k.version() as usize != i + 1)
+    {
+        return Err(Error::DataDir(format!(
+            "the versions of {} are not contiguous",
+            record.key_id
+        )));
+    }
+    Ok(KeyEntry {
+        record: record.clone(),
+        policy: Policy::parse(&record.policy)?,
+        versions,
+    })
+}
+
 fn due_of(record: &KeyRecord) -> Option<Millis> {
     match record.state {
         KeyState::PendingDeletion => record.deletion_date,
@@ -1063,7 +1109,8 @@ fn lock(dir: &Path) -> Result<File> {
         .create(true)
         .truncate(false)
         .write(true)
-        .open(dir.join(LOCK_FILE))?;
+        .open(dir.join(LOCK_FILE))
+        .map_err(Error::at(&dir.join(LOCK_FILE)))?;
     let started = std::time::Instant::now();
     while file.try_lock().is_err() {
         if started.elapsed() > std::time::Duration::from_secs(2) {
@@ -1077,12 +1124,32 @@ fn lock(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// A region name as AWS spells them: two letters, one or more words, a number
+/// (`eu-west-1`, `us-gov-west-1`, `ap-southeast-2`).
 fn valid_region(region: &str) -> bool {
-    !region.is_empty()
-        && region.len() <= 32
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    let parts: Vec<&str> = region.split('-').collect();
+    region.len() <= 32
+        && parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].len() <= 2
+        && parts[parts.len() - 1].parse::<u8>().is_ok_and(|n| n > 0)
+}
+
+/// An ARN partition: `aws`, or `aws-` and lower-case words (`aws-cn`, `aws-us-gov`), as the
+/// ARN parsers of AWS SDKs accept.
+fn valid_partition(partition: &str) -> bool {
+    partition.len() <= 32
+        && partition.strip_prefix("aws").is_some_and(|rest| {
+            rest.is_empty()
+                || rest.strip_prefix('-').is_some_and(|words| {
+                    words
+                        .split('-')
+                        .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+                })
+        })
 }
 
 fn random_account_id() -> Result<String> {
@@ -1101,4 +1168,35 @@ fn random_account_id() -> Result<String> {
         id.push(char::from(b'0' + digit as u8));
     }
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_and_partitions_are_as_aws_spells_them() {
+        for good in ["eu-west-1", "us-gov-west-1", "ap-southeast-2", "cn-north-1"] {
+            assert!(valid_region(good), "{good}");
+        }
+        for bad in [
+            "",
+            "eu",
+            "eu-west",
+            "EU-WEST-1",
+            "eu-west-1\n",
+            "e-west-1",
+            "eu--1",
+            "eu-west-0",
+            "eu-west-123",
+        ] {
+            assert!(!valid_region(bad), "{bad:?}");
+        }
+        for good in ["aws", "aws-cn", "aws-us-gov"] {
+            assert!(valid_partition(good), "{good}");
+        }
+        for bad in ["", "AWS", "aws-", "azure", "aws:x", "aws-cn\t"] {
+            assert!(!valid_partition(bad), "{bad:?}");
+        }
+    }
 }

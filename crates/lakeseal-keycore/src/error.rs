@@ -58,9 +58,18 @@ pub enum Error {
     /// The durable store failed.
     #[error("key store: {0}")]
     Store(#[from] rusqlite::Error),
-    /// A file of the data directory could not be read or written.
-    #[error("data directory I/O: {0}")]
+    /// A file of the data directory could not be read or written (the cause follows in the
+    /// error's chain).
+    #[error("data directory I/O failed")]
     Io(#[from] io::Error),
+    /// A named file of the data directory could not be read or written.
+    #[error("{}: {error}", path.display())]
+    IoAt {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What the system said.
+        error: io::Error,
+    },
     /// An invariant of the key core was broken; the message says which.
     #[error("internal error: {0}")]
     Internal(String),
@@ -86,7 +95,18 @@ impl Error {
             | Error::AuditBroken(_)
             | Error::Store(_)
             | Error::Io(_)
+            | Error::IoAt { .. }
             | Error::Internal(_) => "KMSInternalException",
+        }
+    }
+}
+
+impl Error {
+    /// For `map_err`: an I/O failure on `path`, named in the message.
+    pub(crate) fn at(path: &std::path::Path) -> impl FnOnce(io::Error) -> Error + '_ {
+        move |error| Error::IoAt {
+            path: path.to_owned(),
+            error,
         }
     }
 }

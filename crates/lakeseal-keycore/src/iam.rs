@@ -30,6 +30,32 @@ pub struct User {
     pub created: Millis,
 }
 
+impl User {
+    /// The user as AWS IAM describes one (`GetUser`, `CreateUser`): member names and an ISO 8601
+    /// creation date.
+    pub fn aws(&self) -> serde_json::Value {
+        serde_json::json!({
+            "Path": "/",
+            "UserName": self.name,
+            "Arn": self.arn,
+            "CreateDate": crate::clock::rfc3339(self.created),
+        })
+    }
+}
+
+impl Role {
+    /// The role as AWS IAM describes one (`GetRole`, `CreateRole`).
+    pub fn aws(&self) -> serde_json::Value {
+        serde_json::json!({
+            "Path": "/",
+            "RoleName": self.name,
+            "Arn": self.arn,
+            "CreateDate": crate::clock::rfc3339(self.created),
+            "AssumeRolePolicyDocument": self.trust_policy,
+        })
+    }
+}
+
 /// Who an access key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyOwner {

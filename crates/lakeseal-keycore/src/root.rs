@@ -21,10 +21,11 @@ pub(crate) fn create(path: &Path) -> Result<()> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)?;
-    file.write_all(key.expose_secret())?;
-    file.sync_all()?;
-    Ok(())
+        .open(path)
+        .map_err(Error::at(path))?;
+    file.write_all(key.expose_secret())
+        .and_then(|()| file.sync_all())
+        .map_err(Error::at(path))
 }
 
 /// Reads the root key at `path`.
@@ -33,7 +34,11 @@ pub(crate) fn load(path: &Path) -> Result<SealingKey> {
         .read(true)
         .open(path)
         .map_err(|e| Error::DataDir(format!("cannot open the root key {}: {e}", path.display())))?;
-    let mode = file.metadata()?.permissions().mode();
+    let mode = file
+        .metadata()
+        .map_err(Error::at(path))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
         return Err(Error::DataDir(format!(
             "the root key {} is readable by others (mode {:o}); run chmod 600 on it",
@@ -42,7 +47,7 @@ pub(crate) fn load(path: &Path) -> Result<SealingKey> {
         )));
     }
     let mut bytes = zeroize::Zeroizing::new([0u8; KEY_LEN + 1]);
-    let n = file.read(&mut bytes[..])?;
+    let n = file.read(&mut bytes[..]).map_err(Error::at(path))?;
     if n != KEY_LEN {
         return Err(Error::DataDir(format!(
             "the root key {} is not {KEY_LEN} bytes",
@@ -84,7 +89,8 @@ pub(crate) fn open_version(
         .open(sealed, &material_context(key_id, version))
         .map_err(|_| {
             Error::DataDir(format!(
-                "key material of {key_id} version {version} does not open under this root key"
+                "the sealed material of version {version} (table key_versions) does not open \
+                 under the root key: the row is corrupt, or was moved from another key"
             ))
         })?;
     let material = DataKey::try_from_slice(material.expose_secret())?;

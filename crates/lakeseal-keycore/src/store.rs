@@ -26,6 +26,8 @@ pub(crate) type StoredKey = (KeyRecord, Vec<(u32, Vec<u8>)>);
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
     pub(crate) keys: Vec<StoredKey>,
+    /// Keys whose stored record cannot be read, with why: refused alone, the others still work.
+    pub(crate) unreadable_keys: Vec<(String, String)>,
     pub(crate) aliases: Vec<AliasRecord>,
     pub(crate) deleted: Vec<String>,
     pub(crate) users: Vec<User>,
@@ -90,12 +92,19 @@ impl Store {
         let mut snapshot = Snapshot::default();
         let mut keys = self
             .conn
-            .prepare("SELECT record FROM keys ORDER BY key_id")?;
+            .prepare("SELECT key_id, record FROM keys ORDER BY key_id")?;
         let mut versions = self.conn.prepare(
             "SELECT version, sealed_material FROM key_versions WHERE key_id = ?1 ORDER BY version",
         )?;
-        for record in keys.query_map([], |r| r.get::<_, String>(0))? {
-            let record: KeyRecord = decode(&record?)?;
+        for row in keys.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (key_id, record) = row?;
+            let record: KeyRecord = match decode("keys", &key_id, &record) {
+                Ok(record) => record,
+                Err(e) => {
+                    snapshot.unreadable_keys.push((key_id, e.to_string()));
+                    continue;
+                }
+            };
             let sealed = versions
                 .query_map([&record.key_id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<Vec<(u32, Vec<u8>)>>>()?;
@@ -103,9 +112,12 @@ impl Store {
         }
         let mut aliases = self
             .conn
-            .prepare("SELECT record FROM aliases ORDER BY name")?;
-        for record in aliases.query_map([], |r| r.get::<_, String>(0))? {
-            snapshot.aliases.push(decode(&record?)?);
+            .prepare("SELECT name, record FROM aliases ORDER BY name")?;
+        for row in
+            aliases.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        {
+            let (name, record) = row?;
+            snapshot.aliases.push(decode("aliases", &name, &record)?);
         }
         let mut deleted = self.conn.prepare("SELECT key_id FROM deleted_keys")?;
         snapshot.deleted = deleted
@@ -113,19 +125,26 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         let mut users = self
             .conn
-            .prepare("SELECT record FROM iam_users ORDER BY arn")?;
-        for record in users.query_map([], |r| r.get::<_, String>(0))? {
-            snapshot.users.push(decode(&record?)?);
+            .prepare("SELECT arn, record FROM iam_users ORDER BY arn")?;
+        for row in users.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (arn, record) = row?;
+            snapshot.users.push(decode("iam_users", &arn, &record)?);
         }
         let mut roles = self
             .conn
-            .prepare("SELECT record FROM iam_roles ORDER BY arn")?;
-        for record in roles.query_map([], |r| r.get::<_, String>(0))? {
-            snapshot.roles.push(decode(&record?)?);
+            .prepare("SELECT arn, record FROM iam_roles ORDER BY arn")?;
+        for row in roles.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (arn, record) = row?;
+            snapshot.roles.push(decode("iam_roles", &arn, &record)?);
         }
-        let mut keys = self.conn.prepare("SELECT record FROM access_keys")?;
-        for record in keys.query_map([], |r| r.get::<_, String>(0))? {
-            snapshot.access_keys.push(decode(&record?)?);
+        let mut keys = self
+            .conn
+            .prepare("SELECT access_key_id, record FROM access_keys")?;
+        for row in keys.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (id, record) = row?;
+            snapshot
+                .access_keys
+                .push(decode("access_keys", &id, &record)?);
         }
         Ok(snapshot)
     }
@@ -190,6 +209,19 @@ impl Store {
             params![alias.name, encode(alias)?],
         )?;
         Ok(())
+    }
+
+    /// The key an alias names, read without loading the whole store.
+    pub(crate) fn alias_target(&self, name: &str) -> Result<Option<String>> {
+        let record: Option<String> = self
+            .conn
+            .query_row("SELECT record FROM aliases WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        record
+            .map(|r| decode::<AliasRecord>("aliases", name, &r).map(|a| a.target_key_id))
+            .transpose()
     }
 
     pub(crate) fn delete_alias(&mut self, name: &str) -> Result<()> {
@@ -291,7 +323,11 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("encoding a record: {e}")))
 }
 
-fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    serde_json::from_str(text)
-        .map_err(|e| Error::Internal(format!("a stored record is corrupt: {e}")))
+/// A stored JSON record; a corrupt one is named by its table and row.
+fn decode<T: serde::de::DeserializeOwned>(table: &str, row: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| {
+        Error::Internal(format!(
+            "the stored record {row:?} in table {table} is corrupt: {e}"
+        ))
+    })
 }

@@ -5,11 +5,12 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use lakeseal_keyclient::{
-    DekCache, DekCacheConfig, Either, InProcess, Remote, RemoteCredentials, Resilient, RetryPolicy,
+    DekCache, DekCacheConfig, Either, InProcess, KeyService, Remote, RemoteCredentials, Resilient,
+    RetryPolicy,
 };
 use lakeseal_keycore::{KeyCore, Options, Principal};
 
-use crate::config::KeycoreConfig;
+use crate::config::{KeycoreConfig, StageConfig};
 use crate::{Error, Result};
 
 /// The key client of a stage or a lake reader.
@@ -68,4 +69,32 @@ pub fn connect(
             ..DekCacheConfig::default()
         },
     ))
+}
+
+/// Checks at start that `encryption.key_id` names a key the stage may make data keys under, with
+/// each topic's context: a dry run (`GenerateDataKeyWithoutPlaintext`), so a key that does not
+/// resolve, is disabled or is not the stage's to use fails the start, not the first window. A key
+/// core that cannot be reached only warns: the stage rides out outages, at start too.
+pub async fn check_key(config: &StageConfig, keys: &KeyClient) -> Result<()> {
+    for topic in &config.topics {
+        match keys
+            .service()
+            .check_key(&config.key_id, &config.context_for(topic))
+            .await
+        {
+            Ok(()) => {}
+            Err(lakeseal_keyclient::Error::Refused { code, message }) => {
+                return Err(Error::Config(format!(
+                    "encryption.key_id: {:?} cannot wrap data keys for topic {topic:?}: \
+                     {code}: {message}",
+                    config.key_id
+                )));
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot check encryption.key_id at start: the key core is not answering; going on"
+            ),
+        }
+    }
+    Ok(())
 }

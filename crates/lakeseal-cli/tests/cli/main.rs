@@ -6,6 +6,7 @@
     unreachable_pub
 )]
 
+mod careless;
 mod commands;
 mod logs;
 mod serve;

@@ -8,6 +8,7 @@
 )]
 
 mod common;
+mod corruption;
 mod lifecycle;
 mod policies;
 mod state_table;
