@@ -49,9 +49,9 @@ pub(crate) enum Command {
     /// Check and search the audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
-    /// Manage users, access keys and identity policies.
-    #[command(subcommand)]
-    Iam(IamCmd),
+    /// Manage users, access keys, roles and identity policies: offline in the data directory,
+    /// or through a running key core with --endpoint-url.
+    Iam(IamArgs),
     /// The stream stage: Kafka to encrypted Parquet.
     #[command(subcommand)]
     Stage(StageCmd),
@@ -197,6 +197,20 @@ pub(crate) struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long)]
     pub(crate) metrics_listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IamArgs {
+    /// Act through the key core serving at this URL (the IAM API, signed with --profile's
+    /// access key from AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials) instead of opening the
+    /// data directory, which a running key core holds.
+    #[arg(long, global = true)]
+    pub(crate) endpoint_url: Option<String>,
+    /// The profile of the credentials file that signs requests to --endpoint-url.
+    #[arg(long, global = true, default_value = "default", env = "AWS_PROFILE")]
+    pub(crate) profile: String,
+    #[command(subcommand)]
+    pub(crate) cmd: IamCmd,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 //! a script written for one reads naturally on the other.
 
 mod args;
+mod iam_remote;
 mod input;
 mod lake;
 mod metrics_endpoint;
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Parser;
 use lakeseal_keycore::audit::{self, ChainHead, Query};
+use lakeseal_keycore::iam::{Role, User};
 use lakeseal_keycore::ops::KeyIdRequest;
 use lakeseal_keycore::ops::aliases::{AliasRequest, DeleteAliasRequest, ListAliasesRequest};
 use lakeseal_keycore::ops::create_key::CreateKeyRequest;
@@ -124,7 +126,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .serve(listener, shutdown_signal())
                 .await?;
         }
-        Command::Iam(cmd) => iam(&open(data_dir()?)?, cmd, out).await?,
+        Command::Iam(a) => match &a.endpoint_url {
+            Some(endpoint) => iam_remote::iam(endpoint, &a.profile, a.cmd, out).await?,
+            None => iam(&open(data_dir()?)?, a.cmd, out).await?,
+        },
         Command::Stage(StageCmd::Run {
             config,
             metrics_listen,
@@ -421,18 +426,35 @@ async fn shutdown_signal() {
 }
 
 /// Writes a credentials file readable by its owner only; refuses to overwrite one.
-fn write_credentials(path: &Path, contents: &lakeseal_envelope::SecretBytes) -> anyhow::Result<()> {
-    use std::io::Write;
+pub(crate) fn write_credentials(
+    path: &Path,
+    contents: &lakeseal_envelope::SecretBytes,
+) -> anyhow::Result<()> {
+    fill_credentials(new_credentials_file(path)?, path, contents)
+}
+
+/// Creates an empty credentials file (0600, never over an existing one), to be filled once the
+/// key exists.
+pub(crate) fn new_credentials_file(path: &Path) -> anyhow::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(contents.expose_secret())?;
-    file.sync_all()?;
-    Ok(())
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// Writes the credentials into the file made by [`new_credentials_file`] and syncs it.
+pub(crate) fn fill_credentials(
+    mut file: std::fs::File,
+    path: &Path,
+    contents: &lakeseal_envelope::SecretBytes,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    file.write_all(contents.expose_secret())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
@@ -513,10 +535,17 @@ async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
                 .map(|()| json!({}));
             emit(out, result)
         }
-        IamCmd::List => out.print(&json!({
-            "Users": c.list_users().iter().map(|u| u.aws()).collect::<Vec<_>>(),
-            "Roles": c.list_roles().iter().map(|r| r.aws()).collect::<Vec<_>>(),
-        })),
+        IamCmd::List => {
+            let users = c.list_users_of(w, x).await;
+            let roles = c.list_roles_of(w, x).await;
+            let result = users.and_then(|users| {
+                Ok(json!({
+                    "Users": users.iter().map(User::aws).collect::<Vec<_>>(),
+                    "Roles": roles?.iter().map(Role::aws).collect::<Vec<_>>(),
+                }))
+            });
+            emit(out, result)
+        }
     }
 }
 

@@ -30,6 +30,7 @@
 mod cache;
 mod either;
 mod in_process;
+mod query;
 mod remote;
 mod retry;
 
@@ -40,6 +41,7 @@ use lakeseal_envelope::{DataKey, EncryptionContext};
 pub use crate::cache::{CachedDek, DekCache, DekCacheConfig};
 pub use crate::either::Either;
 pub use crate::in_process::InProcess;
+pub use crate::query::xml_to_json;
 pub use crate::remote::{Remote, RemoteCredentials};
 pub use crate::retry::{Resilient, RetryPolicy};
 

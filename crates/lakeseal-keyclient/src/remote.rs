@@ -130,59 +130,14 @@ impl Remote {
     ) -> Result<Resp> {
         let body = serde_json::to_vec(req).map_err(|e| Error::Protocol(e.to_string()))?;
         let target = format!("TrentService.{operation}");
-        let headers = [
-            ("host", self.host.as_str()),
-            ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-target", target.as_str()),
-        ];
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name("kms")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| Error::Protocol(format!("signing: {e}")))?
-            .into();
-        let signable = SignableRequest::new(
-            "POST",
-            &self.endpoint,
-            headers.into_iter(),
-            SignableBody::Bytes(&body),
-        )
-        .map_err(|e| Error::Protocol(format!("signing: {e}")))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| Error::Protocol(format!("signing: {e}")))?
-            .into_parts();
-        let mut request = http::Request::builder().method("POST").uri(&self.endpoint);
-        for (k, v) in headers {
-            request = request.header(k, v);
-        }
-        let mut request = request
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| Error::Protocol(e.to_string()))?;
-        instructions.apply_to_request_http1x(&mut request);
-
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| Error::Unavailable(e.to_string()))?;
-            let status = response.status();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| Error::Unavailable(e.to_string()))?
-                .to_bytes();
-            Ok::<_, Error>((status, bytes))
-        };
-        let (status, bytes) = tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| {
-                Error::Unavailable(format!("{operation} timed out after {:?}", self.timeout))
-            })??;
+        let (status, bytes) = self
+            .send(
+                operation,
+                ("kms", &self.region),
+                ("application/x-amz-json-1.1", Some(target.as_str())),
+                body,
+            )
+            .await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| Error::Protocol(format!("{operation}: {e}")));
@@ -214,6 +169,111 @@ impl Remote {
                 code,
                 message: failure.message,
             },
+        })
+    }
+}
+
+impl Remote {
+    /// Signs (for `service` in `region`) and sends one `POST /` with `content_type` and, for the
+    /// JSON protocol, `X-Amz-Target`; returns the status and body.
+    async fn send(
+        &self,
+        operation: &str,
+        (service, region): (&str, &str),
+        (content_type, target): (&str, Option<&str>),
+        body: Vec<u8>,
+    ) -> Result<(http::StatusCode, Bytes)> {
+        let mut headers = vec![("host", self.host.as_str()), ("content-type", content_type)];
+        if let Some(target) = target {
+            headers.push(("x-amz-target", target));
+        }
+        let params = v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(region)
+            .name(service)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| Error::Protocol(format!("signing: {e}")))?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            &self.endpoint,
+            headers.iter().copied(),
+            SignableBody::Bytes(&body),
+        )
+        .map_err(|e| Error::Protocol(format!("signing: {e}")))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| Error::Protocol(format!("signing: {e}")))?
+            .into_parts();
+        let mut request = http::Request::builder().method("POST").uri(&self.endpoint);
+        for (k, v) in &headers {
+            request = request.header(*k, *v);
+        }
+        let mut request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        instructions.apply_to_request_http1x(&mut request);
+
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::Unavailable(e.to_string()))?
+                .to_bytes();
+            Ok::<_, Error>((status, bytes))
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| {
+                Error::Unavailable(format!("{operation} timed out after {:?}", self.timeout))
+            })?
+    }
+
+    /// One action of a query-protocol service (IAM: `service` `iam`, signed for `us-east-1`
+    /// as AWS SDKs sign it): `params` as a form body, the XML answer as JSON
+    /// ([`crate::xml_to_json`]). An answer can hold a secret (`CreateAccessKey`): the caller
+    /// takes it out and drops the rest.
+    pub async fn query(
+        &self,
+        (service, region): (&str, &str),
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> Result<serde_json::Value> {
+        let mut form = vec![("Action", action), ("Version", "2010-05-08")];
+        form.extend_from_slice(params);
+        let body =
+            serde_urlencoded::to_string(&form).map_err(|e| Error::Protocol(e.to_string()))?;
+        let (status, bytes) = self
+            .send(
+                action,
+                (service, region),
+                ("application/x-www-form-urlencoded; charset=utf-8", None),
+                body.into_bytes(),
+            )
+            .await?;
+        if status.is_success() {
+            return crate::query::xml_to_json(&bytes);
+        }
+        let (code, message) = crate::query::error_of(&bytes).unwrap_or_else(|| {
+            (
+                String::new(),
+                String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            )
+        });
+        Err(match code.as_str() {
+            "Throttling" => Error::Throttled(message),
+            _ if status.is_server_error() => {
+                Error::Unavailable(format!("{status}: {code} {message}"))
+            }
+            _ => Error::Refused { code, message },
         })
     }
 }

@@ -58,9 +58,9 @@ pub(crate) async fn authenticate(
 
     // The signing-key lookup runs inside the validator; it hands back the principal here.
     let found: Arc<Mutex<Option<Principal>>> = Arc::default();
+    let region = signing_region(parts, service, &core.location().region);
     let lookup = {
-        let (core, found) = (core.clone(), found.clone());
-        let region = core.location().region.clone();
+        let (core, found, region) = (core.clone(), found.clone(), region.clone());
         // Owned: a captured `&'static str` makes the validator's future `Send` for one lifetime
         // only, which axum's handler bound rejects.
         let service = service.to_owned();
@@ -69,12 +69,11 @@ pub(crate) async fn authenticate(
             async move { result }
         })
     };
-    let region = core.location().region.clone();
     let mut lookup = lookup;
-    let required = if service == "sts" {
-        &STS_SIGNED_HEADERS
-    } else {
+    let required = if service == "kms" {
         &KMS_SIGNED_HEADERS
+    } else {
+        &STS_SIGNED_HEADERS
     };
     sigv4_validate_request(
         request,
@@ -97,6 +96,22 @@ pub(crate) async fn authenticate(
             "no access key was checked".into(),
         )
     })
+}
+
+/// The region a request must be signed for: the key core's own, or for IAM, a global service
+/// that SDKs sign for `us-east-1`, that one too.
+fn signing_region(parts: &Parts, service: &str, own: &str) -> String {
+    const IAM_GLOBAL: &str = "us-east-1";
+    let scope_region = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(2));
+    match scope_region {
+        Some(IAM_GLOBAL) if service == "iam" => IAM_GLOBAL.to_owned(),
+        _ => own.to_owned(),
+    }
 }
 
 /// The lookup the validator calls: the access key's secret, turned into this request's

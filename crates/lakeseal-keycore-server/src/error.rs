@@ -92,7 +92,7 @@ pub(crate) fn into_response(result: Result<Vec<u8>, ApiError>, request_id: &str)
 }
 
 /// The STS query protocol's error names for the same failures.
-fn sts_code(e: &ApiError) -> &'static str {
+pub(crate) fn sts_code(e: &ApiError) -> &'static str {
     match e.code() {
         "AccessDeniedException" => "AccessDenied",
         "ValidationException" | "SerializationException" => "ValidationError",
@@ -107,8 +107,25 @@ fn sts_code(e: &ApiError) -> &'static str {
     }
 }
 
-/// An STS outcome as XML.
-pub(crate) fn into_xml_response(result: Result<Vec<u8>, ApiError>, request_id: &str) -> Response {
+/// The IAM query protocol's error names: its own for what IAM refuses, STS's (the same query
+/// protocol) for authentication and throttling.
+pub(crate) fn iam_code(e: &ApiError) -> &'static str {
+    match e.code() {
+        "NotFoundException" => "NoSuchEntity",
+        "AlreadyExistsException" => "EntityAlreadyExists",
+        "MalformedPolicyDocumentException" => "MalformedPolicyDocument",
+        "DeleteConflictException" => "DeleteConflict",
+        "ValidationException" | "SerializationException" => "ValidationError",
+        _ => sts_code(e),
+    }
+}
+
+/// A query-protocol (STS, IAM) outcome as XML, with `code` naming errors.
+pub(crate) fn into_xml_response(
+    result: Result<Vec<u8>, ApiError>,
+    request_id: &str,
+    code: fn(&ApiError) -> &'static str,
+) -> Response {
     let xml = [("content-type", "text/xml")];
     let mut response = match result {
         Ok(body) => (StatusCode::OK, xml, body).into_response(),
@@ -125,7 +142,7 @@ pub(crate) fn into_xml_response(result: Result<Vec<u8>, ApiError>, request_id: &
                     "<RequestId>{}</RequestId></ErrorResponse>"
                 ),
                 kind,
-                sts_code(&e),
+                code(&e),
                 crate::sts::escape(&e.to_string()),
                 crate::sts::escape(request_id),
             );

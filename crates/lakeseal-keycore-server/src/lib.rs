@@ -24,6 +24,7 @@
 mod auth;
 mod config;
 mod error;
+mod iam;
 mod kms;
 mod limits;
 mod listen;
@@ -160,6 +161,8 @@ enum Protocol {
     Kms,
     /// The STS query protocol (form body with `Action=...`), signed for `sts`.
     Sts,
+    /// The IAM query protocol (form body with an IAM `Action`), signed for `iam`.
+    Iam,
 }
 
 impl Protocol {
@@ -179,6 +182,7 @@ impl Protocol {
         match self {
             Protocol::Kms => "kms",
             Protocol::Sts => "sts",
+            Protocol::Iam => "iam",
         }
     }
 }
@@ -188,6 +192,7 @@ impl Protocol {
 pub(crate) fn operation_label(operation: &str) -> &'static str {
     kms::OPERATIONS
         .iter()
+        .chain(iam::ACTIONS)
         .chain(&["AssumeRole"])
         .find(|known| **known == operation)
         .copied()
@@ -212,12 +217,23 @@ async fn handle(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
-    let protocol = Protocol::of(&parts.headers);
     let request_id = ctx.request_id.clone();
     let body = read_body(&shared.config, &parts.headers, body).await;
-    let operation = match (protocol, &body) {
-        (Protocol::Sts, Ok(body)) => sts::action(body).unwrap_or_else(|| "Unknown".into()),
-        _ => target(&parts.headers).unwrap_or("Unknown").to_owned(),
+    let (protocol, operation) = match (Protocol::of(&parts.headers), &body) {
+        // The query protocols share a shape: the action says which service it is for.
+        (Protocol::Sts, Ok(body)) => {
+            let action = sts::action(body).unwrap_or_else(|| "Unknown".into());
+            let protocol = if iam::ACTIONS.contains(&action.as_str()) {
+                Protocol::Iam
+            } else {
+                Protocol::Sts
+            };
+            (protocol, action)
+        }
+        (protocol, _) => (
+            protocol,
+            target(&parts.headers).unwrap_or("Unknown").to_owned(),
+        ),
     };
     let label = operation_label(&operation);
     let span = tracing::info_span!("keycore_request", operation = label, request_id = %request_id);
@@ -234,7 +250,8 @@ async fn handle(
         .record(started.elapsed().as_secs_f64());
     match protocol {
         Protocol::Kms => error::into_response(response, &request_id),
-        Protocol::Sts => error::into_xml_response(response, &request_id),
+        Protocol::Sts => error::into_xml_response(response, &request_id, error::sts_code),
+        Protocol::Iam => error::into_xml_response(response, &request_id, error::iam_code),
     }
 }
 
@@ -296,6 +313,7 @@ async fn handle_in(
             let answer = match protocol {
                 Protocol::Kms => kms::dispatch(&shared.core, &who, ctx, operation, &body).await,
                 Protocol::Sts => sts::dispatch(&shared.core, &who, ctx, &body).await,
+                Protocol::Iam => iam::dispatch(&shared.core, &who, ctx, operation, &body).await,
             };
             match answer {
                 // The engine audited its own outcome, refusals included.

@@ -27,6 +27,9 @@ pub enum Error {
     /// A request parameter is out of range or malformed.
     #[error("{0}")]
     Validation(String),
+    /// An identity still has what must be removed first (access keys, inline policies).
+    #[error("{0}")]
+    DeleteConflict(String),
     /// An alias of that name exists already.
     #[error("{0}")]
     AlreadyExists(String),
@@ -86,6 +89,7 @@ impl Error {
             Error::IncorrectKey => "IncorrectKeyException",
             Error::Validation(_) => "ValidationException",
             Error::AlreadyExists(_) => "AlreadyExistsException",
+            Error::DeleteConflict(_) => "DeleteConflictException",
             Error::InvalidAliasName(_) => "InvalidAliasNameException",
             Error::InvalidMarker => "InvalidMarkerException",
             Error::MalformedPolicy(_) => "MalformedPolicyDocumentException",

@@ -446,16 +446,6 @@ impl KeyCore {
         Ok(key)
     }
 
-    /// The users of every account.
-    pub fn list_users(&self) -> Vec<User> {
-        self.read().users.values().cloned().collect()
-    }
-
-    /// The roles of the account.
-    pub fn list_roles(&self) -> Vec<Role> {
-        self.read().roles.values().cloned().collect()
-    }
-
     /// For request authentication: who an access key stands for, its secret, and for temporary
     /// credentials the session token and expiry to check. An unknown key is `None`.
     pub fn signing_identity(&self, access_key_id: &str) -> Result<Option<SigningIdentity>> {
@@ -542,11 +532,7 @@ impl KeyCore {
         let result = self.admit(who, ctx).await.and_then(|()| {
             self.authorize_account(&self.read(), &call, "iam:PutRolePolicy")?;
             crate::policy::Policy::parse(document)?;
-            let arn = if role.starts_with("arn:") {
-                role.to_owned()
-            } else {
-                format!("arn:aws:iam::{}:role/{role}", self.location().account_id)
-            };
+            let arn = self.role_arn(role);
             let mut state = self.write();
             let mut record = state
                 .roles
@@ -636,11 +622,21 @@ impl KeyCore {
         self.finish(call, result).await
     }
 
-    fn user_arn(&self, user: &str) -> String {
+    /// A user's ARN: as given, or the key core's account's user of that name.
+    pub(crate) fn user_arn(&self, user: &str) -> String {
         if user.starts_with("arn:") {
             user.to_owned()
         } else {
             format!("arn:aws:iam::{}:user/{user}", self.location().account_id)
+        }
+    }
+
+    /// A role's ARN: as given, or the key core's account's role of that name.
+    pub(crate) fn role_arn(&self, role: &str) -> String {
+        if role.starts_with("arn:") {
+            role.to_owned()
+        } else {
+            format!("arn:aws:iam::{}:role/{role}", self.location().account_id)
         }
     }
 }

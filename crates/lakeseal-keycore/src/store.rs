@@ -179,6 +179,18 @@ impl Store {
         Ok(())
     }
 
+    pub(crate) fn delete_user(&mut self, arn: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM iam_users WHERE arn = ?1", [arn])?;
+        Ok(())
+    }
+
+    pub(crate) fn delete_role(&mut self, arn: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM iam_roles WHERE arn = ?1", [arn])?;
+        Ok(())
+    }
+
     pub(crate) fn put_role(&mut self, role: &Role) -> Result<()> {
         self.conn.execute(
             "INSERT OR REPLACE INTO iam_roles (arn, record) VALUES (?1, ?2)",

@@ -1,0 +1,177 @@
+//! `lakeseal iam --endpoint-url URL …`: the same commands through a running key core's IAM API
+//! (the query protocol boto3's `iam` client speaks), signed with an access key from the AWS
+//! credentials file, for when the key core holds its data directory.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use lakeseal_envelope::SecretBytes;
+use lakeseal_keyclient::{Remote, RemoteCredentials};
+use serde_json::{Value, json};
+
+use crate::args::IamCmd;
+use crate::output::Output;
+
+/// IAM is a global service: AWS SDKs sign it for this region, and the key core accepts that.
+const IAM_REGION: &str = "us-east-1";
+
+/// The credentials file as the AWS CLI finds it.
+fn credentials_path() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE") {
+        return Ok(PathBuf::from(path));
+    }
+    let home =
+        std::env::var_os("HOME").context("neither AWS_SHARED_CREDENTIALS_FILE nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".aws/credentials"))
+}
+
+struct Api {
+    remote: Remote,
+}
+
+impl Api {
+    /// One action; its `<Action>Result` as JSON, or the refusal as the AWS CLI words it.
+    async fn call(&self, action: &str, params: &[(&str, &str)]) -> anyhow::Result<Value> {
+        match self.remote.query(("iam", IAM_REGION), action, params).await {
+            Ok(mut answer) => Ok(answer
+                .get_mut(format!("{action}Response"))
+                .and_then(|r| r.get_mut(format!("{action}Result")))
+                .map(Value::take)
+                .filter(|v| v.is_object())
+                .unwrap_or_else(|| json!({}))),
+            Err(lakeseal_keyclient::Error::Refused { code, message }) => {
+                bail!("An error occurred ({code}): {message}")
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+pub(crate) async fn iam(
+    endpoint: &str,
+    profile: &str,
+    cmd: IamCmd,
+    out: Output,
+) -> anyhow::Result<()> {
+    let credentials = RemoteCredentials::from_file(&credentials_path()?, profile)?;
+    let api = Api {
+        remote: Remote::new(endpoint, IAM_REGION, credentials)?,
+    };
+    let answer = match cmd {
+        IamCmd::CreateUser(a) => {
+            if a.account_id.is_some() {
+                bail!("--account-id (a user of another account) is offline only");
+            }
+            api.call("CreateUser", &[("UserName", &a.user_name)])
+                .await?
+        }
+        IamCmd::CreateAccessKey(a) => {
+            // The file first, so that a path that cannot be written makes no key; if the file
+            // then cannot be filled, the key is deleted again.
+            let file = crate::new_credentials_file(&a.credentials_file)?;
+            let made = match api
+                .call("CreateAccessKey", &[("UserName", &a.user_name)])
+                .await
+            {
+                Ok(made) => made,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&a.credentials_file);
+                    return Err(e);
+                }
+            };
+            let key = &made["AccessKey"];
+            let id = key["AccessKeyId"]
+                .as_str()
+                .context("no AccessKeyId in the answer")?;
+            // The secret's one copy here, besides the parsed answer (dropped below).
+            let secret = SecretBytes::from(
+                key["SecretAccessKey"]
+                    .as_str()
+                    .context("no SecretAccessKey in the answer")?
+                    .as_bytes(),
+            );
+            let mut text = format!(
+                "[{}]\naws_access_key_id = {id}\naws_secret_access_key = ",
+                a.profile
+            )
+            .into_bytes();
+            text.extend_from_slice(secret.expose_secret());
+            text.push(b'\n');
+            if let Err(e) =
+                crate::fill_credentials(file, &a.credentials_file, &SecretBytes::from(text))
+            {
+                let _ = std::fs::remove_file(&a.credentials_file);
+                api.call(
+                    "DeleteAccessKey",
+                    &[("UserName", &a.user_name), ("AccessKeyId", id)],
+                )
+                .await?;
+                return Err(e.context("the new access key was deleted again"));
+            }
+            json!({
+                "AccessKey": {
+                    "UserName": a.user_name,
+                    "AccessKeyId": id,
+                    "Status": key["Status"],
+                    "CreateDate": key["CreateDate"],
+                },
+                "CredentialsFile": a.credentials_file.display().to_string(),
+            })
+        }
+        IamCmd::DeleteAccessKey(a) => {
+            let params = [
+                ("UserName", a.user_name.as_str()),
+                ("AccessKeyId", &a.access_key_id),
+            ];
+            api.call("DeleteAccessKey", &params).await?
+        }
+        IamCmd::ListAccessKeys(a) => {
+            let keys = api
+                .call("ListAccessKeys", &[("UserName", &a.user_name)])
+                .await?;
+            json!({ "AccessKeyMetadata": list(&keys["AccessKeyMetadata"]), "IsTruncated": false })
+        }
+        IamCmd::PutUserPolicy(a) => {
+            let document = a.policy_document.text("--policy-document")?;
+            let params = [
+                ("UserName", a.user_name.as_str()),
+                ("PolicyName", &a.policy_name),
+                ("PolicyDocument", &document),
+            ];
+            api.call("PutUserPolicy", &params).await?
+        }
+        IamCmd::CreateRole(a) => {
+            let trust = a
+                .assume_role_policy_document
+                .text("--assume-role-policy-document")?;
+            let params = [
+                ("RoleName", a.role_name.as_str()),
+                ("AssumeRolePolicyDocument", &trust),
+            ];
+            api.call("CreateRole", &params).await?
+        }
+        IamCmd::PutRolePolicy(a) => {
+            let document = a.policy_document.text("--policy-document")?;
+            let params = [
+                ("RoleName", a.role_name.as_str()),
+                ("PolicyName", &a.policy_name),
+                ("PolicyDocument", &document),
+            ];
+            api.call("PutRolePolicy", &params).await?
+        }
+        IamCmd::List => {
+            let users = api.call("ListUsers", &[]).await?;
+            let roles = api.call("ListRoles", &[]).await?;
+            json!({ "Users": list(&users["Users"]), "Roles": list(&roles["Roles"]) })
+        }
+    };
+    out.print(&answer)
+}
+
+/// An XML list as JSON: an empty one comes as an empty string.
+fn list(value: &Value) -> Value {
+    match value {
+        Value::Array(_) => value.clone(),
+        _ => json!([]),
+    }
+}
