@@ -554,7 +554,7 @@ fn slow_clients_neither_hold_shutdown_nor_a_connection() {
     );
 
     // Serving still: an unsigned request is answered.
-    let (status, body) = exchange(&address, UNSIGNED_LIST_KEYS);
+    let (status, body) = exchange(&address, UNSIGNED_LIST_KEYS.as_bytes());
     assert_eq!(
         (status, error_type(&body).as_str()),
         (403, "MissingAuthenticationTokenException")
@@ -590,7 +590,7 @@ fn slow_clients_neither_hold_shutdown_nor_a_connection() {
     drop(half);
 }
 
-const UNSIGNED_LIST_KEYS: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
+const UNSIGNED_LIST_KEYS: &str = "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
 
 /// Waits (at most 10 s) for a line of the server's log that contains `needle`.
 fn wait_line(log: &std::sync::mpsc::Receiver<String>, needle: &str) {
@@ -692,4 +692,51 @@ fn a_deleted_audit_log_is_a_broken_trail_until_acknowledged() {
         })
         .count();
     assert_eq!(kept, 2, "the deleted one left no file to keep");
+}
+
+/// At most `max_connections` are open: the next waits in the backlog until one closes, and an
+/// idle connection is closed at the header deadline, so it does not wait for long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped_and_idle_ones_closed() {
+    let config = ServerConfig {
+        connections: lakeseal_keycore_server::ConnectionLimits {
+            max_connections: 2,
+            header_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..ServerConfig::default()
+    };
+    let kc = RunningKeyCore::start_with(config).await;
+    let address = addr(&kc);
+    let answered_after = tokio::task::spawn_blocking(move || {
+        // Two connections take both places: each answered once (so surely accepted), then idle.
+        let keep_alive = UNSIGNED_LIST_KEYS.replace("Connection: close\r\n", "");
+        let idle: Vec<TcpStream> = (0..2)
+            .map(|_| {
+                let mut conn = TcpStream::connect(&address).unwrap();
+                conn.write_all(keep_alive.as_bytes()).unwrap();
+                let (status, _) =
+                    read_response(&mut std::io::BufReader::new(conn.try_clone().unwrap()));
+                assert_eq!(status, 403);
+                conn
+            })
+            .collect();
+        let started = Instant::now();
+        let (status, _) = exchange(&address, UNSIGNED_LIST_KEYS.as_bytes());
+        assert_eq!(status, 403);
+        let waited = started.elapsed();
+        // The idle ones were closed by the server.
+        for mut conn in idle {
+            let mut rest = Vec::new();
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            assert_eq!(conn.read_to_end(&mut rest).unwrap(), 0);
+        }
+        waited
+    })
+    .await
+    .unwrap();
+    assert!(
+        answered_after >= Duration::from_millis(700) && answered_after < Duration::from_secs(5),
+        "the third connection was answered after {answered_after:?}"
+    );
 }
