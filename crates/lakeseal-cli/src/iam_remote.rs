@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use lakeseal_envelope::SecretBytes;
 use lakeseal_keyclient::{Remote, RemoteCredentials};
+use lakeseal_keycore::iam::NewAccessKey;
 use serde_json::{Value, json};
 
 use crate::args::IamCmd;
@@ -84,22 +85,18 @@ pub(crate) async fn iam(
                 .as_str()
                 .context("no AccessKeyId in the answer")?;
             // The secret's one copy here, besides the parsed answer (dropped below).
-            let secret = SecretBytes::from(
-                key["SecretAccessKey"]
-                    .as_str()
-                    .context("no SecretAccessKey in the answer")?
-                    .as_bytes(),
-            );
-            let mut text = format!(
-                "[{}]\naws_access_key_id = {id}\naws_secret_access_key = ",
-                a.profile
-            )
-            .into_bytes();
-            text.extend_from_slice(secret.expose_secret());
-            text.push(b'\n');
-            if let Err(e) =
-                crate::fill_credentials(file, &a.credentials_file, &SecretBytes::from(text))
-            {
+            let new_key = NewAccessKey {
+                access_key_id: id.to_owned(),
+                secret_access_key: SecretBytes::from(
+                    key["SecretAccessKey"]
+                        .as_str()
+                        .context("no SecretAccessKey in the answer")?
+                        .as_bytes(),
+                ),
+                owner_arn: String::new(),
+            };
+            let text = new_key.credentials_file(&a.profile);
+            if let Err(e) = crate::fill_credentials(file, &a.credentials_file, &text) {
                 let _ = std::fs::remove_file(&a.credentials_file);
                 api.call(
                     "DeleteAccessKey",

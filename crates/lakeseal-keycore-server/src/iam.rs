@@ -97,19 +97,17 @@ pub(crate) async fn dispatch(
             let name = user()?;
             let key = core.create_access_key(who, ctx, name).await?;
             // The one copy of the secret outside the key core: this response body.
-            let secret =
-                String::from_utf8_lossy(key.secret_access_key.expose_secret()).into_owned();
-            let xml = format!(
+            let secret = std::str::from_utf8(key.secret_access_key.expose_secret())
+                .map_err(|_| ApiError::Serialization("the new secret is not UTF-8".into()))?;
+            format!(
                 "<AccessKey><UserName>{}</UserName><AccessKeyId>{}</AccessKeyId>\
                  <Status>Active</Status><SecretAccessKey>{}</SecretAccessKey>\
                  <CreateDate>{}</CreateDate></AccessKey>",
                 escape(name),
                 escape(&key.access_key_id),
-                escape(&secret),
+                escape(secret),
                 rfc3339(core.now_ms()),
-            );
-            drop(secret);
-            xml
+            )
         }
         "ListAccessKeys" => {
             let keys = core.list_access_keys(who, ctx, user()?).await?;

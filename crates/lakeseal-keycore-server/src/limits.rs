@@ -29,6 +29,14 @@ impl Limit {
     }
 }
 
+/// `n` as a `NonZeroU32`, for the defaults (1 if given 0, which none of them is).
+pub(crate) const fn nz(n: u32) -> NonZeroU32 {
+    match NonZeroU32::new(n) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    }
+}
+
 /// The quotas of every account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
@@ -42,12 +50,6 @@ impl Default for RateLimits {
     /// AWS KMS's default shared quota for symmetric cryptographic operations in most regions,
     /// and a control-plane rate of the same order as its per-operation ones.
     fn default() -> Self {
-        const fn nz(n: u32) -> NonZeroU32 {
-            match NonZeroU32::new(n) {
-                Some(n) => n,
-                None => NonZeroU32::MIN,
-            }
-        }
         Self {
             cryptographic: Limit::per_second(nz(50_000)),
             control: Limit::per_second(nz(100)),

@@ -16,6 +16,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter};
 use lakeseal_keycore::{KeyCore, RequestContext};
 
 use crate::Limit;
+use crate::limits::nz;
 
 /// The operation name of a summary record in the audit trail.
 pub const SUMMARY_OPERATION: &str = "RefusalsNotAuditedOneByOne";
@@ -48,13 +49,6 @@ impl Default for RefusalAudit {
             },
             summary_interval: Duration::from_secs(10),
         }
-    }
-}
-
-const fn nz(n: u32) -> std::num::NonZeroU32 {
-    match std::num::NonZeroU32::new(n) {
-        Some(n) => n,
-        None => std::num::NonZeroU32::MIN,
     }
 }
 

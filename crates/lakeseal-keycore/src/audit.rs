@@ -86,6 +86,32 @@ pub const MAX_AUDITED_STRING: usize = 256;
 pub const MAX_AUDITED_MESSAGE: usize = 1024;
 
 impl AuditEvent {
+    /// An event of `operation` by `who`, its outcome (time, result) not yet filled in.
+    pub(crate) fn new(
+        operation: &str,
+        who: &crate::Principal,
+        ctx: &crate::RequestContext,
+        region: &str,
+    ) -> Self {
+        Self {
+            time: String::new(),
+            request_id: ctx.request_id.clone(),
+            operation: operation.to_owned(),
+            principal: who.arn.clone(),
+            access_key_id: who.access_key_id.clone(),
+            source_ip: ctx.source_ip.map(|ip| ip.to_string()),
+            user_agent: ctx.user_agent.clone(),
+            region: region.to_owned(),
+            key_arn: None,
+            key_version: None,
+            source_key_arn: None,
+            encryption_context: None,
+            result: String::new(),
+            error_message: None,
+            detail: None,
+        }
+    }
+
     /// Cuts every string a caller can choose (user agent, operation name, access key id,
     /// identifiers quoted in ARNs and messages) to a bounded length, marking each cut.
     pub(crate) fn bound_caller_strings(&mut self) {
@@ -402,10 +428,7 @@ struct Line<'a> {
 fn recover_head(file: &mut File) -> Result<ChainHead> {
     let len = file.metadata()?.len();
     if len == 0 {
-        return Ok(ChainHead {
-            seq: 0,
-            hash: GENESIS,
-        });
+        return Ok(ChainHead::GENESIS);
     }
     let start = len.saturating_sub(TAIL_CHUNK);
     file.seek(SeekFrom::Start(start))?;
@@ -429,10 +452,7 @@ fn recover_head(file: &mut File) -> Result<ChainHead> {
         .strip_suffix(b"\n")
         .map(|b| b.rsplit(|&c| c == b'\n').next().unwrap_or(b))
     else {
-        return Ok(ChainHead {
-            seq: 0,
-            hash: GENESIS,
-        });
+        return Ok(ChainHead::GENESIS);
     };
     let line: Line<'_> = serde_json::from_slice(last)
         .map_err(|e| Error::Audit(format!("the last audit record is corrupt: {e}")))?;
@@ -539,10 +559,7 @@ pub fn verify_anchored(path: &Path, anchor: ChainHead) -> Result<Result<Verified
         }
         other => other?,
     };
-    let mut head = ChainHead {
-        seq: 0,
-        hash: GENESIS,
-    };
+    let mut head = ChainHead::GENESIS;
     for (n, line) in (1u64..).zip(BufReader::new(file).split(b'\n')) {
         let line = line?;
         let broken = |seq: Option<u64>, problem: &str| VerifyError {

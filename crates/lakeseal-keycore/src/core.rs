@@ -212,15 +212,10 @@ impl KeyCore {
 
     /// Opens an initialised data directory, taking its lock.
     pub fn open(dir: &Path, options: Options) -> Result<Self> {
-        if !dir.join(DB_FILE).exists() {
-            return Err(Error::DataDir(format!(
-                "{} is not an initialised key core (run `lakeseal keycore init`)",
-                dir.display()
-            )));
-        }
+        let db = initialised_db(dir)?;
         let lock = lock(dir)?;
         let root = root::load(&dir.join(ROOT_KEY_FILE))?;
-        let store = Store::open(&dir.join(DB_FILE))?;
+        let store = Store::open(&db)?;
         let meta = |name: &str| {
             store.meta(name)?.ok_or_else(|| {
                 Error::DataDir(format!(
@@ -276,7 +271,7 @@ impl KeyCore {
         let audit = AuditLog::open(
             &dir.join(AUDIT_FILE),
             options.audit,
-            AnchorStore::open(&dir.join(DB_FILE))?,
+            AnchorStore::open(&db)?,
         )?;
         let next_due = earliest_due(&state);
         Ok(Self {
@@ -314,29 +309,17 @@ impl KeyCore {
     /// before anchors), for [`crate::audit::verify_anchored`]. Reads the store without its lock,
     /// so it works beside a running key core.
     pub fn audit_anchor_in(dir: &Path) -> Result<Option<ChainHead>> {
-        if !dir.join(DB_FILE).exists() {
-            return Err(Error::DataDir(format!(
-                "{} is not an initialised key core",
-                dir.display()
-            )));
-        }
-        AnchorStore::open(&dir.join(DB_FILE))?.get()
+        AnchorStore::open(&initialised_db(dir)?)?.get()
     }
 
     /// The key id an alias (`alias/…`) names now, read without taking the directory's lock.
     pub fn alias_target_in(dir: &Path, alias: &str) -> Result<Option<String>> {
-        Store::open(&dir.join(DB_FILE))?.alias_target(alias)
+        Store::open(&initialised_db(dir)?)?.alias_target(alias)
     }
 
     /// The account that owns a data directory's keys, read without taking its lock.
     pub fn account_in(dir: &Path) -> Result<String> {
-        if !dir.join(DB_FILE).exists() {
-            return Err(Error::DataDir(format!(
-                "{} is not an initialised key core",
-                dir.display()
-            )));
-        }
-        Store::open(&dir.join(DB_FILE))?
+        Store::open(&initialised_db(dir)?)?
             .meta("account_id")?
             .ok_or_else(|| Error::DataDir(format!("{} has no account id", dir.display())))
     }
@@ -349,15 +332,10 @@ impl KeyCore {
         who: &Principal,
         ctx: &RequestContext,
     ) -> Result<AuditReset> {
-        if !dir.join(DB_FILE).exists() {
-            return Err(Error::DataDir(format!(
-                "{} is not an initialised key core",
-                dir.display()
-            )));
-        }
+        let db = initialised_db(dir)?;
         let _lock = lock(dir)?;
         let path = dir.join(AUDIT_FILE);
-        let anchors = AnchorStore::open(&dir.join(DB_FILE))?;
+        let anchors = AnchorStore::open(&db)?;
         let anchored = anchors.get()?.unwrap_or(ChainHead::GENESIS);
         let problem = match crate::audit::verify_anchored(&path, anchored)? {
             Ok(_) => {
@@ -368,9 +346,7 @@ impl KeyCore {
             }
             Err(broken) => broken.to_string(),
         };
-        let region = Store::open(&dir.join(DB_FILE))?
-            .meta("region")?
-            .unwrap_or_default();
+        let region = Store::open(&db)?.meta("region")?.unwrap_or_default();
         let now = SystemClock.now_ms();
         let moved_to = dir.join(format!("{AUDIT_FILE}.broken-{now}"));
         if path.exists() {
@@ -396,20 +372,9 @@ impl KeyCore {
         );
         log.append(AuditEvent {
             time: rfc3339(now),
-            request_id: ctx.request_id.clone(),
-            operation: "AuditReset".to_owned(),
-            principal: who.arn.clone(),
-            access_key_id: who.access_key_id.clone(),
-            source_ip: ctx.source_ip.map(|ip| ip.to_string()),
-            user_agent: ctx.user_agent.clone(),
-            region,
-            key_arn: None,
-            key_version: None,
-            source_key_arn: None,
-            encryption_context: None,
             result: "Success".to_owned(),
-            error_message: None,
             detail: Some(detail),
+            ..AuditEvent::new("AuditReset", who, ctx, &region)
         })
         .await?;
         Ok(AuditReset { problem, moved_to })
@@ -456,23 +421,7 @@ impl KeyCore {
         Call {
             who,
             ctx,
-            event: AuditEvent {
-                time: String::new(),
-                request_id: ctx.request_id.clone(),
-                operation: operation.to_owned(),
-                principal: who.arn.clone(),
-                access_key_id: who.access_key_id.clone(),
-                source_ip: ctx.source_ip.map(|ip| ip.to_string()),
-                user_agent: ctx.user_agent.clone(),
-                region: self.inner.location.region.clone(),
-                key_arn: None,
-                key_version: None,
-                source_key_arn: None,
-                encryption_context: None,
-                result: String::new(),
-                error_message: None,
-                detail: None,
-            },
+            event: AuditEvent::new(operation, who, ctx, &self.inner.location.region),
             internal: false,
         }
     }
@@ -1098,6 +1047,19 @@ pub(crate) fn check_context(context: &EncryptionContext) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The store of an initialised data directory; opening one that is not would create it.
+fn initialised_db(dir: &Path) -> Result<PathBuf> {
+    let db = dir.join(DB_FILE);
+    if db.exists() {
+        Ok(db)
+    } else {
+        Err(Error::DataDir(format!(
+            "{} is not an initialised key core (run `lakeseal keycore init`)",
+            dir.display()
+        )))
+    }
 }
 
 /// Takes the data directory's lock. A lock just released can still be held for a moment by a

@@ -68,12 +68,7 @@ impl Store {
     }
 
     pub(crate) fn meta(&self, name: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        meta(&self.conn, name)
     }
 
     pub(crate) fn set_meta(&mut self, pairs: &[(&str, &str)]) -> Result<()> {
@@ -90,14 +85,10 @@ impl Store {
 
     pub(crate) fn load(&self) -> Result<Snapshot> {
         let mut snapshot = Snapshot::default();
-        let mut keys = self
-            .conn
-            .prepare("SELECT key_id, record FROM keys ORDER BY key_id")?;
         let mut versions = self.conn.prepare(
             "SELECT version, sealed_material FROM key_versions WHERE key_id = ?1 ORDER BY version",
         )?;
-        for row in keys.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            let (key_id, record) = row?;
+        for (key_id, record) in self.rows("SELECT key_id, record FROM keys ORDER BY key_id")? {
             let record: KeyRecord = match decode("keys", &key_id, &record) {
                 Ok(record) => record,
                 Err(e) => {
@@ -110,43 +101,34 @@ impl Store {
                 .collect::<rusqlite::Result<Vec<(u32, Vec<u8>)>>>()?;
             snapshot.keys.push((record, sealed));
         }
-        let mut aliases = self
-            .conn
-            .prepare("SELECT name, record FROM aliases ORDER BY name")?;
-        for row in
-            aliases.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        {
-            let (name, record) = row?;
+        for (name, record) in self.rows("SELECT name, record FROM aliases ORDER BY name")? {
             snapshot.aliases.push(decode("aliases", &name, &record)?);
         }
         let mut deleted = self.conn.prepare("SELECT key_id FROM deleted_keys")?;
         snapshot.deleted = deleted
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        let mut users = self
-            .conn
-            .prepare("SELECT arn, record FROM iam_users ORDER BY arn")?;
-        for row in users.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            let (arn, record) = row?;
+        for (arn, record) in self.rows("SELECT arn, record FROM iam_users ORDER BY arn")? {
             snapshot.users.push(decode("iam_users", &arn, &record)?);
         }
-        let mut roles = self
-            .conn
-            .prepare("SELECT arn, record FROM iam_roles ORDER BY arn")?;
-        for row in roles.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            let (arn, record) = row?;
+        for (arn, record) in self.rows("SELECT arn, record FROM iam_roles ORDER BY arn")? {
             snapshot.roles.push(decode("iam_roles", &arn, &record)?);
         }
-        let mut keys = self
-            .conn
-            .prepare("SELECT access_key_id, record FROM access_keys")?;
-        for row in keys.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            let (id, record) = row?;
+        for (id, record) in self.rows("SELECT access_key_id, record FROM access_keys")? {
             snapshot
                 .access_keys
                 .push(decode("access_keys", &id, &record)?);
         }
         Ok(snapshot)
+    }
+
+    /// The (row key, JSON record) pairs a `SELECT <key>, record …` returns.
+    fn rows(&self, sql: &str) -> Result<Vec<(String, String)>> {
+        let mut statement = self.conn.prepare(sql)?;
+        let rows = statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// Writes a key's record, and with it a new version's sealed material when given, in one
@@ -273,8 +255,9 @@ impl Store {
 /// store's `meta` table through a connection of its own, used by the audit writer thread.
 ///
 /// Its commits are not synced (`synchronous=NORMAL`): the anchor then survives a crash of the
-/// process, and after a power loss may lag the trail by a few records, which only narrows the
-/// check. A synced commit would add a second `fsync` to every audit batch.
+/// process, and after a power loss may lag the trail (by up to the audit log's anchor interval
+/// and what was not synced), which only narrows the check. A synced commit would add a second
+/// `fsync` to every move.
 #[derive(Debug)]
 pub(crate) struct AnchorStore {
     conn: Connection,
@@ -294,15 +277,10 @@ impl AnchorStore {
 
     /// The anchored head, or `None` in a data directory from before anchors.
     pub(crate) fn get(&self) -> Result<Option<ChainHead>> {
-        let read = |name: &str| -> Result<Option<String>> {
-            Ok(self
-                .conn
-                .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
-                .optional()?)
-        };
-        let (Some(seq), Some(hash)) = (read(ANCHOR_SEQ)?, read(ANCHOR_HASH)?) else {
+        let (Some(seq), Some(hash)) = (
+            meta(&self.conn, ANCHOR_SEQ)?,
+            meta(&self.conn, ANCHOR_HASH)?,
+        ) else {
             return Ok(None);
         };
         let corrupt = || Error::Internal(format!("the store's audit anchor is corrupt ({seq})"));
@@ -333,6 +311,15 @@ impl AnchorStore {
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("encoding a record: {e}")))
+}
+
+/// A value of the `meta` table.
+fn meta(conn: &Connection, name: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?)
 }
 
 /// A stored JSON record; a corrupt one is named by its table and row.
