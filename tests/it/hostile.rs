@@ -467,6 +467,22 @@ async fn an_oversized_body_is_refused_before_continue() {
 /// `lakeseal keycore serve` with a TOML config: the process, its address once it listens, and
 /// its log lines (requests are logged on arrival at TRACE).
 fn serve(dir: &Path, config: &str) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+    let (child, address, _, log) = serve_with(dir, config, &[]);
+    (child, address, log)
+}
+
+/// As [`serve`], with more arguments for `keycore serve`; also returns the metrics address when
+/// `--metrics-listen` is among them.
+fn serve_with(
+    dir: &Path,
+    config: &str,
+    args: &[&str],
+) -> (
+    Child,
+    String,
+    Option<String>,
+    std::sync::mpsc::Receiver<String>,
+) {
     let config_path = dir.join("server.toml");
     std::fs::write(&config_path, config).unwrap();
     let mut child = Command::new(crate::stage::lakeseal())
@@ -474,6 +490,7 @@ fn serve(dir: &Path, config: &str) -> (Child, String, std::sync::mpsc::Receiver<
         .arg(dir.join("kc"))
         .args(["keycore", "serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config_path)
+        .args(args)
         .env("RUST_LOG", "lakeseal_keycore_server=trace")
         .stderr(Stdio::piped())
         .spawn()
@@ -487,16 +504,20 @@ fn serve(dir: &Path, config: &str) -> (Child, String, std::sync::mpsc::Receiver<
         }
     });
     let deadline = Instant::now() + Duration::from_secs(20);
+    let mut metrics = None;
     let address = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx
             .recv_timeout(left)
             .expect("the server did not start listening");
+        if let Some(url) = line.trim().strip_prefix("lakeseal metrics on http://") {
+            metrics = url.strip_suffix("/metrics").map(str::to_owned);
+        }
         if line.contains("listening on") {
             break line.trim().rsplit(' ').next().unwrap().to_owned();
         }
     };
-    (child, address, rx)
+    (child, address, metrics, rx)
 }
 
 fn lakeseal(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -739,4 +760,63 @@ async fn connections_are_capped_and_idle_ones_closed() {
         answered_after >= Duration::from_millis(700) && answered_after < Duration::from_secs(5),
         "the third connection was answered after {answered_after:?}"
     );
+}
+
+/// Headers over hyper's limit are refused before any handler sees them (431, or a reset if the
+/// client is still sending), so they cannot reach the audit trail; each is counted instead, in
+/// `lakeseal_keycore_connection_errors_total{kind="too_large"}`.
+#[test]
+fn oversized_headers_are_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(
+        lakeseal(tmp.path(), &["keycore", "init", "--region", REGION])
+            .status
+            .success()
+    );
+    let (mut server, address, metrics, _log) =
+        serve_with(tmp.path(), "", &["--metrics-listen", "127.0.0.1:0"]);
+    let metrics = metrics.expect("the server printed no metrics address");
+    let too_large = || {
+        let (status, body) = exchange(
+            &metrics,
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200, "{body}");
+        body.lines()
+            .find(|l| {
+                l.starts_with("lakeseal_keycore_connection_errors_total")
+                    && l.contains(r#"kind="too_large""#)
+            })
+            .map_or(0, |l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+    };
+    assert_eq!(too_large(), 0);
+
+    for _ in 0..3 {
+        let mut conn = TcpStream::connect(&address).unwrap();
+        conn.set_nodelay(true).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let header = format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nUser-Agent: {}\r\n\r\n",
+            "a".repeat(1 << 20)
+        );
+        // The server may close while this is still being written: a broken pipe is an answer.
+        let _ = conn.write_all(header.as_bytes());
+        let mut reply = Vec::new();
+        let _ = conn.read_to_end(&mut reply);
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 431"),
+            "{reply}"
+        );
+    }
+    // The count is taken when each connection's task ends, just after the close is seen here.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while too_large() < 3 {
+        assert!(Instant::now() < deadline, "counted {}", too_large());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(too_large(), 3);
+    server.kill().unwrap();
+    server.wait().unwrap();
 }
