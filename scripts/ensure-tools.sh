@@ -1,15 +1,25 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: installs what they need when it is missing —
-# a C compiler (bundled SQLite, librdkafka), Python 3 with venv (the venvs of the interop clients
-# and readers), and the tansu Kafka broker (about 15 minutes to build on 2 cores, once a machine).
+# a C compiler (bundled SQLite, librdkafka), the OpenSSL and libcurl headers librdkafka links for
+# TLS, SASL and OIDC, stunnel and the openssl tool (the TLS broker tests), Python 3 with venv (the
+# venvs of the interop clients and readers), and the tansu Kafka broker with its SQLite storage
+# (SCRAM users live there; about 13 minutes to build on 2 cores, once a machine).
+apt_install() {
+    echo "==> installing $*"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
 if ! command -v cc >/dev/null 2>&1; then
-    echo "==> installing a C compiler (for the bundled SQLite and librdkafka)"
-    apt-get update -qq && apt-get install -y -qq build-essential
+    apt_install build-essential
+fi
+if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl libcurl; then
+    apt_install pkg-config libssl-dev libcurl4-openssl-dev
+fi
+if ! command -v stunnel >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+    apt_install stunnel4 openssl
 fi
 if ! python3 -m venv --help >/dev/null 2>&1; then
-    echo "==> installing Python 3 with venv"
-    apt-get update -qq && apt-get install -y -qq python3 python3-venv
+    apt_install python3 python3-venv
 fi
-if ! command -v tansu >/dev/null 2>&1; then
+if ! command -v tansu >/dev/null 2>&1 || ! tansu --help 2>&1 | grep -q libsql; then
     echo "==> installing the tansu Kafka broker (cargo install tansu, once)"
-    cargo install tansu --locked --features dynostore
+    cargo install tansu --locked --features dynostore,libsql
 fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy with warnings denied, and every test.
-# Installs what it needs when missing: a C compiler (bundled SQLite, librdkafka), Python 3 with
-# venv (the interop tests make a venv with boto3, the AWS Encryption SDK, pyarrow and DuckDB from
-# PyPI), and the tansu Kafka broker.
+# Installs what it needs when missing (scripts/ensure-tools.sh): a C compiler, the OpenSSL and
+# libcurl headers librdkafka links, stunnel and openssl (the TLS broker tests), Python 3 with venv
+# (the interop tests make a venv with boto3, the AWS Encryption SDK, pyarrow, DuckDB and
+# confluent-kafka from PyPI), and the tansu Kafka broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -2,7 +2,10 @@
 //! 1. the raw consume ceiling: an rdkafka consume-only loop over the topic;
 //! 2. the stage writing plain Parquet (encryption off: the benchmark's baseline only);
 //! 3. the stage as shipped: encrypted Parquet, data keys from the embedded key core;
-//! 4. what a Python user would write instead (`benches/python/pipeline.py`): confluent-kafka,
+//! 4. the same stage reading the same records compressed with zstd, over TLS (a second tansu
+//!    behind stunnel, as `tests/it/tls_front.rs` runs it): the cost of what production brokers
+//!    ask for;
+//! 5. what a Python user would write instead (`benches/python/pipeline.py`): confluent-kafka,
 //!    windows parsed with `pyarrow.json`, written with pyarrow's own modular encryption — and the
 //!    common per-record `json.loads` version. Their venv is made under the target directory.
 //!
@@ -33,6 +36,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use serde_json::json;
 
+#[path = "../../tests/it/tls_front.rs"]
+mod tls_front;
+
 const TOPIC: &str = "bench";
 /// Every consumer's `fetch.wait.max.ms`, as the shipped `stage.toml` sets it: tansu 0.6 holds
 /// each fetch for its whole wait even with records to send, which at librdkafka's 500 ms caps
@@ -42,6 +48,7 @@ const MODES: &[&str] = &[
     "raw-consume",
     "stage-plain",
     "stage-encrypted",
+    "stage-tls-zstd",
     "python-batched",
     "python-per-record",
 ];
@@ -88,10 +95,16 @@ fn rounds() -> usize {
         .unwrap_or(3)
 }
 
+/// The broker a mode reads: its address, and the CA to trust when it speaks TLS.
+struct Source<'a> {
+    bootstrap: &'a str,
+    ca: Option<&'a std::path::Path>,
+}
+
 /// One run of `mode` in a process of its own: its JSON line.
 fn run_mode(
     mode: &str,
-    bootstrap: &str,
+    source: &Source<'_>,
     n: u64,
     exe: &std::path::Path,
     python: &std::path::Path,
@@ -114,8 +127,11 @@ fn run_mode(
             c
         }
     };
+    if let Some(ca) = source.ca {
+        command.env("TLS_CA", ca);
+    }
     let out = command
-        .env("BOOTSTRAP", bootstrap)
+        .env("BOOTSTRAP", source.bootstrap)
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
@@ -222,7 +238,8 @@ fn raw_consume(bootstrap: &str, n: u64) -> serde_json::Value {
     })
 }
 
-fn stage(bootstrap: &str, n: u64, encrypted: bool) -> serde_json::Value {
+/// The stage over `bootstrap`, with `kafka` properties added to the shipped `stage.toml`'s.
+fn stage(bootstrap: &str, kafka: &str, n: u64, encrypted: bool) -> serde_json::Value {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -281,7 +298,12 @@ fn stage(bootstrap: &str, n: u64, encrypted: bool) -> serde_json::Value {
             "file://./lake",
             &format!("file://{}", dir.path().join("lake").display()),
         )
-        .replace("max_age_seconds = 10", "max_age_seconds = 60");
+        .replace("max_age_seconds = 10", "max_age_seconds = 60")
+        .replace("[source.kafka]\n", &format!("[source.kafka]\n{kafka}"));
+    assert!(
+        text.contains(kafka),
+        "the properties went into [source.kafka]"
+    );
     let config = StageConfig::from_toml(&text).unwrap();
     let started = Instant::now();
     let keys = lakeseal_stage::keys::connect(
@@ -291,7 +313,13 @@ fn stage(bootstrap: &str, n: u64, encrypted: bool) -> serde_json::Value {
         lakeseal_stage::keys::STAGE_RETRIES,
     )
     .unwrap();
-    let mut stage = Stage::new(config, keys, runtime.handle().clone()).unwrap();
+    let mut stage = Stage::new(
+        config,
+        keys,
+        runtime.handle().clone(),
+        lakeseal_stage::health::Health::default(),
+    )
+    .unwrap();
     if !encrypted {
         stage = stage.plaintext_baseline();
     }
@@ -352,13 +380,77 @@ fn walk(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// A tansu broker on memory storage with the bench topic; stopped on drop.
 struct Broker(Child);
+
+impl Broker {
+    /// Listening on `listen`, advertising `advertise` (a TLS front's port, or `listen` itself).
+    fn start(listen: u16, advertise: u16) -> Self {
+        let url = |port: u16| format!("tcp://127.0.0.1:{port}");
+        let broker = Self(
+            Command::new("tansu")
+                .args(["broker", "--storage-engine", "memory://tansu/"])
+                .args(["--listener-url", &url(listen)])
+                .args(["--advertised-listener-url", &url(advertise)])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect(
+                    "tansu is needed: cargo install tansu --locked --features dynostore,libsql",
+                ),
+        );
+        tls_front::wait_port(listen);
+        let created = Command::new("tansu")
+            .args(["topic", "create", TOPIC, "--partitions", "4", "--broker"])
+            .arg(url(listen))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(created.success());
+        broker
+    }
+}
 
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `n` simulated records into the bench topic at `bootstrap`, with `kafka` properties; the
+/// records' mean size.
+fn produce(
+    runtime: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    kafka: &[(&str, &str)],
+    n: u64,
+) -> f64 {
+    let produced = runtime.block_on(async {
+        // The same seed each time: the same records on every broker.
+        let mut fleet = lakeseal_simulator::Fleet::new(10_000, 0.0, 1, 1_795_000_000_000).unwrap();
+        let run = lakeseal_simulator::Run {
+            brokers: bootstrap.into(),
+            kafka: kafka
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned().into()))
+                .collect(),
+            topic: TOPIC.into(),
+            records: n,
+            rate: 0,
+            progress: false,
+        };
+        lakeseal_simulator::produce(&mut fleet, &run).await.unwrap()
+    });
+    produced.bytes as f64 / produced.records as f64
 }
 
 fn main() {
@@ -369,8 +461,14 @@ fn main() {
         let (busy_before, total_before) = machine_ticks();
         let mut result = match args[i + 1].as_str() {
             "raw-consume" => raw_consume(&bootstrap, n),
-            "stage-plain" => stage(&bootstrap, n, false),
-            "stage-encrypted" => stage(&bootstrap, n, true),
+            "stage-plain" => stage(&bootstrap, "", n, false),
+            "stage-encrypted" => stage(&bootstrap, "", n, true),
+            "stage-tls-zstd" => {
+                let ca = std::env::var("TLS_CA").unwrap();
+                let tls =
+                    format!("\"security.protocol\" = \"SSL\"\n\"ssl.ca.location\" = \"{ca}\"\n");
+                stage(&bootstrap, &tls, n, true)
+            }
             other => panic!("unknown mode {other}"),
         };
         let (busy_after, total_after) = machine_ticks();
@@ -383,54 +481,41 @@ fn main() {
         return;
     }
     let n = records();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bootstrap = format!("127.0.0.1:{port}");
-    let url = format!("tcp://{bootstrap}");
-    let _broker = Broker(
-        Command::new("tansu")
-            .args(["broker", "--storage-engine", "memory://tansu/"])
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu is needed: cargo install tansu --locked --features dynostore"),
-    );
-    while std::net::TcpStream::connect(&bootstrap).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let created = Command::new("tansu")
-        .args([
-            "topic",
-            "create",
-            TOPIC,
-            "--partitions",
-            "4",
-            "--broker",
-            &url,
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(created.success());
-    eprintln!("producing {n} records into {TOPIC} (4 partitions)");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let produced = runtime.block_on(async {
-        let mut fleet = lakeseal_simulator::Fleet::new(10_000, 0.0, 1, 1_795_000_000_000).unwrap();
-        let run = lakeseal_simulator::Run {
-            brokers: bootstrap.clone(),
-            topic: TOPIC.into(),
-            records: n,
-            rate: 0,
-            progress: false,
-        };
-        lakeseal_simulator::produce(&mut fleet, &run).await.unwrap()
-    });
-    let mean = produced.bytes as f64 / produced.records as f64;
-    println!("{n} records of {mean:.0} bytes on average, 4 partitions, tansu (memory storage)\n");
+    let port = free_port();
+    let _broker = Broker::start(port, port);
+    let bootstrap = format!("127.0.0.1:{port}");
+    eprintln!("producing {n} records into {TOPIC} (4 partitions)");
+    let mean = produce(&runtime, &bootstrap, &[], n);
+
+    // The same records, zstd-compressed, on a second broker that clients reach over TLS only.
+    let certificates = tempfile::tempdir().unwrap();
+    tls_front::make_certificates(certificates.path());
+    let ca = certificates.path().join("ca.pem");
+    let (behind, tls) = (free_port(), free_port());
+    let _tls_broker = Broker::start(behind, tls);
+    let _tls_front = tls_front::TlsFront::start(certificates.path(), tls, behind);
+    let tls_bootstrap = format!("127.0.0.1:{tls}");
+    eprintln!("producing them again, zstd, over TLS");
+    let tls_props = [
+        ("security.protocol", "SSL"),
+        ("ssl.ca.location", ca.to_str().unwrap()),
+        ("compression.codec", "zstd"),
+    ];
+    produce(&runtime, &tls_bootstrap, &tls_props, n);
+    println!(
+        "{n} records of {mean:.0} bytes on average, 4 partitions, tansu (memory storage); \
+         stage-tls-zstd reads the same records, zstd batches, over TLS (stunnel in front of a \
+         second tansu)\n"
+    );
+    let plain_source = Source {
+        bootstrap: &bootstrap,
+        ca: None,
+    };
+    let tls_source = Source {
+        bootstrap: &tls_bootstrap,
+        ca: Some(&ca),
+    };
     let exe = std::env::current_exe().unwrap();
     let python = python();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("python/pipeline.py");
@@ -444,7 +529,12 @@ fn main() {
             if *mode == "python-per-record" && round > 0 {
                 continue;
             }
-            results.push(run_mode(mode, &bootstrap, n, &exe, &python, &script));
+            let source = if *mode == "stage-tls-zstd" {
+                &tls_source
+            } else {
+                &plain_source
+            };
+            results.push(run_mode(mode, source, n, &exe, &python, &script));
         }
     }
     let rate = |r: &serde_json::Value| n as f64 / r["seconds"].as_f64().unwrap();
@@ -479,16 +569,27 @@ fn main() {
             r["key_calls"]
         );
     }
-    let (raw, plain, enc) = (rate(&rows[0].1), rate(&rows[1].1), rate(&rows[2].1));
-    let cpu = |i: usize| rows[i].1["cpu_seconds"].as_f64().unwrap();
+    let row = |name: &str| &rows.iter().find(|(mode, _)| *mode == name).unwrap().1;
+    let (raw, plain, enc) = (
+        rate(row("raw-consume")),
+        rate(row("stage-plain")),
+        rate(row("stage-encrypted")),
+    );
+    let tls_zstd = rate(row("stage-tls-zstd"));
+    let cpu = |name: &str| row(name)["cpu_seconds"].as_f64().unwrap();
     println!(
         "\nratios: encrypted/raw {:.2}, encrypted/plain {:.2}, plain/raw {:.2}, \
          stage CPU / batched Python CPU {:.2}, stage rate / batched Python rate {:.2}",
         enc / raw,
         enc / plain,
         plain / raw,
-        cpu(2) / cpu(3),
-        enc / rate(&rows[3].1)
+        cpu("stage-encrypted") / cpu("python-batched"),
+        enc / rate(row("python-batched"))
+    );
+    println!(
+        "TLS and zstd: stage-tls-zstd/stage-encrypted rate {:.2}, CPU {:.2}",
+        tls_zstd / enc,
+        cpu("stage-tls-zstd") / cpu("stage-encrypted")
     );
     println!(
         "\nCPU µs/record by thread (threads alive when the last record was in), and the share of \

@@ -29,7 +29,7 @@ impl Broker {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start tansu ({e}): `.ci/run` installs it with `cargo install tansu --locked --features dynostore`"));
+            .unwrap_or_else(|e| panic!("cannot start tansu ({e}): `.ci/run` installs it with `cargo install tansu --locked --features dynostore,libsql`"));
         let bootstrap = format!("127.0.0.1:{port}");
         let start = Instant::now();
         while TcpStream::connect(&bootstrap).is_err() {

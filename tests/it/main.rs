@@ -15,5 +15,8 @@ mod keyclient;
 mod lake;
 mod policies;
 mod readme;
+mod secure_broker;
 mod stage;
 mod support;
+mod tls_front;
+mod topics;

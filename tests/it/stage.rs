@@ -24,7 +24,7 @@ use crate::broker::Broker;
 use crate::support::{REGION, RunningKeyCore};
 
 const TOPIC: &str = "telemetry";
-const DLQ: &str = "telemetry-dlq";
+pub(crate) const DLQ: &str = "telemetry-dlq";
 const PARTITIONS: u32 = 4;
 
 /// The `lakeseal` binary, built (once a test run) from the sources as they are: a test of this
@@ -58,12 +58,17 @@ pub(crate) fn lakeseal() -> PathBuf {
 }
 
 /// One `lakeseal stage run` process; its log appends to a file shared by every run.
-struct StageProcess {
+pub(crate) struct StageProcess {
     child: Child,
 }
 
 impl StageProcess {
-    fn start(config: &Path, log: &Path) -> Self {
+    pub(crate) fn start(config: &Path, log: &Path) -> Self {
+        Self::start_with(config, log, &[], "info")
+    }
+
+    /// With more `args` for `stage run`, logging at `rust_log`.
+    pub(crate) fn start_with(config: &Path, log: &Path, args: &[&str], rust_log: &str) -> Self {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -72,7 +77,8 @@ impl StageProcess {
         let child = Command::new(lakeseal())
             .args(["stage", "run", "--config"])
             .arg(config)
-            .env("RUST_LOG", "info")
+            .args(args)
+            .env("RUST_LOG", rust_log)
             // For the s3:// sink's test server; unused by a file:// sink.
             .env("AWS_ACCESS_KEY_ID", "lakeseal-test")
             .env("AWS_SECRET_ACCESS_KEY", "lakeseal-test")
@@ -89,8 +95,20 @@ impl StageProcess {
         self.child.wait().unwrap();
     }
 
+    /// How it exited by itself, waiting at most `within`.
+    pub(crate) fn exit_within(mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
     /// SIGTERM, and how it exited.
-    fn terminate(mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let start = Instant::now();
@@ -123,50 +141,57 @@ struct Pipeline {
     log: PathBuf,
 }
 
-struct Window {
-    max_records: usize,
-    max_age_seconds: u64,
+pub(crate) struct Window {
+    pub(crate) max_records: usize,
+    pub(crate) max_age_seconds: u64,
 }
 
-impl Pipeline {
-    async fn start(server: ServerConfig, window: Window) -> Self {
-        let broker = Broker::start();
-        broker.create_topic(TOPIC, PARTITIONS);
-        broker.create_topic(DLQ, 1);
-        let kc = RunningKeyCore::start_with(server).await;
-        let root = Principal::account_root("111122223333");
-        let ctx = RequestContext::local("stage-test");
-        let key = kc
-            .core
-            .create_key(&root, &ctx, Default::default())
-            .await
-            .unwrap()
-            .key_metadata
-            .key_id;
-        kc.core
-            .create_alias(
-                &root,
-                &ctx,
-                AliasRequest {
-                    alias_name: "alias/telemetry".into(),
-                    target_key_id: key,
-                },
-            )
-            .await
-            .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("stage.toml");
-        std::fs::write(
-            &config,
-            format!(
-                r#"
+/// A key core serving `alias/telemetry`, the key every test stage encrypts under.
+pub(crate) async fn key_core_with_alias(server: ServerConfig) -> RunningKeyCore {
+    let kc = RunningKeyCore::start_with(server).await;
+    let root = Principal::account_root("111122223333");
+    let ctx = RequestContext::local("stage-test");
+    let key = kc
+        .core
+        .create_key(&root, &ctx, Default::default())
+        .await
+        .unwrap()
+        .key_metadata
+        .key_id;
+    kc.core
+        .create_alias(
+            &root,
+            &ctx,
+            AliasRequest {
+                alias_name: "alias/telemetry".into(),
+                target_key_id: key,
+            },
+        )
+        .await
+        .unwrap();
+    kc
+}
+
+/// A `stage.toml` reading `topics` from `bootstrap` (with `kafka`, more `"name" = "value"` lines
+/// of librdkafka properties) into a local lake at `lake`, under `kc`'s `alias/telemetry`.
+pub(crate) fn stage_toml(
+    bootstrap: &str,
+    kafka: &str,
+    topics: &[&str],
+    window: &Window,
+    lake: &Path,
+    kc: &RunningKeyCore,
+) -> String {
+    format!(
+        r#"
 [source]
-topics = ["{TOPIC}"]
+topics = {topics:?}
 [source.kafka]
 "bootstrap.servers" = "{bootstrap}"
 "group.id" = "lakeseal-stage"
 "session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "500"
+{kafka}
 
 [schema]
 table = "telemetry"
@@ -197,12 +222,31 @@ endpoint = "{endpoint}"
 region = "{REGION}"
 credentials_file = "{credentials}"
 "#,
-                bootstrap = broker.bootstrap,
-                max_records = window.max_records,
-                max_age = window.max_age_seconds,
-                lake = dir.path().join("lake").display(),
-                endpoint = kc.endpoint,
-                credentials = kc.credentials.display(),
+        max_records = window.max_records,
+        max_age = window.max_age_seconds,
+        lake = lake.display(),
+        endpoint = kc.endpoint,
+        credentials = kc.credentials.display(),
+    )
+}
+
+impl Pipeline {
+    async fn start(server: ServerConfig, window: Window) -> Self {
+        let broker = Broker::start();
+        broker.create_topic(TOPIC, PARTITIONS);
+        broker.create_topic(DLQ, 1);
+        let kc = key_core_with_alias(server).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("stage.toml");
+        std::fs::write(
+            &config,
+            stage_toml(
+                &broker.bootstrap,
+                "",
+                &[TOPIC],
+                &window,
+                &dir.path().join("lake"),
+                &kc,
             ),
         )
         .unwrap();
@@ -331,18 +375,7 @@ credentials_file = "{credentials}"
 
     /// `lakeseal <args>` against this key core, with test S3 credentials and `env`.
     fn cli_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-        Command::new(lakeseal())
-            .args(args)
-            .args(["--endpoint", &self.kc.endpoint, "--region", REGION])
-            .arg("--credentials-file")
-            .arg(&self.kc.credentials)
-            .env("AWS_ACCESS_KEY_ID", "lakeseal-test")
-            .env("AWS_SECRET_ACCESS_KEY", "lakeseal-test")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ALLOW_HTTP", "true")
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
+        cli_against(&self.kc, args, env)
     }
 
     /// Every `seq` in the lake, decrypted by `lakeseal lake read`.
@@ -460,8 +493,28 @@ credentials_file = "{credentials}"
     }
 }
 
+/// `lakeseal <args>` against `kc`, with test S3 credentials and `env`.
+pub(crate) fn cli_against(
+    kc: &RunningKeyCore,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    Command::new(lakeseal())
+        .args(args)
+        .args(["--endpoint", &kc.endpoint, "--region", REGION])
+        .arg("--credentials-file")
+        .arg(&kc.credentials)
+        .env("AWS_ACCESS_KEY_ID", "lakeseal-test")
+        .env("AWS_SECRET_ACCESS_KEY", "lakeseal-test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 /// The sorted `seq` of every JSON line of `lake read`.
-fn seqs(json_lines: &[u8]) -> Vec<i64> {
+pub(crate) fn seqs(json_lines: &[u8]) -> Vec<i64> {
     let mut seqs: Vec<i64> = String::from_utf8_lossy(json_lines)
         .lines()
         .map(|l| {
@@ -766,15 +819,22 @@ async fn a_stage_joining_while_records_flow_takes_partitions_without_loss_or_dup
 async fn a_key_core_outage_pauses_the_stage_and_loses_nothing() {
     let mut p = Pipeline::start(ServerConfig::default(), small_windows()).await;
     let producer = p.producer();
-    let stage = p.stage();
+    let metrics = free_port();
+    let stage = StageProcess::start_with(
+        &p.config,
+        &p.log,
+        &["--metrics-listen", &format!("127.0.0.1:{metrics}")],
+        "info",
+    );
     let mut valid = p.produce(&producer, 0..800).await;
     p.wait_caught_up(Duration::from_secs(120));
 
     p.kc.stop_server();
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let before = p.file_count();
     valid.extend(p.produce(&producer, 800..1600).await);
-    tokio::time::sleep(Duration::from_secs(9)).await;
+    // Paused for the key core, and saying so to an orchestrator: not healthy, not failed.
+    let (code, health) = wait_health(metrics, "paused", Duration::from_secs(60));
+    assert_eq!(code, 503, "{health}");
     assert_eq!(
         p.file_count(),
         before,
@@ -784,6 +844,7 @@ async fn a_key_core_outage_pauses_the_stage_and_loses_nothing() {
 
     p.kc.restart_server().await;
     p.wait_caught_up(Duration::from_secs(120));
+    wait_health(metrics, "consuming", Duration::from_secs(30));
     assert!(stage.terminate().success(), "{}", p.stage_log());
     assert!(
         p.stage_log().contains("pausing consumption"),
@@ -1117,7 +1178,7 @@ async fn an_embedded_key_core_serves_the_stage_and_the_reader() {
 }
 
 /// A free local port.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -1125,20 +1186,49 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `GET /metrics` of `port`: the Prometheus text.
-fn scrape(port: u16) -> String {
+/// `GET <path>` of the local `port`: the status code and the body.
+pub(crate) fn http_get(port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
-    assert!(
-        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
-        "{text}"
-    );
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {text}"));
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, body.to_owned())
+}
+
+/// `GET /metrics` of `port`: the Prometheus text.
+fn scrape(port: u16) -> String {
+    let (status, text) = http_get(port, "/metrics");
+    assert_eq!(status, 200, "{text}");
     text
+}
+
+/// Waits until the stage's `/healthz` on `port` says `status`; returns its answer.
+pub(crate) fn wait_health(port: u16, status: &str, within: Duration) -> (u16, serde_json::Value) {
+    let start = Instant::now();
+    loop {
+        if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            drop(stream);
+            let (code, body) = http_get(port, "/healthz");
+            let health: serde_json::Value = serde_json::from_str(&body)
+                .unwrap_or_else(|_| panic!("/healthz is not JSON: {body}"));
+            if health["status"] == status {
+                return (code, health);
+            }
+            assert!(
+                start.elapsed() < within,
+                "/healthz still says {health} (waited for {status})"
+            );
+        }
+        assert!(start.elapsed() < within, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The sum of the samples of `name` whose labels include every one of `labels` (`k="v"`).
@@ -1209,6 +1299,9 @@ async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() 
     let producer = p.producer();
     let mut valid = p.produce(&producer, 0..600).await;
     p.wait_caught_up(Duration::from_secs(120));
+    // Beside the metrics, the health an orchestrator probes.
+    let (code, health) = wait_health(stage_metrics, "consuming", Duration::from_secs(30));
+    assert_eq!(code, 200, "{health}");
     let (s1, k1) = (scrape(stage_metrics), scrape(kc_metrics));
     let written1 = sample(
         &s1,

@@ -85,6 +85,13 @@ pub(crate) struct SimulateArgs {
     /// Seed of the fleet (the same seed sends the same records).
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// A librdkafka property for the producer, NAME=VALUE, repeatable: TLS and SASL
+    /// (`security.protocol=SASL_SSL`, `ssl.ca.location=…`, `sasl.mechanism=…`), or a codec
+    /// (`compression.type=zstd`). A secret one (`sasl.password`, …) only as a reference,
+    /// `file:///path` (mode 0600) or `env:NAME`, never the value (argv is for every account on
+    /// the host to read).
+    #[arg(short = 'X', long = "kafka", value_name = "NAME=VALUE")]
+    pub(crate) kafka: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -13,6 +13,7 @@ use arrow_array::RecordBatch;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lakeseal_stage::config::{KeycoreConfig, StageConfig};
+use lakeseal_stage::health::Health;
 use lakeseal_stage::keys::{self, KeyClient};
 use lakeseal_stage::lake::Lake;
 use lakeseal_stage::read::{self, LakeFile};
@@ -27,8 +28,8 @@ fn load(path: &Path) -> anyhow::Result<StageConfig> {
     StageConfig::from_toml(&text).with_context(|| path.display().to_string())
 }
 
-/// Runs the stage until SIGTERM or SIGINT.
-pub(crate) async fn run_stage(config: &Path) -> anyhow::Result<ExitCode> {
+/// Runs the stage until SIGTERM or SIGINT, keeping `health` up to date.
+pub(crate) async fn run_stage(config: &Path, health: Health) -> anyhow::Result<ExitCode> {
     let config = load(config)?;
     let keys = keys::connect(
         &config.keycore,
@@ -37,7 +38,7 @@ pub(crate) async fn run_stage(config: &Path) -> anyhow::Result<ExitCode> {
         keys::STAGE_RETRIES,
     )?;
     keys::check_key(&config, &keys).await?;
-    let stage = Stage::new(config, keys, tokio::runtime::Handle::current())?;
+    let stage = Stage::new(config, keys, tokio::runtime::Handle::current(), health)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let mut worker = tokio::task::spawn_blocking(move || stage.run(&flag));

@@ -114,7 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let s = open(data_dir()?)?;
             if let Some(addr) = &a.metrics_listen {
-                metrics_endpoint::serve(addr).await?;
+                metrics_endpoint::serve(addr, None).await?;
             }
             let listener = tokio::net::TcpListener::bind(&a.listen)
                 .await
@@ -134,18 +134,33 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             metrics_listen,
         }) => {
+            let health = lakeseal_stage::health::Health::default();
             if let Some(addr) = metrics_listen {
-                metrics_endpoint::serve(&addr).await?;
+                metrics_endpoint::serve(&addr, Some(health.clone())).await?;
             }
-            return lake::run_stage(&config).await;
+            return lake::run_stage(&config, health).await;
         }
         Command::Lake(cmd) => return lake::lake(cmd, cli.data_dir.as_deref()).await,
         Command::Simulate(a) => {
             let now_ms =
                 i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)?;
             let mut fleet = lakeseal_simulator::Fleet::new(a.devices, a.malformed, a.seed, now_ms)?;
+            // Parsed here rather than by clap, whose errors repeat the argument: a password
+            // given by mistake would be echoed to the terminal and the logs.
+            let mut kafka = Vec::with_capacity(a.kafka.len());
+            for property in &a.kafka {
+                let (name, value) = property.split_once('=').ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--kafka expects NAME=VALUE, for instance security.protocol=SSL"
+                    )
+                })?;
+                let value = lakeseal_stage::secret_ref::property_value(name, value)
+                    .map_err(|why| anyhow::anyhow!("--kafka {name}: {why}"))?;
+                kafka.push((name.to_owned(), value));
+            }
             let run = lakeseal_simulator::Run {
                 brokers: a.brokers,
+                kafka,
                 topic: a.topic,
                 records: a.records,
                 rate: a.rate,

@@ -13,6 +13,7 @@ use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 /// Errors of the simulator.
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +201,9 @@ pub struct Produced {
 pub struct Run {
     /// `bootstrap.servers`.
     pub brokers: String,
+    /// More librdkafka properties (TLS, SASL, a codec), secrets resolved already; they may
+    /// override the defaults below.
+    pub kafka: Vec<(String, Zeroizing<String>)>,
     /// The topic.
     pub topic: String,
     /// Records in all.
@@ -212,11 +216,15 @@ pub struct Run {
 
 /// Sends `run.records` records from `fleet` and waits until the broker has acknowledged each.
 pub async fn produce(fleet: &mut Fleet, run: &Run) -> Result<Produced, Error> {
-    let producer: FutureProducer = ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &run.brokers)
         .set("linger.ms", "20")
-        .set("enable.idempotence", "true")
-        .create()?;
+        .set("enable.idempotence", "true");
+    for (name, value) in &run.kafka {
+        config.set(name, value.as_str());
+    }
+    let producer: FutureProducer = config.create()?;
     let bar = if run.progress {
         indicatif::ProgressBar::new(run.records)
     } else {

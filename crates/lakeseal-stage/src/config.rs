@@ -7,7 +7,8 @@
 //! [source.kafka]                             # librdkafka properties under their own names
 //! "bootstrap.servers" = "127.0.0.1:9092"     # required
 //! "group.id" = "lakeseal-stage"              # required
-//! "sasl.password" = "secret://kafka-stage"   # secrets only as secret:// references
+//! "sasl.password" = "file:///etc/lakeseal/kafka-password"  # secrets only as references:
+//!                                            # file:///path (0600), env:NAME, secret://name
 //!
 //! [schema]                                   # see schema::RawSchema
 //! table = "telemetry"
@@ -50,6 +51,7 @@ use serde::Deserialize;
 use crate::encrypted_parquet::Codec;
 use crate::s3::S3Location;
 use crate::schema::{RawSchema, TableSchema};
+use crate::secret_ref::{SecretRef, is_secret_property};
 use crate::window::WindowLimits;
 use crate::{Error, Result};
 
@@ -124,14 +126,10 @@ struct RawKeycore {
     burst: Option<NonZeroU32>,
 }
 
-/// librdkafka properties, passed through; secret values are `secret://` references and print as
-/// `**REDACTED**`.
+/// librdkafka properties, passed through; secret values are references ([`SecretRef`]) and print
+/// as `**REDACTED**`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct KafkaProperties(BTreeMap<String, String>);
-
-fn is_secret_property(name: &str) -> bool {
-    name.contains("password") || name.contains("secret") || name.ends_with(".key.pem")
-}
 
 impl KafkaProperties {
     /// The properties, for `rdkafka::ClientConfig`.
@@ -245,10 +243,13 @@ impl StageConfig {
             ));
         }
         for (name, value) in &raw.source.kafka {
-            if is_secret_property(name) && !value.starts_with("secret://") {
+            if is_secret_property(name) && SecretRef::parse(value).is_none() {
                 return Err(field(
                     &format!("source.kafka.\"{name}\""),
-                    "a secret must be a secret://<name> reference, never the value itself",
+                    &format!(
+                        "a secret must be a reference, {}, never the value itself",
+                        crate::secret_ref::FORMS
+                    ),
                 ));
             }
         }
@@ -499,6 +500,19 @@ data_dir = "/var/lib/lakeseal/keycore"
                 region: None,
             })
         );
+    }
+
+    #[test]
+    fn secrets_come_by_reference() {
+        for reference in ["file:///run/kafka-password", "env:KAFKA_PASSWORD"] {
+            let c =
+                StageConfig::from_toml(&GOOD.replace("secret://kafka-stage", reference)).unwrap();
+            assert!(!format!("{c:?}").contains(reference));
+        }
+        let err = StageConfig::from_toml(&GOOD.replace("secret://kafka-stage", "file://rel"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("file:///path (mode 0600), env:NAME"), "{err}");
     }
 
     #[test]

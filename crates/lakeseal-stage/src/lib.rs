@@ -11,11 +11,15 @@
 //! * [`run`]: the consumer loop — windows, dead letters, rebalances, key-core back-pressure,
 //!   commit after each durable write.
 //! * [`read`]: decrypting and checking what is in the lake.
+//! * [`health`]: what `/healthz` says; `broker_errors`: which broker errors stop the stage.
+//! * [`secret_ref`]: `file://` and `env:` references for secret librdkafka properties.
 #![warn(missing_docs)]
 
+mod broker_errors;
 pub mod config;
 pub mod decode;
 pub mod encrypted_parquet;
+pub mod health;
 mod json;
 pub mod keys;
 pub mod lake;
@@ -23,6 +27,7 @@ pub mod read;
 pub mod run;
 pub mod s3;
 pub mod schema;
+pub mod secret_ref;
 pub mod window;
 
 /// What the crate's tests share.

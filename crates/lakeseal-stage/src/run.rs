@@ -42,9 +42,12 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
+use crate::broker_errors::{Client, Trouble};
 use crate::config::StageConfig;
 use crate::encrypted_parquet::{self, WrappedDek};
+use crate::health::Health;
 use crate::lake::{FileKey, Lake};
+use crate::secret_ref;
 use crate::window::{ClosedWindow, Window};
 use crate::{Error, Result};
 
@@ -190,11 +193,17 @@ struct DeadLetters {
 /// `FutureProducer`) waits 100 ms at a time and then spins through the last millisecond of each
 /// wait (its timeout is rounded down to whole milliseconds, and 0 ms returns at once), about 1 %
 /// of a core even when the stage is idle.
-struct DeadLetterContext;
+struct DeadLetterContext {
+    trouble: Arc<Trouble>,
+}
 
 impl ClientContext for DeadLetterContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         forward_log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.trouble.report(Client::DeadLetters, &error, reason);
     }
 }
 
@@ -270,8 +279,8 @@ struct Sink<K> {
 struct Shared<K> {
     sink: Arc<Sink<K>>,
     partitions: Mutex<Partitions>,
-    /// An error met inside a rebalance callback, which cannot return one.
-    fatal: Mutex<Option<Error>>,
+    /// Errors met inside librdkafka's callbacks, which cannot return one, and the health.
+    trouble: Arc<Trouble>,
     next_window: AtomicU64,
     /// `lakeseal_stage_bytes_total`, moved by every record: registered once, not looked up per
     /// record.
@@ -293,11 +302,14 @@ impl<K: KeyService + 'static> ClientContext for Rebalancer<K> {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(target: "librdkafka", %error, reason, "client error");
+        self.shared.trouble.report(Client::Consumer, &error, reason);
     }
 
-    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition.
+    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition, and
+    /// whether any broker is up, for the health.
     fn stats(&self, statistics: rdkafka::Statistics) {
+        let up = statistics.brokers.values().any(|b| b.state == "UP");
+        self.shared.trouble.health().set_brokers_up(up);
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
@@ -358,6 +370,7 @@ impl<K: KeyService + 'static> ConsumerContext for Rebalancer<K> {
 
     fn post_rebalance(&self, _: &StageConsumer<K>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(list) = rebalance {
+            self.shared.trouble.health().set_assigned(true);
             for e in list.elements() {
                 let tp = (e.topic().to_owned(), e.partition());
                 if let Err(error) = self.shared.assign(tp) {
@@ -432,8 +445,18 @@ impl<K: KeyService + 'static> std::fmt::Debug for Stage<K> {
 
 impl<K: KeyService + 'static> Stage<K> {
     /// Connects to the brokers (lazily, as librdkafka does) and subscribes; call [`Stage::run`]
-    /// from a thread that may block, with `runtime` the handle the key client runs on.
-    pub fn new(config: StageConfig, keys: DekCache<K>, runtime: Handle) -> Result<Self> {
+    /// from a thread that may block, with `runtime` the handle the key client runs on. The stage
+    /// keeps `health` up to date.
+    ///
+    /// Secret properties are resolved here from their references (see [`secret_ref`]). Each
+    /// value is copied once more, into `ClientConfig`'s map (dropped before this returns), and
+    /// librdkafka keeps its own for the client's lifetime, to authenticate again on reconnect.
+    pub fn new(
+        config: StageConfig,
+        keys: DekCache<K>,
+        runtime: Handle,
+        health: Health,
+    ) -> Result<Self> {
         let mut consumer_config = ClientConfig::new();
         let mut producer_config = ClientConfig::new();
         // Start from the oldest record when the group has no offset yet; the user may say otherwise.
@@ -442,17 +465,14 @@ impl<K: KeyService + 'static> Stage<K> {
         consumer_config.set("statistics.interval.ms", "5000");
         consumer_config.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
         for (name, value) in config.kafka.iter() {
-            if value.starts_with("secret://") {
-                return Err(Error::Config(format!(
-                    "source.kafka.\"{name}\": secret:// references are resolved by the secrets \
-                     manager, which this build does not include yet"
-                )));
-            }
-            consumer_config.set(name, value);
+            let value = secret_ref::property_value(name, value)
+                .map_err(|why| Error::Config(format!("source.kafka.\"{name}\": {why}")))?;
+            consumer_config.set(name, value.as_str());
             if !CONSUMER_ONLY.contains(&name) {
-                producer_config.set(name, value);
+                producer_config.set(name, value.as_str());
             }
         }
+        let trouble = Arc::new(Trouble::new(health, config.topics.clone()));
         let level = librdkafka_level();
         consumer_config.set_log_level(level);
         producer_config.set_log_level(level);
@@ -462,7 +482,9 @@ impl<K: KeyService + 'static> Stage<K> {
             .set("enable.auto.offset.store", "false");
         producer_config.set("enable.idempotence", "true");
         let dead_letters = producer_config
-            .create_with_context(DeadLetterContext)
+            .create_with_context(DeadLetterContext {
+                trouble: trouble.clone(),
+            })
             .map_err(|e| kafka_config("dead-letter producer", e))?;
         if let crate::config::Sink::Local(root) = &config.sink {
             check_writable(root)?;
@@ -492,7 +514,7 @@ impl<K: KeyService + 'static> Stage<K> {
                 from_writer,
                 with_writer: 0,
             }),
-            fatal: Mutex::new(None),
+            trouble,
             next_window: AtomicU64::new(0),
             bytes_in: metrics::counter!("lakeseal_stage_bytes_total"),
         });
@@ -535,7 +557,28 @@ impl<K: KeyService + 'static> Stage<K> {
     }
 
     /// Runs until `stop` is set, then writes and commits every window. Blocks the thread.
+    ///
+    /// Returns early with an error that waiting will not cure (see `broker_errors`): nothing of
+    /// the open windows is committed, so a restarted stage reads them again.
     pub fn run(self, stop: &AtomicBool) -> Result<()> {
+        let result = self.consume(stop).and_then(|()| self.finish());
+        if let Err(e) = &result {
+            self.shared.trouble.health().set_failed(e.to_string());
+            // Closing the consumer leaves the group and dropping the producer flushes: both talk
+            // to a broker that may be refusing us (a wrong password holds a close for minutes).
+            // Nothing past what the lake holds is committed either way, so the clients close on
+            // a thread of their own and the error is returned now.
+            let closing = std::thread::Builder::new()
+                .name("lakeseal-close".into())
+                .spawn(move || drop(self));
+            if let Err(e) = closing {
+                tracing::warn!(error = %e, "no thread to close the Kafka clients on; closed here");
+            }
+        }
+        result
+    }
+
+    fn consume(&self, stop: &AtomicBool) -> Result<()> {
         let mut schedule = Schedule {
             paused: false,
             backoff: Duration::from_millis(100),
@@ -544,7 +587,7 @@ impl<K: KeyService + 'static> Stage<K> {
         };
         let mut batch = self.records.batch(BATCH);
         while !stop.load(Ordering::Relaxed) {
-            if let Some(e) = lock(&self.shared.fatal).take() {
+            if let Some(e) = self.shared.trouble.take_fatal() {
                 return Err(e);
             }
             let now = Instant::now();
@@ -563,7 +606,7 @@ impl<K: KeyService + 'static> Stage<K> {
             while let Some(polled) = self.records.consumer().poll(Duration::ZERO) {
                 match polled {
                     Ok(message) => self.take_in([Ok(record(&message))], &mut schedule, now)?,
-                    Err(e) => tracing::warn!(error = %e, "consumer error"),
+                    Err(e) => self.shared.trouble.report(Client::Consumer, &e, ""),
                 }
             }
             // Records come a batch at a time, then are taken in: alternating librdkafka's queue
@@ -573,8 +616,7 @@ impl<K: KeyService + 'static> Stage<K> {
             self.records.take(wait, &mut batch);
             self.take_in(batch.iter(), &mut schedule, now)?;
         }
-        drop(batch);
-        self.stop()
+        Ok(())
     }
 
     /// Records into their windows, the partitions locked once for all. A window that fills up
@@ -593,7 +635,7 @@ impl<K: KeyService + 'static> Stage<K> {
             let record = match polled {
                 Ok(record) => record,
                 Err(e) => {
-                    tracing::warn!(error = %e, "consumer error");
+                    self.shared.trouble.report(Client::Consumer, &e, "");
                     continue;
                 }
             };
@@ -641,6 +683,7 @@ impl<K: KeyService + 'static> Stage<K> {
                 schedule.retry_at = None;
                 schedule.backoff = Duration::from_millis(100);
                 if schedule.paused {
+                    self.shared.trouble.health().set_paused(None);
                     self.set_paused(false);
                     schedule.paused = false;
                     tracing::info!("the key core answers again; consuming");
@@ -652,6 +695,7 @@ impl<K: KeyService + 'static> Stage<K> {
                 }
                 // Again each time: partitions assigned since are not paused yet.
                 self.set_paused(true);
+                self.shared.trouble.health().set_paused(Some(why));
                 schedule.paused = true;
                 schedule.retry_at = Some(now + schedule.backoff);
                 schedule.backoff = (schedule.backoff * 2).min(Duration::from_secs(5));
@@ -683,7 +727,7 @@ impl<K: KeyService + 'static> Stage<K> {
 
     /// Writes and commits every window, retrying a blocked key core for a while, then leaves the
     /// group.
-    fn stop(self) -> Result<()> {
+    fn finish(&self) -> Result<()> {
         let started = Instant::now();
         loop {
             match self
@@ -714,7 +758,7 @@ impl<K: KeyService + 'static> Stage<K> {
 
 impl<K: KeyService + 'static> Shared<K> {
     fn set_fatal(&self, e: Error) {
-        lock(&self.fatal).get_or_insert(e);
+        self.trouble.set_fatal(e);
     }
 
     fn new_partition(&self, tp: &TopicPartition) -> Result<Partition> {
