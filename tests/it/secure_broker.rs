@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 use lakeseal_keycore_server::ServerConfig;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use tempfile::TempDir;
 
 use crate::stage::{
-    DLQ, StageProcess, Window, cli_against, free_port, key_core_with_alias, lakeseal, seqs,
-    stage_toml, wait_health,
+    DLQ, StageProcess, Window, cli_against, free_port, key_core_with_alias, lakeseal, send_all,
+    seqs, stage_toml, wait_health,
 };
 use crate::support::RunningKeyCore;
 use crate::tls_front::{TlsFront, make_certificates, wait_port};
@@ -107,35 +107,33 @@ impl SecureBroker {
         path
     }
 
-    /// Sends `n` valid records over SASL_SSL; returns their sequence numbers.
-    async fn produce(&self, n: i64) -> Vec<i64> {
-        let producer: FutureProducer = ClientConfig::new()
+    /// A client configuration that gets in: SASL_SSL, SCRAM-SHA-512, the right password.
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
             .set("bootstrap.servers", &self.bootstrap)
             .set("security.protocol", "SASL_SSL")
             .set("sasl.mechanism", "SCRAM-SHA-512")
             .set("sasl.username", USER)
             .set("sasl.password", PASSWORD)
-            .set("ssl.ca.location", self.path("ca.pem").to_str().unwrap())
-            .set("linger.ms", "5")
-            .create()
-            .unwrap();
-        let mut deliveries = Vec::new();
-        for seq in 0..n {
-            let body = format!(
-                r#"{{"ts":{},"device":"dev-{}","seq":{seq},"temp":21.5}}"#,
-                1_795_000_000_000 + seq * 10,
-                seq % 10
-            );
-            let key = seq.to_string();
-            deliveries.push(
-                producer
-                    .send_result(FutureRecord::to(TOPIC).key(&key).payload(&body))
-                    .unwrap(),
-            );
-        }
-        for d in deliveries {
-            d.await.unwrap().unwrap();
-        }
+            .set("ssl.ca.location", self.path("ca.pem").to_str().unwrap());
+        config
+    }
+
+    /// Sends `n` valid records over SASL_SSL; returns their sequence numbers.
+    async fn produce(&self, n: i64) -> Vec<i64> {
+        let producer: FutureProducer = self.client().set("linger.ms", "5").create().unwrap();
+        let records = (0..n)
+            .map(|seq| {
+                let body = format!(
+                    r#"{{"ts":{},"device":"dev-{}","seq":{seq},"temp":21.5}}"#,
+                    1_795_000_000_000 + seq * 10,
+                    seq % 10
+                );
+                (seq, body)
+            })
+            .collect();
+        send_all(&producer, TOPIC, records).await;
         (0..n).collect()
     }
 }
@@ -337,15 +335,7 @@ fn the_simulator_produces_over_sasl_ssl_and_refuses_an_inline_password() {
     assert_eq!(summary["Records"], 300, "{summary}");
 
     // The broker holds them: the partitions' high watermarks, read over SASL_SSL too.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &broker.bootstrap)
-        .set("security.protocol", "SASL_SSL")
-        .set("sasl.mechanism", "SCRAM-SHA-512")
-        .set("sasl.username", USER)
-        .set("sasl.password", PASSWORD)
-        .set("ssl.ca.location", ca.to_str().unwrap())
-        .create()
-        .unwrap();
+    let consumer: BaseConsumer = broker.client().create().unwrap();
     let held: i64 = (0..4)
         .map(|p| {
             consumer

@@ -22,6 +22,7 @@ use tempfile::TempDir;
 
 use crate::broker::Broker;
 use crate::support::{REGION, RunningKeyCore};
+use crate::tls_front::wait_port;
 
 const TOPIC: &str = "telemetry";
 pub(crate) const DLQ: &str = "telemetry-dlq";
@@ -306,7 +307,7 @@ impl Pipeline {
     /// sequence numbers.
     async fn produce(&self, producer: &FutureProducer, seqs: std::ops::Range<i64>) -> Vec<i64> {
         let mut valid = Vec::new();
-        let mut deliveries = Vec::new();
+        let mut bodies = Vec::new();
         for seq in seqs {
             let device = format!("dev-{}", seq % 10);
             let ts = 1_795_000_000_000 + seq * 10;
@@ -327,16 +328,9 @@ impl Pipeline {
                     format!(r#"{{"ts":{ts},"device":"{device}","seq":{seq},"temp":{temp}}}"#)
                 }
             };
-            let key = seq.to_string();
-            deliveries.push(
-                producer
-                    .send_result(FutureRecord::to(TOPIC).key(&key).payload(&body))
-                    .unwrap(),
-            );
+            bodies.push((seq, body));
         }
-        for d in deliveries {
-            d.await.unwrap().unwrap();
-        }
+        send_all(producer, TOPIC, bodies).await;
         valid
     }
 
@@ -511,6 +505,23 @@ pub(crate) fn cli_against(
         .envs(env.iter().copied())
         .output()
         .unwrap()
+}
+
+/// Sends each `(seq, body)` to `topic`, keyed by its `seq`, and waits until every one is
+/// acknowledged.
+pub(crate) async fn send_all(producer: &FutureProducer, topic: &str, records: Vec<(i64, String)>) {
+    let mut deliveries = Vec::with_capacity(records.len());
+    for (seq, body) in &records {
+        let key = seq.to_string();
+        deliveries.push(
+            producer
+                .send_result(FutureRecord::to(topic).key(&key).payload(body))
+                .unwrap(),
+        );
+    }
+    for d in deliveries {
+        d.await.unwrap().unwrap();
+    }
 }
 
 /// The sorted `seq` of every JSON line of `lake read`.
@@ -1037,7 +1048,7 @@ impl S3Server {
             .spawn()
             .unwrap();
         let endpoint = format!("http://127.0.0.1:{port}");
-        wait_listening(port);
+        wait_port(port);
         let made = Command::new(venv.join("bin/python"))
             .args([
                 "-c",
@@ -1242,18 +1253,6 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
-/// Waits until `port` accepts connections.
-fn wait_listening(port: u16) {
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "nothing listens on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() {
     let p = Pipeline::start(ServerConfig::default(), small_windows()).await;
@@ -1274,7 +1273,7 @@ async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() 
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_listening(kc_port);
+    wait_port(kc_port);
     let config = std::fs::read_to_string(&p.config)
         .unwrap()
         .replace(&p.kc.endpoint, &format!("http://127.0.0.1:{kc_port}"))
@@ -1293,8 +1292,8 @@ async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() 
             .spawn()
             .unwrap(),
     };
-    wait_listening(stage_metrics);
-    wait_listening(kc_metrics);
+    wait_port(stage_metrics);
+    wait_port(kc_metrics);
 
     let producer = p.producer();
     let mut valid = p.produce(&producer, 0..600).await;
