@@ -321,7 +321,7 @@ fn stage(bootstrap: &str, kafka: &str, n: u64, encrypted: bool) -> serde_json::V
     )
     .unwrap();
     if !encrypted {
-        stage = stage.plaintext_baseline();
+        stage = stage.unencrypted_benchmark_baseline();
     }
     let totals = stage.totals();
     let stop = Arc::new(AtomicBool::new(false));

@@ -1313,24 +1313,45 @@ async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() 
         &[r#"operation="GenerateDataKey""#, r#"result="Success""#],
     );
     assert_eq!(written1, valid.len() as f64, "{s1}");
-    assert!(keys1 > 0.0, "{k1}");
+    // Each series against what it counts: the lake's files, one window and one data key each
+    // (every window here holds valid records), a call timed per call.
+    let files = p.file_count() as f64;
+    let stage_series = |series: &str, labels: &[&str]| sample(&s1, series, labels);
+    assert!(files > 0.0);
     for series in [
-        "lakeseal_stage_bytes_total",
         "lakeseal_stage_files_written_total",
         "lakeseal_stage_windows_closed_total",
         "lakeseal_stage_file_write_duration_seconds_count",
-        "lakeseal_keyclient_calls_total",
         "lakeseal_keyclient_dek_cache_misses_total",
-        "lakeseal_keyclient_call_duration_seconds_count",
     ] {
-        assert!(sample(&s1, series, &[]) > 0.0, "{series} is missing:\n{s1}");
+        assert_eq!(stage_series(series, &[]), files, "{series}:\n{s1}");
     }
+    let data_keys = [r#"operation="GenerateDataKey""#, r#"result="success""#];
+    assert_eq!(
+        stage_series("lakeseal_keyclient_calls_total", &data_keys),
+        files,
+        "{s1}"
+    );
+    assert_eq!(keys1, files, "the key core counted the same calls:\n{k1}");
+    assert_eq!(
+        stage_series("lakeseal_keyclient_call_duration_seconds_count", &[]),
+        stage_series("lakeseal_keyclient_calls_total", &[]),
+        "{s1}"
+    );
+    // Every record's bytes, the dead letters' too: at least the smallest record sent ("[1,2,3]")
+    // for each of the 600.
     assert!(
+        stage_series("lakeseal_stage_bytes_total", &[]) >= 600.0 * 7.0,
+        "{s1}"
+    );
+    assert_eq!(
         sample(
             &s1,
             "lakeseal_stage_records_total",
             &[r#"outcome="dead_letter""#]
-        ) > 0.0
+        ),
+        (600 - valid.len()) as f64,
+        "{s1}"
     );
     assert!(sample(&k1, "lakeseal_keycore_request_duration_seconds_count", &[]) > 0.0);
 

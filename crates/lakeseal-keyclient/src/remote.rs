@@ -333,8 +333,14 @@ mod tests {
             secret_access_key: SecretBytes::from(&b"s"[..]),
             session_token: None,
         };
-        assert!(Remote::new("https://kms.eu-west-1.amazonaws.com", "eu-west-1", creds()).is_err());
-        assert!(Remote::new("not a url", "eu-west-1", creds()).is_err());
+        let refusal = |endpoint: &str| match Remote::new(endpoint, "eu-west-1", creds()) {
+            Err(Error::Protocol(why)) => why,
+            other => panic!("{endpoint}: {other:?}"),
+        };
+        let why = refusal("https://kms.eu-west-1.amazonaws.com");
+        assert!(why.contains("only http://"), "{why}");
+        let why = refusal("not a url");
+        assert!(why.contains("\"not a url\""), "{why}");
     }
 
     #[test]
@@ -348,7 +354,10 @@ mod tests {
         let creds = RemoteCredentials::from_file(&dir, "stage").unwrap();
         assert_eq!(creds.access_key_id, "C");
         assert_eq!(creds.secret_access_key.expose_secret(), b"D");
-        assert!(RemoteCredentials::from_file(&dir, "missing").is_err());
+        match RemoteCredentials::from_file(&dir, "missing") {
+            Err(Error::Protocol(why)) => assert!(why.contains("has no [missing]"), "{why}"),
+            other => panic!("{other:?}"),
+        }
         std::fs::remove_file(&dir).unwrap();
     }
 }

@@ -227,11 +227,11 @@ mod tests {
         };
         let r = resilient(errors, policy);
         let start = tokio::time::Instant::now();
-        assert!(
-            r.generate_data_key("k", &EncryptionContext::new())
-                .await
-                .is_err()
-        );
+        // The last error is handed back as it was: still retryable, for the caller to judge.
+        match r.generate_data_key("k", &EncryptionContext::new()).await {
+            Err(Error::Unavailable(why)) => assert_eq!(why, "down"),
+            other => panic!("{other:?}"),
+        }
         assert!(start.elapsed() <= Duration::from_secs(5));
     }
 }

@@ -143,8 +143,8 @@ pub(crate) fn into_xml_response(
                 ),
                 kind,
                 code(&e),
-                crate::sts::escape(&e.to_string()),
-                crate::sts::escape(request_id),
+                crate::xml::Escaped(&e.to_string()),
+                crate::xml::Escaped(request_id),
             );
             (e.status(), xml, body).into_response()
         }

@@ -10,7 +10,7 @@ use lakeseal_keycore::iam::{Role, User};
 use lakeseal_keycore::{Holder, KeyCore, Principal, RequestContext};
 
 use crate::ApiError;
-use crate::sts::escape;
+use crate::xml::{Escaped, SecretText};
 
 /// Every IAM action served: for routing, and the bounded `operation` label of metrics.
 pub(crate) const ACTIONS: &[&str] = &[
@@ -99,15 +99,19 @@ pub(crate) async fn dispatch(
             // The one copy of the secret outside the key core: this response body.
             let secret = std::str::from_utf8(key.secret_access_key.expose_secret())
                 .map_err(|_| ApiError::Serialization("the new secret is not UTF-8".into()))?;
-            format!(
+            let mut result = SecretText::with_capacity(512 + 6 * secret.len());
+            write!(
+                result,
                 "<AccessKey><UserName>{}</UserName><AccessKeyId>{}</AccessKeyId>\
                  <Status>Active</Status><SecretAccessKey>{}</SecretAccessKey>\
                  <CreateDate>{}</CreateDate></AccessKey>",
-                escape(name),
-                escape(&key.access_key_id),
-                escape(secret),
+                Escaped(name),
+                Escaped(&key.access_key_id),
+                Escaped(secret),
                 rfc3339(core.now_ms()),
             )
+            .map_err(|_| ApiError::Serialization("cannot write the answer".into()))?;
+            return envelope(action, ctx, result.as_str());
         }
         "ListAccessKeys" => {
             let keys = core.list_access_keys(who, ctx, user()?).await?;
@@ -117,10 +121,10 @@ pub(crate) async fn dispatch(
                     members,
                     "<member><UserName>{}</UserName><AccessKeyId>{}</AccessKeyId>\
                      <Status>{}</Status><CreateDate>{}</CreateDate></member>",
-                    escape(&k.user_name),
-                    escape(&k.access_key_id),
-                    escape(&k.status),
-                    escape(&k.create_date)
+                    Escaped(&k.user_name),
+                    Escaped(&k.access_key_id),
+                    Escaped(&k.status),
+                    Escaped(&k.create_date)
                 );
             }
             format!(
@@ -172,10 +176,10 @@ pub(crate) async fn dispatch(
                 .await?;
             format!(
                 "<{tag}>{}</{tag}><PolicyName>{}</PolicyName><PolicyDocument>{}</PolicyDocument>",
-                escape(name),
-                escape(policy()?),
+                Escaped(name),
+                Escaped(policy()?),
                 // IAM returns the document URL-encoded; SDKs decode it.
-                escape(&url_encode(&document)),
+                Escaped(&url_encode(&document)),
             )
         }
         "ListUserPolicies" | "ListRolePolicies" => {
@@ -183,7 +187,7 @@ pub(crate) async fn dispatch(
             let names = core.list_inline_policies(who, ctx, holder, name).await?;
             let members: String = names
                 .iter()
-                .map(|n| format!("<member>{}</member>", escape(n)))
+                .map(|n| format!("<member>{}</member>", Escaped(n)))
                 .collect();
             format!("<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>")
         }
@@ -199,11 +203,20 @@ pub(crate) async fn dispatch(
             )));
         }
     };
-    Ok(format!(
+    envelope(action, ctx, &result)
+}
+
+/// The answer to `action` around its `result`, in a buffer that wipes itself (`result` may hold
+/// a secret).
+fn envelope(action: &str, ctx: &RequestContext, result: &str) -> Result<Vec<u8>, ApiError> {
+    let mut xml = SecretText::with_capacity(256 + 2 * action.len() + result.len());
+    write!(
+        xml,
         r#"<{action}Response xmlns="{NAMESPACE}"><{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>"#,
-        escape(&ctx.request_id)
+        Escaped(&ctx.request_id)
     )
-    .into_bytes())
+    .map_err(|_| ApiError::Serialization("cannot write the answer".into()))?;
+    Ok(xml.into_body())
 }
 
 /// Whose inline policy an action names, the XML element that names it, and the name.
@@ -222,9 +235,9 @@ fn user_xml(u: &User) -> String {
     format!(
         "<Path>/</Path><UserName>{}</UserName><UserId>{}</UserId><Arn>{}</Arn>\
          <CreateDate>{}</CreateDate>",
-        escape(&u.name),
+        Escaped(&u.name),
         unique_id("AIDA", &u.arn),
-        escape(&u.arn),
+        Escaped(&u.arn),
         rfc3339(u.created)
     )
 }
@@ -233,11 +246,11 @@ fn role_xml(r: &Role) -> String {
     format!(
         "<Path>/</Path><RoleName>{}</RoleName><RoleId>{}</RoleId><Arn>{}</Arn>\
          <CreateDate>{}</CreateDate><AssumeRolePolicyDocument>{}</AssumeRolePolicyDocument>",
-        escape(&r.name),
+        Escaped(&r.name),
         unique_id("AROA", &r.arn),
-        escape(&r.arn),
+        Escaped(&r.arn),
         rfc3339(r.created),
-        escape(&url_encode(&r.trust_policy))
+        Escaped(&url_encode(&r.trust_policy))
     )
 }
 

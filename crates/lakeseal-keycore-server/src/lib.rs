@@ -30,6 +30,7 @@ mod limits;
 mod listen;
 mod refusals;
 mod sts;
+mod xml;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -2,11 +2,13 @@
 //! answered in XML.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 
 use lakeseal_keycore::clock::rfc3339;
 use lakeseal_keycore::{KeyCore, Principal, RequestContext};
 
 use crate::ApiError;
+use crate::xml::{Escaped, SecretText};
 
 /// The action a form body names (`Action=AssumeRole`), for routing and the audit trail.
 pub(crate) fn action(body: &[u8]) -> Option<String> {
@@ -38,9 +40,13 @@ pub(crate) async fn dispatch(
         .assume_role(who, ctx, &role_arn, &session_name, duration)
         .await?;
     let role_name = role_arn.rsplit('/').next().unwrap_or_default();
-    let secret = String::from_utf8_lossy(creds.secret_access_key.expose_secret()).into_owned();
-    let token = String::from_utf8_lossy(creds.session_token.expose_secret()).into_owned();
-    let xml = format!(
+    let secret = utf8(creds.secret_access_key.expose_secret(), "secret")?;
+    let token = utf8(creds.session_token.expose_secret(), "session token")?;
+    // Room for the answer with every character of the secret and token escaped, so that the
+    // buffer holding them need not grow.
+    let mut xml = SecretText::with_capacity(1024 + 6 * (secret.len() + token.len()));
+    write!(
+        xml,
         concat!(
             r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">"#,
             "<AssumeRoleResult><Credentials>",
@@ -50,27 +56,17 @@ pub(crate) async fn dispatch(
             "</AssumedRoleUser></AssumeRoleResult>",
             "<ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleResponse>"
         ),
-        escape(&creds.access_key_id),
-        escape(&secret),
-        escape(&token),
+        Escaped(&creds.access_key_id),
+        Escaped(secret),
+        Escaped(token),
         rfc3339(creds.expiration),
-        escape(role_name),
-        escape(&session_name),
-        escape(&creds.assumed_role_arn),
-        escape(&ctx.request_id),
-    );
-    // The XML holds the secret: hand it over and let the copies above go.
-    drop((secret, token));
-    Ok(xml.into_bytes())
-}
-
-/// XML character data.
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+        Escaped(role_name),
+        Escaped(&session_name),
+        Escaped(&creds.assumed_role_arn),
+        Escaped(&ctx.request_id),
+    )
+    .map_err(|_| ApiError::Serialization("cannot write the answer".into()))?;
+    Ok(xml.into_body())
 }
 
 fn parse_assume_role(
@@ -91,4 +87,10 @@ fn parse_assume_role(
         })
         .transpose()?;
     Ok((required("RoleArn")?, required("RoleSessionName")?, duration))
+}
+
+/// A new credential's `what` as text.
+fn utf8<'a>(secret: &'a [u8], what: &str) -> Result<&'a str, ApiError> {
+    std::str::from_utf8(secret)
+        .map_err(|_| ApiError::Serialization(format!("the new {what} is not UTF-8")))
 }

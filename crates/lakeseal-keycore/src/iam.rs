@@ -168,11 +168,22 @@ pub struct NewAccessKey {
 impl NewAccessKey {
     /// The key in the AWS shared-credentials file format, for a `[profile]`.
     pub fn credentials_file(&self, profile: &str) -> SecretBytes {
-        let mut text =
-            format!("[{profile}]\naws_access_key_id = {}\n", self.access_key_id).into_bytes();
-        text.extend_from_slice(b"aws_secret_access_key = ");
-        text.extend_from_slice(self.secret_access_key.expose_secret());
-        text.push(b'\n');
+        let parts: [&[u8]; 7] = [
+            b"[",
+            profile.as_bytes(),
+            b"]\naws_access_key_id = ",
+            self.access_key_id.as_bytes(),
+            b"\naws_secret_access_key = ",
+            self.secret_access_key.expose_secret(),
+            b"\n",
+        ];
+        // Sized once: a buffer that grew after the secret was in it would leave a copy behind.
+        let mut text = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let capacity = text.capacity();
+        for part in parts {
+            text.extend_from_slice(part);
+        }
+        debug_assert_eq!(text.capacity(), capacity, "the buffer grew");
         SecretBytes::new(text)
     }
 }
@@ -656,6 +667,20 @@ mod tests {
                 .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
         );
         assert_eq!(new_secret().unwrap().len(), 40);
+    }
+
+    #[test]
+    fn the_credentials_file_is_the_aws_format_in_one_buffer() {
+        let key = NewAccessKey {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: SecretBytes::new(b"wJalrXUtnFEMI/K7MDENG".to_vec()),
+            owner_arn: "arn:aws:iam::111122223333:user/stage".into(),
+        };
+        let file = key.credentials_file("stage");
+        assert_eq!(
+            file.expose_secret(),
+            b"[stage]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG\n"
+        );
     }
 
     #[test]

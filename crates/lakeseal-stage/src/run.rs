@@ -271,8 +271,8 @@ struct Sink<K> {
     lake: Lake,
     runtime: Handle,
     totals: Arc<Totals>,
-    /// Plain Parquet, no key service: the throughput benchmark's baseline only (see
-    /// [`Stage::plaintext_baseline`]).
+    /// Plain Parquet, no key service: the throughput benchmark's baseline only (set by
+    /// `Stage::unencrypted_benchmark_baseline`, which only exists for the benches).
     plaintext_baseline: AtomicBool,
 }
 
@@ -540,10 +540,12 @@ impl<K: KeyService + 'static> Stage<K> {
         Ok(Self { shared, records })
     }
 
-    /// The same stage writing **unencrypted** Parquet, for the throughput benchmark's "encryption
-    /// off" baseline only. Nothing in `stage.toml` or the command line reaches it; it must be
-    /// called before [`Stage::run`].
-    pub fn plaintext_baseline(self) -> Self {
+    /// **Dangerous: the same stage writing UNENCRYPTED Parquet**, for the throughput
+    /// benchmark's "encryption off" baseline only. It exists only with the crate's
+    /// `unencrypted-benchmark-baseline` feature, which only the benches crate turns on; nothing
+    /// in `stage.toml` or the command line reaches it. Call it before [`Stage::run`].
+    #[cfg(feature = "unencrypted-benchmark-baseline")]
+    pub fn unencrypted_benchmark_baseline(self) -> Self {
         self.shared
             .sink
             .plaintext_baseline
