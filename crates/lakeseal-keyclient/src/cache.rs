@@ -205,6 +205,9 @@ mod tests {
     struct Counting {
         generated: AtomicU32,
         decrypted: AtomicU32,
+        /// When set, `generate_data_key` waits for a permit: calls stay in flight until the
+        /// test lets them go.
+        gate: Option<Arc<tokio::sync::Semaphore>>,
     }
 
     impl KeyService for Counting {
@@ -214,8 +217,9 @@ mod tests {
             _: &EncryptionContext,
         ) -> Result<NewDataKey> {
             let n = self.generated.fetch_add(1, Ordering::SeqCst);
-            // Slow enough that concurrent misses overlap.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Some(gate) = &self.gate {
+                drop(gate.acquire().await.unwrap());
+            }
             Ok(NewDataKey {
                 key: DataKey::from_bytes([n as u8; 32]),
                 wrapped: vec![n as u8],
@@ -235,17 +239,24 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_misses_make_one_call() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
         let cache = Arc::new(DekCache::new(
-            Counting::default(),
+            Counting {
+                gate: Some(gate.clone()),
+                ..Default::default()
+            },
             DekCacheConfig {
                 max_uses: 1000,
                 ..Default::default()
             },
         ));
+        let asked = Arc::new(AtomicU32::new(0));
         let tasks: Vec<_> = (0..100)
             .map(|_| {
-                let cache = cache.clone();
+                let (cache, asked) = (cache.clone(), asked.clone());
                 tokio::spawn(async move {
+                    // Counted in the same poll that first polls `data_key`.
+                    asked.fetch_add(1, Ordering::SeqCst);
                     cache
                         .data_key("k", &ctx("t"), 7, 1)
                         .await
@@ -255,6 +266,11 @@ mod tests {
                 })
             })
             .collect();
+        // Every task has asked while the first call is held in flight; then let it go.
+        while asked.load(Ordering::SeqCst) < 100 {
+            tokio::task::yield_now().await;
+        }
+        gate.add_permits(100);
         let mut wrapped = Vec::new();
         for t in tasks {
             wrapped.push(t.await.unwrap());
