@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use lakeseal_keyclient::{Either, InProcess};
 use lakeseal_keycore::ops::aliases::AliasRequest;
 use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
 use lakeseal_stage::config::StageConfig;
@@ -256,8 +257,9 @@ fn stage(bootstrap: &str, kafka: &str, n: u64, encrypted: bool) -> serde_json::V
         },
     )
     .unwrap();
-    runtime.block_on(async {
-        let core = KeyCore::open(&data, Options::default()).unwrap();
+    // The stage calls the embedded key core as its own user, as `lakeseal stage run` does.
+    let core = KeyCore::open(&data, Options::default()).unwrap();
+    let stage_user = runtime.block_on(async {
         let root = Principal::account_root(&core.location().account_id);
         let ctx = RequestContext::local("bench");
         let key = core
@@ -276,6 +278,13 @@ fn stage(bootstrap: &str, kafka: &str, n: u64, encrypted: bool) -> serde_json::V
         )
         .await
         .unwrap();
+        core.create_user(&root, &ctx, "stage").await.unwrap();
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+            "Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*"}]}"#;
+        core.put_user_policy(&root, &ctx, "stage", "stage-keys", policy)
+            .await
+            .unwrap();
+        core.local_user("stage").unwrap()
     });
     let shipped = include_str!("../../pipeline-examples/iot-to-warehouse/stage.toml");
     assert!(
@@ -284,7 +293,10 @@ fn stage(bootstrap: &str, kafka: &str, n: u64, encrypted: bool) -> serde_json::V
     );
     let keycore = shipped.split("[keycore]").nth(1).unwrap();
     let text = shipped
-        .replace(keycore, &format!("\ndata_dir = \"{}\"\n", data.display()))
+        .replace(
+            keycore,
+            &format!("\ndata_dir = \"{}\"\nuser = \"stage\"\n", data.display()),
+        )
         .replace("127.0.0.1:9092", bootstrap)
         .replace(
             "topics = [\"telemetry\"]",
@@ -306,13 +318,12 @@ fn stage(bootstrap: &str, kafka: &str, n: u64, encrypted: bool) -> serde_json::V
     );
     let config = StageConfig::from_toml(&text).unwrap();
     let started = Instant::now();
-    let keys = lakeseal_stage::keys::connect(
-        &config.keycore,
+    let keys = lakeseal_stage::keys::key_client(
+        Either::InProcess(InProcess::new(core, stage_user)),
         config.keycore_rate,
         config.window.max_age,
         lakeseal_stage::keys::STAGE_RETRIES,
-    )
-    .unwrap();
+    );
     let mut stage = Stage::new(
         config,
         keys,

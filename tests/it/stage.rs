@@ -1164,23 +1164,73 @@ async fn an_embedded_key_core_serves_the_stage_and_the_reader() {
     let data = p.dir.path().join("embedded-keycore");
     let run = |args: &[&str]| lakeseal_at(&data, args);
     init_keycore(&data);
+    run(&["iam", "create-user", "--user-name", "stage"]);
 
     let config = std::fs::read_to_string(&p.config).unwrap();
     let remote = config.split("[keycore]").nth(1).unwrap();
     std::fs::write(
         &p.config,
-        config.replace(remote, &format!("\ndata_dir = \"{}\"\n", data.display())),
+        config.replace(
+            remote,
+            &format!("\ndata_dir = \"{}\"\nuser = \"stage\"\n", data.display()),
+        ),
     )
     .unwrap();
+
+    // The embedded stage is its configured user, not the account root: without an identity
+    // policy it may not make data keys, and it says so at start.
+    let refused = Command::new(lakeseal())
+        .args(["stage", "run", "--config"])
+        .arg(&p.config)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("encryption.key_id") && said.contains("AccessDeniedException"),
+        "{said}"
+    );
+    assert!(said.contains(":user/stage is not authorized"), "{said}");
+
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+        "Action":["kms:GenerateDataKey*","kms:Decrypt"],"Resource":"*"}]}"#;
+    run(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "stage",
+        "--policy-name",
+        "stage-keys",
+        "--policy-document",
+        policy,
+    ]);
     let stage = p.stage();
     let valid = p.produce(&p.producer(), 0..500).await;
     p.wait_caught_up(Duration::from_secs(120));
     assert!(stage.terminate().success(), "{}", p.stage_log());
 
-    // The stage has let go of the data directory; the reader opens it.
+    // The stage has let go of the data directory; the reader opens it, as the same user.
     let lake = p.lake().join("telemetry");
-    let seqs = seqs(&run(&["lake", "read", lake.to_str().unwrap()]));
-    assert_exactly_once(&seqs, &valid);
+    let read = Command::new(lakeseal())
+        .args(["lake", "read"])
+        .arg(&lake)
+        .arg("--config")
+        .arg(&p.config)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert_exactly_once(&seqs(&read.stdout), &valid);
+    let trail =
+        String::from_utf8(run(&["audit", "query", "--operation", "GenerateDataKey"])).unwrap();
+    assert!(trail.contains(":user/stage"), "{trail}");
+    assert!(
+        !trail.contains(":root"),
+        "the stage never called as root: {trail}"
+    );
     assert_eq!(
         p.audited("GenerateDataKey", "Success"),
         0,

@@ -31,12 +31,12 @@ fn load(path: &Path) -> anyhow::Result<StageConfig> {
 /// Runs the stage until SIGTERM or SIGINT, keeping `health` up to date.
 pub(crate) async fn run_stage(config: &Path, health: Health) -> anyhow::Result<ExitCode> {
     let config = load(config)?;
-    let keys = keys::connect(
-        &config.keycore,
+    let keys = keys::key_client(
+        crate::keys::service(&config.keycore)?,
         config.keycore_rate,
         config.window.max_age,
         keys::STAGE_RETRIES,
-    )?;
+    );
     keys::check_key(&config, &keys).await?;
     let stage = Stage::new(config, keys, tokio::runtime::Handle::current(), health)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -74,17 +74,18 @@ fn key_client(source: &KeySource, data_dir: Option<&Path>) -> anyhow::Result<Key
         },
         (None, None, Some(dir)) => KeycoreConfig::Embedded {
             data_dir: dir.to_path_buf(),
+            user: None,
         },
         (None, None, None) => {
             bail!("say which key core unwraps the keys: --config, --endpoint or --data-dir")
         }
     };
-    Ok(keys::connect(
-        &config,
+    Ok(keys::key_client(
+        crate::keys::service(&config)?,
         rate,
         Duration::from_secs(300),
         keys::READER_RETRIES,
-    )?)
+    ))
 }
 
 /// A file's rows, decrypted through the key core.

@@ -7,6 +7,7 @@
 mod args;
 mod iam_remote;
 mod input;
+mod keys;
 mod lake;
 mod metrics_endpoint;
 mod output;

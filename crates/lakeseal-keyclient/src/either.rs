@@ -2,12 +2,17 @@
 
 use lakeseal_envelope::{DataKey, EncryptionContext};
 
-use crate::{InProcess, KeyService, NewDataKey, Remote, Result};
+#[cfg(feature = "in-process")]
+use crate::InProcess;
+use crate::{KeyService, NewDataKey, Remote, Result};
 
-/// The embedded key core or a remote one — what a configuration file picks.
+/// The embedded key core or a remote one — what a configuration file picks. Non-exhaustive:
+/// the `in-process` feature adds a variant.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Either {
     /// The key core in this process.
+    #[cfg(feature = "in-process")]
     InProcess(InProcess),
     /// A key core (or cloud KMS) over the network.
     Remote(Box<Remote>),
@@ -20,6 +25,7 @@ impl KeyService for Either {
         context: &EncryptionContext,
     ) -> Result<NewDataKey> {
         match self {
+            #[cfg(feature = "in-process")]
             Either::InProcess(s) => s.generate_data_key(key_id, context).await,
             Either::Remote(s) => s.generate_data_key(key_id, context).await,
         }
@@ -27,6 +33,7 @@ impl KeyService for Either {
 
     async fn decrypt(&self, wrapped: &[u8], context: &EncryptionContext) -> Result<DataKey> {
         match self {
+            #[cfg(feature = "in-process")]
             Either::InProcess(s) => s.decrypt(wrapped, context).await,
             Either::Remote(s) => s.decrypt(wrapped, context).await,
         }
@@ -34,6 +41,7 @@ impl KeyService for Either {
 
     async fn check_key(&self, key_id: &str, context: &EncryptionContext) -> Result<()> {
         match self {
+            #[cfg(feature = "in-process")]
             Either::InProcess(s) => s.check_key(key_id, context).await,
             Either::Remote(s) => s.check_key(key_id, context).await,
         }

@@ -24,9 +24,9 @@ impl InProcess {
 
 fn from_core(e: lakeseal_keycore::Error) -> Error {
     match e.code() {
-        "KMSInternalException" => Error::Unavailable(e.to_string()),
+        code if code.is_server_fault() => Error::Unavailable(e.to_string()),
         code => Error::Refused {
-            code: code.to_owned(),
+            code: code.to_string(),
             message: e.to_string(),
         },
     }

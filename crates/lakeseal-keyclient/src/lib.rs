@@ -1,8 +1,10 @@
 //! How the stream stage reaches the key core.
 //!
 //! * [`KeyService`]: make a data key under a customer master key, and unwrap one. Two
-//!   implementations: [`InProcess`] (the embedded key core) and [`Remote`] (the AWS KMS JSON
-//!   protocol signed with SigV4, so it also works against a cloud KMS).
+//!   implementations: [`Remote`] (the AWS KMS JSON protocol signed with SigV4, so it also works
+//!   against a cloud KMS) and, with the `in-process` feature, `InProcess` (a key core embedded in
+//!   this process). The requests and answers are `lakeseal-kms-types`' shapes, so without the
+//!   feature the key client does not compile the key core.
 //! * [`Resilient`]: any `KeyService` behind a rate limiter (governor) and bounded retries with
 //!   jittered exponential backoff on throttling, 5xx and network errors.
 //! * [`DekCache`]: data keys cached per (master key, encryption context, window), so that one
@@ -11,13 +13,10 @@
 //! * [`Either`]: whichever of the two a configuration file picks.
 //!
 //! ```
-//! # async fn run(core: lakeseal_keycore::KeyCore) -> Result<(), lakeseal_keyclient::Error> {
+//! # async fn run(keys: impl lakeseal_keyclient::KeyService) -> Result<(), lakeseal_keyclient::Error> {
 //! use lakeseal_envelope::EncryptionContext;
-//! use lakeseal_keyclient::{InProcess, KeyService};
-//! use lakeseal_keycore::Principal;
+//! use lakeseal_keyclient::KeyService;
 //!
-//! let who = Principal::account_root(&core.location().account_id);
-//! let keys = InProcess::new(core, who);
 //! let context = EncryptionContext::from_iter([("table", "telemetry")]);
 //! let dek = keys.generate_data_key("alias/telemetry", &context).await?;
 //! let again = keys.decrypt(&dek.wrapped, &context).await?;
@@ -29,6 +28,7 @@
 
 mod cache;
 mod either;
+#[cfg(feature = "in-process")]
 mod in_process;
 mod query;
 mod remote;
@@ -40,6 +40,7 @@ use lakeseal_envelope::{DataKey, EncryptionContext};
 
 pub use crate::cache::{CachedDek, DekCache, DekCacheConfig};
 pub use crate::either::Either;
+#[cfg(feature = "in-process")]
 pub use crate::in_process::InProcess;
 pub use crate::query::xml_to_json;
 pub use crate::remote::{Remote, RemoteCredentials};
@@ -56,11 +57,11 @@ pub struct NewDataKey {
     pub key_arn: String,
 }
 
-impl TryFrom<lakeseal_keycore::ops::generate_data_key::GenerateDataKeyResponse> for NewDataKey {
+impl TryFrom<lakeseal_kms_types::generate_data_key::GenerateDataKeyResponse> for NewDataKey {
     type Error = Error;
 
     fn try_from(
-        answer: lakeseal_keycore::ops::generate_data_key::GenerateDataKeyResponse,
+        answer: lakeseal_kms_types::generate_data_key::GenerateDataKeyResponse,
     ) -> Result<Self> {
         Ok(Self {
             key: data_key(&answer.plaintext)?,

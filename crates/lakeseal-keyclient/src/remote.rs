@@ -14,8 +14,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use lakeseal_envelope::{DataKey, EncryptionContext, SecretBytes};
-use lakeseal_keycore::ops::decrypt::{DecryptRequest, DecryptResponse};
-use lakeseal_keycore::ops::generate_data_key::{GenerateDataKeyRequest, GenerateDataKeyResponse};
+use lakeseal_kms_types::decrypt::{DecryptRequest, DecryptResponse};
+use lakeseal_kms_types::generate_data_key::{GenerateDataKeyRequest, GenerateDataKeyResponse};
+use lakeseal_kms_types::{ErrorBody, ErrorCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -142,26 +143,13 @@ impl Remote {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| Error::Protocol(format!("{operation}: {e}")));
         }
-        #[derive(serde::Deserialize)]
-        struct Failure {
-            #[serde(rename = "__type", default)]
-            kind: String,
-            #[serde(default, alias = "Message")]
-            message: String,
-        }
-        let failure: Failure = serde_json::from_slice(&bytes).unwrap_or(Failure {
+        let failure: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
             kind: String::new(),
             message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
         });
-        // Some services qualify the name: `com.amazonaws.kms#ThrottlingException`.
-        let code = failure
-            .kind
-            .rsplit('#')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        Err(match code.as_str() {
-            "ThrottlingException" | "LimitExceededException" => Error::Throttled(failure.message),
+        let code = failure.name().to_owned();
+        Err(match ErrorCode::from_name(&code) {
+            Some(known) if known.is_throttling() => Error::Throttled(failure.message),
             _ if status.is_server_error() => {
                 Error::Unavailable(format!("{status}: {code} {}", failure.message))
             }

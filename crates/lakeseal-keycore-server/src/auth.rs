@@ -10,6 +10,7 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use lakeseal_keycore::iam::sha256_hex;
 use lakeseal_keycore::{KeyCore, Principal};
+use lakeseal_kms_types::ErrorCode;
 use scratchstack_aws_signature::{
     ConstSignedHeaderRequirements, GetSigningKeyRequest, GetSigningKeyResponse, KSecretKey,
     SignatureError, SignatureOptions, sigv4_validate_request,
@@ -54,7 +55,7 @@ pub(crate) async fn authenticate(
     }
     let request = builder
         .body(body.clone())
-        .map_err(|e| auth_error("IncompleteSignatureException", e.to_string()))?;
+        .map_err(|e| auth_error(ErrorCode::IncompleteSignature, e.to_string()))?;
 
     // The signing-key lookup runs inside the validator; it hands back the principal here.
     let found: Arc<Mutex<Option<Principal>>> = Arc::default();
@@ -87,12 +88,12 @@ pub(crate) async fn authenticate(
     .await
     .map_err(|e| match e.downcast::<SignatureError>() {
         Ok(e) => from_signature_error(*e),
-        Err(e) => auth_error("InvalidSignatureException", e.to_string()),
+        Err(e) => auth_error(ErrorCode::InvalidSignature, e.to_string()),
     })?;
     let principal = found.lock().unwrap_or_else(PoisonError::into_inner).take();
     principal.ok_or_else(|| {
         auth_error(
-            "InvalidSignatureException",
+            ErrorCode::InvalidSignature,
             "no access key was checked".into(),
         )
     })
@@ -172,40 +173,40 @@ fn check_skew(parts: &Parts, now: DateTime<Utc>) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
     else {
         return Err(auth_error(
-            "MissingAuthenticationTokenException",
+            ErrorCode::MissingAuthenticationToken,
             "the request is not signed: X-Amz-Date and Authorization are required".into(),
         ));
     };
     let signed = NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ")
         .map_err(|_| {
             auth_error(
-                "IncompleteSignatureException",
+                ErrorCode::IncompleteSignature,
                 format!("X-Amz-Date {date:?} is not YYYYMMDDTHHMMSSZ"),
             )
         })?
         .and_utc();
     if (now - signed).abs() > MAX_SKEW {
         return Err(auth_error(
-            "InvalidSignatureException",
+            ErrorCode::InvalidSignature,
             format!("Signature expired: {date} is more than 5 minutes from the server's time"),
         ));
     }
     Ok(())
 }
 
-fn auth_error(code: &'static str, message: String) -> ApiError {
+fn auth_error(code: ErrorCode, message: String) -> ApiError {
     ApiError::Auth { code, message }
 }
 
 /// The JSON-protocol names AWS KMS uses for these failures.
 fn from_signature_error(e: SignatureError) -> ApiError {
     let code = match &e {
-        SignatureError::InvalidClientTokenId(_) => "UnrecognizedClientException",
-        SignatureError::SignatureDoesNotMatch(_) => "InvalidSignatureException",
-        SignatureError::ExpiredToken(_) => "ExpiredTokenException",
-        SignatureError::MissingAuthenticationToken(_) => "MissingAuthenticationTokenException",
-        SignatureError::IncompleteSignature(_) => "IncompleteSignatureException",
-        _ => "InvalidSignatureException",
+        SignatureError::InvalidClientTokenId(_) => ErrorCode::UnrecognizedClient,
+        SignatureError::SignatureDoesNotMatch(_) => ErrorCode::InvalidSignature,
+        SignatureError::ExpiredToken(_) => ErrorCode::ExpiredToken,
+        SignatureError::MissingAuthenticationToken(_) => ErrorCode::MissingAuthenticationToken,
+        SignatureError::IncompleteSignature(_) => ErrorCode::IncompleteSignature,
+        _ => ErrorCode::InvalidSignature,
     };
     let message = match &e {
         SignatureError::SignatureDoesNotMatch(None) => {

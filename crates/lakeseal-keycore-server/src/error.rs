@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use lakeseal_kms_types::{ErrorBody, ErrorCode};
 
 /// Why a request failed, with the AWS error name a client sees.
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +15,7 @@ pub enum ApiError {
     #[error("{message}")]
     Auth {
         /// The AWS error name.
-        code: &'static str,
+        code: ErrorCode,
         /// What to fix.
         message: String,
     },
@@ -38,36 +38,27 @@ pub enum ApiError {
 
 impl ApiError {
     /// The AWS error name.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Core(e) => e.code(),
-            ApiError::Auth { code, .. } => code,
-            ApiError::Serialization(_) => "SerializationException",
-            ApiError::UnknownOperation(_) => "UnknownOperationException",
-            ApiError::TooLarge(_) => "ValidationException",
-            ApiError::Throttled => "ThrottlingException",
-            ApiError::BodyTimeout(_) => "RequestTimeoutException",
+            ApiError::Auth { code, .. } => *code,
+            ApiError::Serialization(_) => ErrorCode::Serialization,
+            ApiError::UnknownOperation(_) => ErrorCode::UnknownOperation,
+            ApiError::TooLarge(_) => ErrorCode::Validation,
+            ApiError::Throttled => ErrorCode::Throttling,
+            ApiError::BodyTimeout(_) => ErrorCode::RequestTimeout,
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::Core(e) if e.code() == "KMSInternalException" => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ApiError::Core(e) if e.code().is_server_fault() => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Auth { .. } => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    #[serde(rename = "__type")]
-    kind: &'a str,
-    message: String,
 }
 
 const JSON: &str = "application/x-amz-json-1.1";
@@ -77,8 +68,8 @@ pub(crate) fn into_response(result: Result<Vec<u8>, ApiError>, request_id: &str)
     let mut response = match result {
         Ok(json) => (StatusCode::OK, [("content-type", JSON)], json).into_response(),
         Err(e) => {
-            let body = Body {
-                kind: e.code(),
+            let body = ErrorBody {
+                kind: e.code().to_string(),
                 message: e.to_string(),
             };
             let json = serde_json::to_vec(&body).unwrap_or_default();
@@ -94,15 +85,15 @@ pub(crate) fn into_response(result: Result<Vec<u8>, ApiError>, request_id: &str)
 /// The STS query protocol's error names for the same failures.
 pub(crate) fn sts_code(e: &ApiError) -> &'static str {
     match e.code() {
-        "AccessDeniedException" => "AccessDenied",
-        "ValidationException" | "SerializationException" => "ValidationError",
-        "UnrecognizedClientException" => "InvalidClientTokenId",
-        "InvalidSignatureException" => "SignatureDoesNotMatch",
-        "ExpiredTokenException" => "ExpiredToken",
-        "MissingAuthenticationTokenException" => "MissingAuthenticationToken",
-        "IncompleteSignatureException" => "IncompleteSignature",
-        "UnknownOperationException" => "InvalidAction",
-        "ThrottlingException" => "Throttling",
+        ErrorCode::AccessDenied => "AccessDenied",
+        ErrorCode::Validation | ErrorCode::Serialization => "ValidationError",
+        ErrorCode::UnrecognizedClient => "InvalidClientTokenId",
+        ErrorCode::InvalidSignature => "SignatureDoesNotMatch",
+        ErrorCode::ExpiredToken => "ExpiredToken",
+        ErrorCode::MissingAuthenticationToken => "MissingAuthenticationToken",
+        ErrorCode::IncompleteSignature => "IncompleteSignature",
+        ErrorCode::UnknownOperation => "InvalidAction",
+        ErrorCode::Throttling => "Throttling",
         _ => "InternalFailure",
     }
 }
@@ -111,11 +102,10 @@ pub(crate) fn sts_code(e: &ApiError) -> &'static str {
 /// protocol) for authentication and throttling.
 pub(crate) fn iam_code(e: &ApiError) -> &'static str {
     match e.code() {
-        "NotFoundException" => "NoSuchEntity",
-        "AlreadyExistsException" => "EntityAlreadyExists",
-        "MalformedPolicyDocumentException" => "MalformedPolicyDocument",
-        "DeleteConflictException" => "DeleteConflict",
-        "ValidationException" | "SerializationException" => "ValidationError",
+        ErrorCode::NotFound => "NoSuchEntity",
+        ErrorCode::AlreadyExists => "EntityAlreadyExists",
+        ErrorCode::MalformedPolicy => "MalformedPolicyDocument",
+        ErrorCode::DeleteConflict => "DeleteConflict",
         _ => sts_code(e),
     }
 }

@@ -243,7 +243,7 @@ async fn handle(
         .await;
     let result = match &response {
         Ok(_) => "Success",
-        Err(e) => e.code(),
+        Err(e) => e.code().as_str(),
     };
     metrics::counter!("lakeseal_keycore_requests_total", "operation" => label, "result" => result)
         .increment(1);
@@ -335,7 +335,13 @@ async fn handle_in(
     };
     match shared
         .core
-        .audit_refusal(operation, who.as_ref(), ctx, e.code(), &e.to_string())
+        .audit_refusal(
+            operation,
+            who.as_ref(),
+            ctx,
+            e.code().as_str(),
+            &e.to_string(),
+        )
         .await
     {
         Ok(()) => Err(e),

@@ -437,11 +437,11 @@ impl KeyCore {
                 tracing::trace!(operation = %event.operation, key = ?event.key_arn, "answered");
             }
             Err(e) => {
-                event.result = e.code().to_owned();
+                event.result = e.code().as_str().to_owned();
                 event.error_message = Some(e.to_string());
                 tracing::debug!(
                     operation = %event.operation,
-                    code = e.code(),
+                    code = e.code().as_str(),
                     error = %e,
                     "refused"
                 );

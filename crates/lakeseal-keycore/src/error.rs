@@ -2,6 +2,8 @@
 
 use std::io;
 
+use lakeseal_kms_types::ErrorCode;
+
 /// Errors of the key core. [`Error::code`] gives the AWS KMS error name a client sees.
 ///
 /// Messages name keys, aliases and limits, never key material or plaintext.
@@ -80,27 +82,27 @@ pub enum Error {
 
 impl Error {
     /// The AWS KMS error name (`__type`) for this error.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::NotFound(_) => "NotFoundException",
-            Error::Disabled(_) => "DisabledException",
-            Error::InvalidState(_) => "KMSInvalidStateException",
-            Error::InvalidCiphertext => "InvalidCiphertextException",
-            Error::IncorrectKey => "IncorrectKeyException",
-            Error::Validation(_) => "ValidationException",
-            Error::AlreadyExists(_) => "AlreadyExistsException",
-            Error::DeleteConflict(_) => "DeleteConflictException",
-            Error::InvalidAliasName(_) => "InvalidAliasNameException",
-            Error::InvalidMarker => "InvalidMarkerException",
-            Error::MalformedPolicy(_) => "MalformedPolicyDocumentException",
-            Error::AccessDenied(_) => "AccessDeniedException",
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Disabled(_) => ErrorCode::Disabled,
+            Error::InvalidState(_) => ErrorCode::InvalidState,
+            Error::InvalidCiphertext => ErrorCode::InvalidCiphertext,
+            Error::IncorrectKey => ErrorCode::IncorrectKey,
+            Error::Validation(_) => ErrorCode::Validation,
+            Error::AlreadyExists(_) => ErrorCode::AlreadyExists,
+            Error::DeleteConflict(_) => ErrorCode::DeleteConflict,
+            Error::InvalidAliasName(_) => ErrorCode::InvalidAliasName,
+            Error::InvalidMarker => ErrorCode::InvalidMarker,
+            Error::MalformedPolicy(_) => ErrorCode::MalformedPolicy,
+            Error::AccessDenied(_) => ErrorCode::AccessDenied,
             Error::DataDir(_)
             | Error::Audit(_)
             | Error::AuditBroken(_)
             | Error::Store(_)
             | Error::Io(_)
             | Error::IoAt { .. }
-            | Error::Internal(_) => "KMSInternalException",
+            | Error::Internal(_) => ErrorCode::Internal,
         }
     }
 }

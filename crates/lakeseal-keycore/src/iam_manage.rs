@@ -225,6 +225,19 @@ impl KeyCore {
         .await
     }
 
+    /// An in-process caller (an embedded stage) acting as `user` of this key core's account,
+    /// so that its identity policies, not the root's blanket rights, decide what it may do.
+    /// Looking the user up is not an operation and is not audited; every call made as it is.
+    pub fn local_user(&self, user: &str) -> Result<Principal> {
+        let state = self.read();
+        let found = self.find_user(&state, user)?;
+        Ok(Principal {
+            account_id: found.account_id.clone(),
+            arn: found.arn.clone(),
+            access_key_id: None,
+        })
+    }
+
     fn find_user<'s>(&self, state: &'s State, user: &str) -> Result<&'s User> {
         state
             .users

@@ -61,10 +61,10 @@ mod request;
 mod root;
 pub mod state;
 mod store;
-pub mod wire;
 
 pub use crate::core::{AuditReset, InitOptions, KeyCore, MAX_CONTEXT_BYTES, Options};
 pub use audit::Durability;
 pub use error::{Error, Result};
 pub use iam_manage::Holder;
+pub use lakeseal_kms_types::{ErrorCode, wire};
 pub use request::{Principal, RequestContext};

@@ -35,6 +35,7 @@
 //!
 //! [keycore]                                  # embedded (data_dir) or remote (endpoint …)
 //! data_dir = "/var/lib/lakeseal/keycore"
+//! user = "lakeseal-stage"                    # embedded: the IAM user the stage calls as
 //! requests_per_second = 50                   # the key client's own limit, default 50
 //! burst = 20                                 # default 20
 //! ```
@@ -118,6 +119,7 @@ struct RawDlq {
 #[serde(deny_unknown_fields)]
 struct RawKeycore {
     data_dir: Option<PathBuf>,
+    user: Option<String>,
     endpoint: Option<String>,
     region: Option<String>,
     credentials_file: Option<PathBuf>,
@@ -171,6 +173,10 @@ pub enum KeycoreConfig {
     Embedded {
         /// The key core's data directory.
         data_dir: PathBuf,
+        /// The IAM user of the key core's account the calls are made as; its identity policies
+        /// (with the key policy) decide what it may do. `None` is the account root, for an
+        /// operator's own commands (`lake read --data-dir`); a stage always names a user.
+        user: Option<String>,
     },
     /// Over the AWS KMS protocol.
     Remote {
@@ -346,7 +352,23 @@ impl StageConfig {
                 .unwrap_or(NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN)),
         );
         let keycore = match (k.data_dir, k.endpoint) {
-            (Some(data_dir), None) => KeycoreConfig::Embedded { data_dir },
+            (Some(data_dir), None) => KeycoreConfig::Embedded {
+                data_dir,
+                user: Some(k.user.ok_or_else(|| {
+                    field(
+                        "keycore.user",
+                        "is required with data_dir: the IAM user the stage calls the embedded \
+                         key core as (`lakeseal iam create-user`, then an identity policy allowing \
+                         kms:GenerateDataKey* and kms:Decrypt on the key)",
+                    )
+                })?),
+            },
+            (None, Some(_)) if k.user.is_some() => {
+                return Err(field(
+                    "keycore.user",
+                    "only with data_dir: a remote key core knows the caller by its credentials",
+                ));
+            }
             (None, Some(endpoint)) => KeycoreConfig::Remote {
                 endpoint,
                 region: k
@@ -452,6 +474,7 @@ topic = "telemetry-dlq"
 
 [keycore]
 data_dir = "/var/lib/lakeseal/keycore"
+user = "lakeseal-stage"
 "#;
 
     #[test]
@@ -466,7 +489,13 @@ data_dir = "/var/lib/lakeseal/keycore"
             (ctx.get("table"), ctx.get("topic")),
             (Some("telemetry"), Some("iot"))
         );
-        assert!(matches!(c.keycore, KeycoreConfig::Embedded { .. }));
+        assert_eq!(
+            c.keycore,
+            KeycoreConfig::Embedded {
+                data_dir: "/var/lib/lakeseal/keycore".into(),
+                user: Some("lakeseal-stage".into()),
+            }
+        );
     }
 
     #[test]
@@ -571,10 +600,22 @@ data_dir = "/var/lib/lakeseal/keycore"
             ),
             (
                 GOOD.replace(
-                    "data_dir = \"/var/lib/lakeseal/keycore\"",
+                    "data_dir = \"/var/lib/lakeseal/keycore\"\nuser = \"lakeseal-stage\"",
                     "endpoint = \"http://k:7070\"",
                 ),
                 "keycore.region",
+            ),
+            (
+                GOOD.replace("user = \"lakeseal-stage\"\n", ""),
+                "keycore.user: is required with data_dir",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"/var/lib/lakeseal/keycore\"",
+                    "endpoint = \"http://k:7070\"\nregion = \"eu-west-1\"\n\
+                     credentials_file = \"/etc/creds\"",
+                ),
+                "keycore.user: only with data_dir",
             ),
             (
                 GOOD.replace(

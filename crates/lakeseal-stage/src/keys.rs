@@ -1,16 +1,13 @@
-//! The key client a `[keycore]` section describes: the embedded key core or a remote one, behind
-//! the client's rate limit and retries, under the DEK cache.
+//! The stage's key client: a key service (the embedded key core or a remote one, which the CLI,
+//! the composition root, picks from the `[keycore]` section) behind the client's rate limit and
+//! retries, under the DEK cache; and the start-up check of `encryption.key_id`.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use lakeseal_keyclient::{
-    DekCache, DekCacheConfig, Either, InProcess, KeyService, Remote, RemoteCredentials, Resilient,
-    RetryPolicy,
-};
-use lakeseal_keycore::{KeyCore, Options, Principal};
+use lakeseal_keyclient::{DekCache, DekCacheConfig, Either, KeyService, Resilient, RetryPolicy};
 
-use crate::config::{KeycoreConfig, StageConfig};
+use crate::config::StageConfig;
 use crate::{Error, Result};
 
 /// The key client of a stage or a lake reader.
@@ -33,42 +30,21 @@ pub const READER_RETRIES: RetryPolicy = RetryPolicy {
     max_elapsed: Duration::from_secs(60),
 };
 
-/// Opens (embedded) or reaches (remote) the key core; `rate` is requests a second and burst;
-/// cached keys live at most `time_to_live`.
-pub fn connect(
-    config: &KeycoreConfig,
+/// Puts `service` behind the key client's rate limit (`rate`: requests a second and burst) and
+/// `retries`, under a DEK cache whose keys live at most `time_to_live`.
+pub fn key_client(
+    service: Either,
     rate: (NonZeroU32, NonZeroU32),
     time_to_live: Duration,
     retries: RetryPolicy,
-) -> Result<KeyClient> {
-    let service = match config {
-        KeycoreConfig::Embedded { data_dir } => {
-            let core = KeyCore::open(data_dir, Options::default())
-                .map_err(|e| Error::Config(format!("keycore.data_dir: {e}")))?;
-            let who = Principal::account_root(&core.location().account_id);
-            Either::InProcess(InProcess::new(core, who))
-        }
-        KeycoreConfig::Remote {
-            endpoint,
-            region,
-            credentials_file,
-            profile,
-        } => {
-            let credentials = RemoteCredentials::from_file(credentials_file, profile)
-                .map_err(|e| Error::Config(format!("keycore.credentials_file: {e}")))?;
-            Either::Remote(Box::new(
-                Remote::new(endpoint, region, credentials)
-                    .map_err(|e| Error::Config(format!("keycore.endpoint: {e}")))?,
-            ))
-        }
-    };
-    Ok(DekCache::new(
+) -> KeyClient {
+    DekCache::new(
         Resilient::new(service, rate.0, rate.1, retries),
         DekCacheConfig {
             time_to_live,
             ..DekCacheConfig::default()
         },
-    ))
+    )
 }
 
 /// Checks at start that `encryption.key_id` names a key the stage may make data keys under, with

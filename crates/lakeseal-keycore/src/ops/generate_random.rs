@@ -1,27 +1,8 @@
 //! `GenerateRandom`: bytes from the key core's random number generator.
 
-use serde::{Deserialize, Serialize};
-
-use crate::wire::secret_b64;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
-use lakeseal_envelope::SecretBytes;
 
-/// `GenerateRandom` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateRandomRequest {
-    /// 1 to 1024.
-    pub number_of_bytes: u32,
-}
-
-/// `GenerateRandom` response.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GenerateRandomResponse {
-    /// The bytes (callers often use them as keys, so they are treated as secret).
-    #[serde(with = "secret_b64")]
-    pub plaintext: SecretBytes,
-}
+pub use lakeseal_kms_types::generate_random::{GenerateRandomRequest, GenerateRandomResponse};
 
 impl KeyCore {
     /// Returns random bytes.

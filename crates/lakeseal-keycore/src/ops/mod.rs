@@ -18,30 +18,10 @@ pub mod tags;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// A request that names one key and nothing else.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct KeyIdRequest {
-    /// Key id, key ARN, alias name or alias ARN.
-    pub key_id: String,
-}
-
-impl KeyIdRequest {
-    /// A request for `key_id`.
-    pub fn new(key_id: impl Into<String>) -> Self {
-        Self {
-            key_id: key_id.into(),
-        }
-    }
-}
-
-/// A response with nothing to say.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Empty {}
+pub use lakeseal_kms_types::{Empty, KeyIdRequest};
 
 /// Default and largest page sizes of list operations.
 const DEFAULT_LIMIT: u32 = 100;

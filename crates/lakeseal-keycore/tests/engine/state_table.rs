@@ -245,7 +245,7 @@ async fn call(f: &Fixture, op: Op, key: &str, blob: &[u8]) -> String {
     };
     match result {
         Ok(()) => OK.to_owned(),
-        Err(e) => e.code().to_owned(),
+        Err(e) => e.code().to_string(),
     }
 }
 

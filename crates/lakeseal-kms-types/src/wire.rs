@@ -6,7 +6,8 @@ use lakeseal_envelope::SecretBytes;
 use serde::{Deserialize, Deserializer, Serializer};
 use zeroize::Zeroizing;
 
-use crate::clock::Millis;
+/// Milliseconds since the Unix epoch, as the key core keeps times.
+pub type Millis = i64;
 
 /// `#[serde(with = "secret_b64")]` for secret bytes: base64 on the wire, and the decoded bytes
 /// go straight into a [`SecretBytes`].

@@ -1,0 +1,37 @@
+//! The AWS KMS wire shapes Lakeseal speaks, shared by the key core (which answers them), its
+//! server (which carries them over HTTP) and the key client (which sends them), so that a client
+//! does not compile the engine to talk to it.
+//!
+//! * One module per operation (or close family): its request and response, `PascalCase` JSON as
+//!   AWS sends it, blobs in base64, secrets in [`lakeseal_envelope::SecretBytes`] that zeroize.
+//! * [`wire`]: the serde helpers for base64 blobs, secret bytes and epoch-second times.
+//! * [`ErrorCode`] and [`ErrorBody`]: the error names and the body they travel in.
+//!
+//! The data-plane operations a client of the stage needs live here; the control-plane shapes
+//! (keys, aliases, tags, policies, rotation) are still declared beside their operations in
+//! `lakeseal-keycore::ops`.
+//!
+//! ```
+//! use lakeseal_envelope::EncryptionContext;
+//! use lakeseal_kms_types::generate_data_key::GenerateDataKeyRequest;
+//!
+//! let context = EncryptionContext::from_iter([("table", "telemetry")]);
+//! let req = GenerateDataKeyRequest::aes_256("alias/telemetry", context);
+//! let json = serde_json::to_string(&req).unwrap();
+//! assert!(json.starts_with(r#"{"KeyId":"alias/telemetry","KeySpec":"AES_256""#));
+//! assert_eq!(req.data_key_len(), Ok(32));
+//! ```
+#![warn(missing_docs)]
+
+mod common;
+pub mod decrypt;
+pub mod encrypt;
+mod error_code;
+pub mod generate_data_key;
+pub mod generate_random;
+pub mod re_encrypt;
+pub mod wire;
+
+pub use common::{Empty, KeyIdRequest};
+pub use error_code::{ErrorBody, ErrorCode};
+pub use wire::Millis;
