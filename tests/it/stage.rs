@@ -12,7 +12,7 @@ use lakeseal_keycore::ops::KeyIdRequest;
 use lakeseal_keycore::ops::aliases::AliasRequest;
 use lakeseal_keycore::{Principal, RequestContext};
 use lakeseal_keycore_server::{Limit, RateLimits, ServerConfig};
-use lakeseal_stage::read;
+use lakeseal_stage::{lake, read};
 use rand::Rng;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -343,7 +343,7 @@ impl Pipeline {
         let marks = self.watermarks();
         let start = Instant::now();
         loop {
-            let files = read::list(&self.lake().join("telemetry")).unwrap_or_default();
+            let files = lake::list_local(&self.lake().join("telemetry")).unwrap_or_default();
             let coverage = read::coverage(&files);
             let done = marks.iter().all(|(p, (_, high))| {
                 *high == 0
@@ -464,14 +464,14 @@ impl Pipeline {
     }
 
     fn file_count(&self) -> usize {
-        read::list(&self.lake().join("telemetry"))
+        lake::list_local(&self.lake().join("telemetry"))
             .unwrap_or_default()
             .len()
     }
 
     /// Every file is encrypted Parquet (`PARE` footer) with no device name in the clear.
     fn assert_no_plaintext(&self) {
-        for f in read::list(&self.lake().join("telemetry")).unwrap() {
+        for f in lake::list_local(&self.lake().join("telemetry")).unwrap() {
             let bytes = std::fs::read(&f.path).unwrap();
             assert!(
                 bytes.ends_with(b"PARE"),
@@ -939,7 +939,7 @@ async fn pyarrow_and_duckdb_read_the_lake_until_the_key_is_disabled() {
     p.wait_caught_up(Duration::from_secs(120));
     assert!(stage.terminate().success(), "{}", p.stage_log());
 
-    let files = read::list(&p.lake().join("telemetry")).unwrap();
+    let files = lake::list_local(&p.lake().join("telemetry")).unwrap();
     let file = files.iter().max_by_key(|f| f.last - f.first).unwrap();
     assert!(!valid.is_empty());
     let read_both = |expect_ok: bool| {
@@ -1137,7 +1137,7 @@ async fn an_s3_lake_gets_every_record_once_by_conditional_puts() {
         .with_secret_access_key("lakeseal-test")
         .build()
         .unwrap();
-    let lake = lakeseal_stage::s3::S3Lake::from_store(std::sync::Arc::new(store), "warehouse");
+    let lake = lakeseal_stage::lake::S3Lake::from_store(std::sync::Arc::new(store), "warehouse");
     let existing = lake.list("telemetry").await.unwrap().remove(0);
     let err = lake
         .write(

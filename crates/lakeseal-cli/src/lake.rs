@@ -15,8 +15,8 @@ use base64::engine::general_purpose::STANDARD;
 use lakeseal_stage::config::{KeycoreConfig, StageConfig};
 use lakeseal_stage::health::Health;
 use lakeseal_stage::keys::{self, KeyClient};
-use lakeseal_stage::lake::Lake;
-use lakeseal_stage::read::{self, LakeFile};
+use lakeseal_stage::lake::{Lake, LakeFile, Location, S3Location};
+use lakeseal_stage::read;
 use lakeseal_stage::run::Stage;
 use serde_json::json;
 
@@ -105,16 +105,22 @@ async fn decrypt(
 
 /// A file named on the command line, local or `s3://bucket/key`.
 fn one_file(name: &str) -> anyhow::Result<(Lake, LakeFile)> {
-    let (lake, path) = match name.strip_prefix("s3://") {
-        Some(rest) => {
-            let (bucket, key) = rest.split_once('/').context("s3://bucket/key")?;
-            (
-                Lake::from_url(&format!("s3://{bucket}"))?,
-                PathBuf::from(key),
-            )
-        }
-        None => (Lake::from_url(".")?, PathBuf::from(name)),
-    };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+    let (lake, path) =
+        match Location::parse(name, true, endpoint, None).map_err(anyhow::Error::msg)? {
+            // The URL's "prefix" is the object's key; the lake is the bucket's root.
+            Location::S3(object) => {
+                let bucket = S3Location {
+                    prefix: String::new(),
+                    ..object.clone()
+                };
+                (
+                    Lake::open(&Location::S3(bucket))?,
+                    PathBuf::from(object.prefix),
+                )
+            }
+            Location::Local(path) => (Lake::from_url(".")?, path),
+        };
     let file_name = path
         .file_name()
         .and_then(|n| n.to_str())

@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 
 use lakeseal_envelope::{Blob, EncryptionContext, SealingKey, SecretBytes};
 
-use crate::audit::{AuditEvent, AuditLog, ChainHead, Durability};
+use crate::audit::{AnchorStore, AuditEvent, AuditLog, ChainHead, Durability};
 use crate::clock::{Clock, DAY_MS, Millis, SystemClock, rfc3339};
 use crate::iam::{AccessKeyRecord, Role, User};
 use crate::model::{AliasRecord, KeyName, KeyRecord, Location, Rotation, RotationType};
 use crate::policy::{self, Policy};
 use crate::request::{Principal, RequestContext};
 use crate::state::{self, KeyOperation, KeyState};
-use crate::store::{AnchorStore, Store};
+use crate::store::Store;
 use crate::{Error, Result, root};
 
 const DB_FILE: &str = "keycore.db";

@@ -13,7 +13,6 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::audit::ChainHead;
 use crate::clock::Millis;
 use crate::iam::{AccessKeyRecord, Role, User};
 use crate::model::{AliasRecord, KeyRecord};
@@ -251,70 +250,12 @@ impl Store {
     }
 }
 
-/// The audit trail's anchor (its last durable record's sequence number and hash), kept in the
-/// store's `meta` table through a connection of its own, used by the audit writer thread.
-///
-/// Its commits are not synced (`synchronous=NORMAL`): the anchor then survives a crash of the
-/// process, and after a power loss may lag the trail (by up to the audit log's anchor interval
-/// and what was not synced), which only narrows the check. A synced commit would add a second
-/// `fsync` to every move.
-#[derive(Debug)]
-pub(crate) struct AnchorStore {
-    conn: Connection,
-}
-
-const ANCHOR_SEQ: &str = "audit_seq";
-const ANCHOR_HASH: &str = "audit_head";
-
-impl AnchorStore {
-    pub(crate) fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Control-plane transactions hold the write lock briefly; wait for them.
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(Self { conn })
-    }
-
-    /// The anchored head, or `None` in a data directory from before anchors.
-    pub(crate) fn get(&self) -> Result<Option<ChainHead>> {
-        let (Some(seq), Some(hash)) = (
-            meta(&self.conn, ANCHOR_SEQ)?,
-            meta(&self.conn, ANCHOR_HASH)?,
-        ) else {
-            return Ok(None);
-        };
-        let corrupt = || Error::Internal(format!("the store's audit anchor is corrupt ({seq})"));
-        Ok(Some(ChainHead {
-            seq: seq.parse().map_err(|_| corrupt())?,
-            hash: hex::decode(&hash)
-                .ok()
-                .and_then(|h| h.try_into().ok())
-                .ok_or_else(corrupt)?,
-        }))
-    }
-
-    pub(crate) fn set(&self, head: ChainHead) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        for (name, value) in [
-            (ANCHOR_SEQ, head.seq.to_string()),
-            (ANCHOR_HASH, hex::encode(head.hash)),
-        ] {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
-                params![name, value],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-}
-
 fn encode<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("encoding a record: {e}")))
 }
 
 /// A value of the `meta` table.
-fn meta(conn: &Connection, name: &str) -> Result<Option<String>> {
+pub(crate) fn meta(conn: &Connection, name: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
             r.get(0)

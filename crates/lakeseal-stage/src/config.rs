@@ -50,7 +50,7 @@ use lakeseal_envelope::EncryptionContext;
 use serde::Deserialize;
 
 use crate::encrypted_parquet::Codec;
-use crate::s3::S3Location;
+use crate::lake::Location;
 use crate::schema::{RawSchema, TableSchema};
 use crate::secret_ref::{SecretRef, is_secret_property};
 use crate::window::WindowLimits;
@@ -157,15 +157,6 @@ impl fmt::Debug for KafkaProperties {
     }
 }
 
-/// Where the lake is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sink {
-    /// A local directory.
-    Local(PathBuf),
-    /// An S3 bucket and key prefix.
-    S3(S3Location),
-}
-
 /// How the stage reaches its key core.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeycoreConfig {
@@ -207,7 +198,7 @@ pub struct StageConfig {
     /// The encryption context, with `{table}` and `{topic}` still to fill in.
     pub context_template: BTreeMap<String, String>,
     /// Where files go.
-    pub sink: Sink,
+    pub sink: Location,
     /// How their pages are compressed.
     pub compression: Codec,
     /// Where undecodable records go.
@@ -307,30 +298,13 @@ impl StageConfig {
         }
         let filled = Self::fill(&raw.encryption.context, schema.table(), "topic");
         lakeseal_keycore_context_check(&filled).map_err(|why| field("encryption.context", &why))?;
-        let sink = match raw.sink.url.as_deref().unwrap_or("file://./lake") {
-            url if url.starts_with("file://") => {
-                Sink::Local(PathBuf::from(&url["file://".len()..]))
-            }
-            url if url.starts_with("s3://") => {
-                let rest = &url["s3://".len()..];
-                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                if bucket.is_empty() {
-                    return Err(field("sink.url", "s3:// needs a bucket"));
-                }
-                Sink::S3(S3Location {
-                    bucket: bucket.to_owned(),
-                    prefix: prefix.trim_end_matches('/').to_owned(),
-                    endpoint: raw.sink.endpoint.clone(),
-                    region: raw.sink.region.clone(),
-                })
-            }
-            other => {
-                return Err(field(
-                    "sink.url",
-                    &format!("{other:?} is not file:// or s3://"),
-                ));
-            }
-        };
+        let sink = Location::parse(
+            raw.sink.url.as_deref().unwrap_or("file://./lake"),
+            false,
+            raw.sink.endpoint.clone(),
+            raw.sink.region.clone(),
+        )
+        .map_err(|why| field("sink.url", &why))?;
         if raw.dlq.topic.is_empty() {
             return Err(field("dlq.topic", "is required"));
         }
@@ -448,6 +422,7 @@ fn lakeseal_keycore_context_check(context: &EncryptionContext) -> std::result::R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lake::S3Location;
 
     const GOOD: &str = r#"
 [source]
@@ -482,7 +457,7 @@ user = "lakeseal-stage"
         let c = StageConfig::from_toml(GOOD).unwrap();
         assert_eq!(c.window.max_age, Duration::from_secs(30));
         assert_eq!(c.window.max_records.get(), 100_000);
-        assert_eq!(c.sink, Sink::Local(PathBuf::from("./lake")));
+        assert_eq!(c.sink, Location::Local(PathBuf::from("./lake")));
         assert_eq!(c.compression, Codec::Snappy);
         let ctx = c.context_for("iot");
         assert_eq!(
@@ -522,7 +497,7 @@ user = "lakeseal-stage"
         .unwrap();
         assert_eq!(
             c.sink,
-            Sink::S3(S3Location {
+            Location::S3(S3Location {
                 bucket: "lake".into(),
                 prefix: "warehouse".into(),
                 endpoint: Some("http://127.0.0.1:9000".into()),

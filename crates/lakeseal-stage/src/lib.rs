@@ -25,7 +25,6 @@ pub mod keys;
 pub mod lake;
 pub mod read;
 pub mod run;
-pub mod s3;
 pub mod schema;
 pub mod secret_ref;
 pub mod window;

@@ -2,7 +2,6 @@
 //! the check that a table's files cover each partition's offsets with no gap and no overlap.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arrow_array::RecordBatch;
@@ -13,7 +12,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderB
 use parquet::encryption::decrypt::{FileDecryptionProperties, KeyRetriever};
 
 use crate::encrypted_parquet::KeyMaterial;
-use crate::lake::parse_file_name;
+use crate::lake::LakeFile;
 use crate::{Error, Result};
 
 /// Hands parquet no key; keeps the key metadata it was asked about.
@@ -87,47 +86,6 @@ fn decrypt_unguarded(file: Bytes, key: &DataKey) -> Result<Vec<RecordBatch>> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Arrow(e.to_string()))?;
     Ok(batches)
-}
-
-/// One file of the lake, as its name describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LakeFile {
-    /// Where it is.
-    pub path: PathBuf,
-    /// Its topic.
-    pub topic: String,
-    /// Its partition.
-    pub partition: i32,
-    /// The first offset it covers.
-    pub first: i64,
-    /// The last offset it covers.
-    pub last: i64,
-}
-
-/// Every file the stage wrote under `dir` (searched recursively), in path order.
-pub fn list(dir: &Path) -> std::io::Result<Vec<LakeFile>> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            if entry.file_type()?.is_dir() {
-                stack.push(entry.path());
-            } else if let Some((topic, partition, first, last)) =
-                entry.file_name().to_str().and_then(parse_file_name)
-            {
-                files.push(LakeFile {
-                    topic: topic.to_owned(),
-                    partition,
-                    first,
-                    last,
-                    path: entry.path(),
-                });
-            }
-        }
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
 }
 
 /// What a partition's files cover, and what is wrong with it.
@@ -268,6 +226,8 @@ pub fn watermarks(bootstrap: &str, topic: &str) -> Result<BTreeMap<i32, (i64, i6
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn file(partition: i32, first: i64, last: i64) -> LakeFile {

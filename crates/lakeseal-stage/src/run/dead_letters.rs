@@ -6,20 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lakeseal_kafka_batch::Record;
-use lakeseal_keyclient::KeyService;
 use rdkafka::ClientContext;
-use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::error::KafkaError;
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::BaseRecord;
-use rdkafka::producer::{DeliveryResult, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
 
-use super::kafka::forward_log;
-use super::kafka::kafka;
+use super::kafka::{forward_log, kafka, kafka_config};
 use super::lock;
-use super::partitions::Shared;
-use super::writer::Sink;
 use crate::Result;
 use crate::broker_errors::{Client, Trouble};
 
@@ -27,20 +21,20 @@ use crate::broker_errors::{Client, Trouble};
 #[derive(Default)]
 pub(super) struct DeadLetters {
     /// Sent and not yet reported.
-    pub(super) outstanding: AtomicUsize,
+    outstanding: AtomicUsize,
     /// The first that failed.
-    pub(super) failed: Mutex<Option<KafkaError>>,
+    failed: Mutex<Option<KafkaError>>,
 }
 
 /// The dead-letter producer's context: delivery reports go to their window's [`DeadLetters`].
 ///
-/// The producer is polled by whoever waits for a window's dead letters, and between checks by
+/// The producer ([`DeadLetterProducer`]) is polled by whoever waits for a window's dead letters, and between checks by
 /// the loop — not by a thread of its own: the `rdkafka` crate's polling thread (behind its
 /// `FutureProducer`) waits 100 ms at a time and then spins through the last millisecond of each
 /// wait (its timeout is rounded down to whole milliseconds, and 0 ms returns at once), about 1 %
 /// of a core even when the stage is idle.
-pub(super) struct DeadLetterContext {
-    pub(super) trouble: Arc<Trouble>,
+struct DeadLetterContext {
+    trouble: Arc<Trouble>,
 }
 
 impl ClientContext for DeadLetterContext {
@@ -64,9 +58,31 @@ impl ProducerContext for DeadLetterContext {
     }
 }
 
-impl<K: KeyService + 'static> Shared<K> {
+/// The dead-letter topic's producer.
+pub(super) struct DeadLetterProducer {
+    producer: BaseProducer<DeadLetterContext>,
+    topic: String,
+}
+
+impl DeadLetterProducer {
+    /// A producer to `topic` made from `config` (the consumer's properties that a producer
+    /// understands); its errors are reported to `trouble`.
+    pub(super) fn new(config: &ClientConfig, topic: &str, trouble: Arc<Trouble>) -> Result<Self> {
+        Ok(Self {
+            producer: config
+                .create_with_context(DeadLetterContext { trouble })
+                .map_err(|e| kafka_config("dead-letter producer", e))?,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Serves delivery reports and errors for up to `wait`.
+    pub(super) fn poll(&self, wait: Duration) {
+        self.producer.poll(wait);
+    }
+
     /// Sends `message` to the dead-letter topic as one of `window`'s dead letters.
-    pub(super) fn dead_letter(
+    pub(super) fn send(
         &self,
         message: &Record<'_>,
         reason: &str,
@@ -91,7 +107,7 @@ impl<K: KeyService + 'static> Shared<K> {
                 key: "lakeseal.source.offset",
                 value: Some(&offset),
             });
-        let mut record = BaseRecord::with_opaque_to(&self.sink.config.dlq_topic, window.clone())
+        let mut record = BaseRecord::with_opaque_to(&self.topic, window.clone())
             .payload(message.payload.unwrap_or_default())
             .headers(headers);
         if let Some(key) = message.key {
@@ -99,12 +115,12 @@ impl<K: KeyService + 'static> Shared<K> {
         }
         window.outstanding.fetch_add(1, Ordering::Relaxed);
         loop {
-            match self.sink.dead_letters.send(record) {
+            match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 // Room is made as delivery reports are served.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
-                    self.sink.dead_letters.poll(Duration::from_millis(10));
+                    self.producer.poll(Duration::from_millis(10));
                 }
                 Err((e, _)) => {
                     window.outstanding.fetch_sub(1, Ordering::Relaxed);
@@ -113,14 +129,12 @@ impl<K: KeyService + 'static> Shared<K> {
             }
         }
     }
-}
 
-impl<K: KeyService + 'static> Sink<K> {
     /// Waits until every dead letter of `window` is delivered, serving the producer's delivery
     /// reports meanwhile (librdkafka fails one after `message.timeout.ms`).
     pub(super) fn deliver(&self, window: &DeadLetters) -> Result<()> {
         while window.outstanding.load(Ordering::Acquire) > 0 {
-            self.dead_letters.poll(Duration::from_millis(10));
+            self.producer.poll(Duration::from_millis(10));
         }
         match lock(&window.failed).clone() {
             Some(e) => Err(kafka("dead-letter delivery", e)),

@@ -38,7 +38,7 @@ use rdkafka::error::KafkaResult;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
-use self::dead_letters::DeadLetterContext;
+use self::dead_letters::{DeadLetterProducer, DeadLetters};
 use self::kafka::{kafka, kafka_config, record};
 use self::partitions::{Partition, Partitions, Shared, Taken, TopicPartitionRef};
 use self::rebalance::{Rebalancer, StageConsumer};
@@ -47,6 +47,7 @@ use crate::broker_errors::{Client, Trouble};
 use crate::config::StageConfig;
 use crate::health::Health;
 use crate::lake::Lake;
+use crate::window::ClosedWindow;
 use crate::{Error, Result};
 
 mod dead_letters;
@@ -88,6 +89,16 @@ impl Schedule {
 
 /// The longest the stop path keeps retrying a window the key core will not take.
 const STOP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// A partition of a topic.
+type TopicPartition = (String, i32);
+
+/// A closed window not yet committed, and the dead letters it must wait for.
+struct Pending {
+    closed: ClosedWindow,
+    dead_letters: Arc<DeadLetters>,
+    id: u64,
+}
 
 /// Counts since start, for logs and tests.
 #[derive(Debug, Default)]
@@ -138,12 +149,9 @@ impl<K: KeyService + 'static> Stage<K> {
     ) -> Result<Self> {
         let (consumer_config, producer_config) = kafka::client_configs(&config.kafka)?;
         let trouble = Arc::new(Trouble::new(health, config.topics.clone()));
-        let dead_letters = producer_config
-            .create_with_context(DeadLetterContext {
-                trouble: trouble.clone(),
-            })
-            .map_err(|e| kafka_config("dead-letter producer", e))?;
-        if let crate::config::Sink::Local(root) = &config.sink {
+        let dead_letters =
+            DeadLetterProducer::new(&producer_config, &config.dlq_topic, trouble.clone())?;
+        if let crate::lake::Location::Local(root) = &config.sink {
             check_writable(root)?;
         }
         let lake = Lake::open(&config.sink).map_err(|e| Error::Config(format!("sink: {e}")))?;
@@ -335,7 +343,7 @@ impl<K: KeyService + 'static> Stage<K> {
     /// Commits what the writer finished, writes what is pending, hands due windows to the writer;
     /// pauses consumption while the key core or the lake says no, and resumes once it answers.
     fn check(&self, schedule: &mut Schedule, now: Instant) -> Result<()> {
-        // Delivery reports and errors of the dead-letter producer (see [`DeadLetterContext`]).
+        // Delivery reports and errors of the dead-letter producer (see [`DeadLetterProducer`]).
         self.shared.sink.dead_letters.poll(Duration::ZERO);
         match self.shared.flush_due(self.records.consumer(), now, false) {
             Ok(()) => {

@@ -7,19 +7,16 @@ use std::sync::{Arc, Mutex, mpsc};
 use hashbrown::{Equivalent, HashMap};
 use lakeseal_kafka_batch::Record;
 use lakeseal_keyclient::KeyService;
-use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use super::dead_letters::DeadLetters;
-use super::rebalance::StageConsumer;
 use super::writer::{FlushError, Sink, Written, writer_gone};
-use super::{WRITER_QUEUE, lock};
+use super::{Pending, TopicPartition, WRITER_QUEUE, lock};
 use crate::broker_errors::Trouble;
-use crate::window::{ClosedWindow, Window};
+use crate::window::Window;
 use crate::{Error, Result};
-
-pub(super) type TopicPartition = (String, i32);
 
 /// A [`TopicPartition`] looked up by the names a message carries, without copying them.
 pub(super) struct TopicPartitionRef<'a>(pub(super) &'a str, pub(super) i32);
@@ -42,13 +39,6 @@ impl Equivalent<TopicPartition> for TopicPartitionRef<'_> {
 pub(super) struct Taken {
     pub(super) records: u64,
     pub(super) bytes: u64,
-}
-
-/// A closed window not yet committed, and the dead letters it must wait for.
-pub(super) struct Pending {
-    pub(super) closed: ClosedWindow,
-    pub(super) dead_letters: Arc<DeadLetters>,
-    pub(super) id: u64,
 }
 
 /// One assigned partition: its open window, and where it stands with the writer.
@@ -138,7 +128,11 @@ impl<K: KeyService + 'static> Shared<K> {
         taken.records += 1;
         taken.bytes += payload.len() as u64;
         if let Err(reason) = partition.open.push(offset, payload) {
-            self.dead_letter(message, &reason.to_string(), &partition.open_dead_letters)?;
+            self.sink.dead_letters.send(
+                message,
+                &reason.to_string(),
+                &partition.open_dead_letters,
+            )?;
             self.sink
                 .totals
                 .dead_letters
@@ -174,9 +168,9 @@ impl<K: KeyService + 'static> Shared<K> {
     /// Commits what the writer finished and writes every pending window; closes every open window
     /// that is due for the writer — or, with `all` (stop), writes and commits every window
     /// ([`Shared::flush_all`]).
-    pub(super) fn flush_due(
+    pub(super) fn flush_due<C: ConsumerContext>(
         &self,
-        consumer: &StageConsumer<K>,
+        consumer: &BaseConsumer<C>,
         now: Instant,
         all: bool,
     ) -> Result<(), FlushError> {
@@ -202,9 +196,9 @@ impl<K: KeyService + 'static> Shared<K> {
     /// the writer thread takes one partition's while this thread writes the next's. Every
     /// window is tried and back from the writer before the first error is returned; one that
     /// could not be written is left as its partition's `pending` (or still open).
-    pub(super) fn flush_all(
+    pub(super) fn flush_all<C: ConsumerContext>(
         &self,
-        consumer: &StageConsumer<K>,
+        consumer: &BaseConsumer<C>,
         partitions: &mut Partitions,
         tps: &[TopicPartition],
     ) -> Result<(), FlushError> {
@@ -224,9 +218,9 @@ impl<K: KeyService + 'static> Shared<K> {
 
     /// Writes the partition's pending window, then closes its open one as `close` says. Its
     /// previous window comes back from the writer first, so offsets are committed in order.
-    pub(super) fn flush_partition(
+    pub(super) fn flush_partition<C: ConsumerContext>(
         &self,
-        consumer: &StageConsumer<K>,
+        consumer: &BaseConsumer<C>,
         partitions: &mut Partitions,
         tp: &TopicPartition,
         close: Close,
@@ -268,9 +262,9 @@ impl<K: KeyService + 'static> Shared<K> {
 
     /// Writes the partition's pending window here and now, and commits past it; on failure it
     /// stays pending.
-    pub(super) fn write_pending(
+    pub(super) fn write_pending<C: ConsumerContext>(
         &self,
-        consumer: &StageConsumer<K>,
+        consumer: &BaseConsumer<C>,
         tp: &TopicPartition,
         partition: &mut Partition,
     ) -> Result<(), FlushError> {
@@ -285,9 +279,9 @@ impl<K: KeyService + 'static> Shared<K> {
     /// Takes the windows the writer gave back, waiting as `wait` says: commits those in the lake
     /// and keeps the others as their partition's `pending` (then says `Blocked`, once every
     /// window waited for is back).
-    pub(super) fn collect(
+    pub(super) fn collect<C: ConsumerContext>(
         &self,
-        consumer: &StageConsumer<K>,
+        consumer: &BaseConsumer<C>,
         partitions: &mut Partitions,
         wait: Wait<'_>,
     ) -> Result<(), FlushError> {
@@ -328,9 +322,9 @@ impl<K: KeyService + 'static> Shared<K> {
     }
 
     /// Commits past a window that is in the lake.
-    pub(super) fn commit(
+    pub(super) fn commit<C: ConsumerContext>(
         &self,
-        consumer: &StageConsumer<K>,
+        consumer: &BaseConsumer<C>,
         (topic, partition): &TopicPartition,
         last: i64,
     ) {

@@ -12,10 +12,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, TopicPartitionList};
 
 use super::kafka::forward_log;
-use super::lock;
-use super::partitions::Wait;
-use super::partitions::{Partition, Shared, TopicPartition};
+use super::partitions::{Partition, Shared, Wait};
 use super::writer::FlushError;
+use super::{TopicPartition, lock};
 use crate::broker_errors::Client;
 use crate::window::Window;
 use crate::{Error, Result};

@@ -1,23 +1,18 @@
 //! The writer: a closed window becomes one encrypted Parquet file in the lake, on the writer
 //! thread (or the loop's, at a revoke or stop).
 
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 
 use lakeseal_keyclient::{DekCache, KeyService};
-use rdkafka::producer::BaseProducer;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
-use super::Totals;
-use super::dead_letters::DeadLetterContext;
-use super::now_ms;
-use super::partitions::{Pending, TopicPartition};
+use super::dead_letters::DeadLetterProducer;
+use super::{Pending, TopicPartition, Totals, now_ms};
 use crate::config::StageConfig;
 use crate::encrypted_parquet::{self, WrappedDek};
-use crate::lake::FileKey;
-use crate::lake::Lake;
+use crate::lake::{FileKey, Lake};
 use crate::{Error, Result};
 
 /// Why a window could not be written now.
@@ -41,7 +36,7 @@ pub(super) type Written = (TopicPartition, Pending, Result<(), FlushError>);
 /// Everything that turns a closed window into a lake file: shared by the loop and the writer.
 pub(super) struct Sink<K> {
     pub(super) config: StageConfig,
-    pub(super) dead_letters: BaseProducer<DeadLetterContext>,
+    pub(super) dead_letters: DeadLetterProducer,
     pub(super) keys: DekCache<K>,
     pub(super) lake: Lake,
     pub(super) runtime: Handle,
@@ -130,7 +125,7 @@ impl<K: KeyService + 'static> Sink<K> {
         .entered();
         // Dead letters first: once the offsets are committed, nothing may be missing from the
         // dead-letter topic.
-        self.deliver(&pending.dead_letters)?;
+        self.dead_letters.deliver(&pending.dead_letters)?;
         let closed = &pending.closed;
         let bytes = if self.plaintext_baseline.load(Ordering::Relaxed) {
             let mut out = Vec::new();

@@ -15,8 +15,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
-use crate::lake::{FileKey, parse_file_name};
-use crate::read::LakeFile;
+use super::file::{FileKey, LakeFile, parse_file_name};
 
 /// Where an S3 lake is and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
