@@ -1,0 +1,117 @@
+//! The key core's own due work, done on the next call after it falls due: scheduled rotations,
+//! and destroying keys whose deletion window has passed (crypto-erasure).
+
+use std::sync::atomic::Ordering;
+
+use super::{Call, KeyCore, State};
+use crate::Result;
+use crate::clock::Millis;
+use crate::model::{KeyRecord, RotationType};
+use crate::request::{Principal, RequestContext};
+use crate::state::{KeyOperation, KeyState};
+
+impl KeyCore {
+    /// Lowers the next-due time to cover `record`'s schedule.
+    pub(super) fn note_due(&self, record: &KeyRecord) {
+        if let Some(due) = due_of(record) {
+            self.inner.next_due.fetch_min(due, Ordering::SeqCst);
+        }
+    }
+
+    /// Runs automatic rotations and destructions that are due. Cheap when nothing is: one clock
+    /// read and one atomic load.
+    pub async fn maintain(&self) -> Result<()> {
+        if self.now() < self.inner.next_due.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        // One caller runs the work; the others go on (a key past its deletion date is already
+        // refused by `resolve` whether or not it has been destroyed yet).
+        let Ok(_running) = self.inner.maintenance.try_lock() else {
+            return Ok(());
+        };
+        self.inner.next_due.store(Millis::MAX, Ordering::SeqCst);
+        let now = self.now();
+        let (destroy, rotate): (Vec<_>, Vec<_>) = {
+            let state = self.read();
+            let destroy = state
+                .keys
+                .values()
+                .filter(|e| self.past_deletion(&e.record))
+                .map(|e| e.record.key_id.clone())
+                .collect();
+            let rotate = state
+                .keys
+                .values()
+                .filter(|e| {
+                    e.record.state == KeyState::Enabled
+                        && e.record.next_rotation.is_some_and(|t| t <= now)
+                })
+                .map(|e| e.record.key_id.clone())
+                .collect();
+            (destroy, rotate)
+        };
+        let service = Principal::key_core(&self.inner.location.account_id);
+        let ctx = RequestContext::local("lakeseal-keycore/maintenance");
+        let mut outcome = Ok(());
+        for key_id in destroy {
+            let mut call = self.call("DeleteKey", &service, &ctx);
+            call.internal = true;
+            let result = self.destroy(&key_id, now, &mut call);
+            outcome = outcome.and(self.finish(call, result).await);
+        }
+        for key_id in rotate {
+            let mut call = self.call("RotateKey", &service, &ctx);
+            call.internal = true;
+            let result = self
+                .rotate(
+                    &key_id,
+                    KeyOperation::RotateKeyOnDemand,
+                    RotationType::Automatic,
+                    &mut call,
+                )
+                .map(drop);
+            outcome = outcome.and(self.finish(call, result).await);
+        }
+        let due = earliest_due(&self.read());
+        self.inner.next_due.fetch_min(due, Ordering::SeqCst);
+        outcome
+    }
+
+    /// Crypto-erasure of one key: every version's material leaves the store and memory.
+    pub(super) fn destroy(&self, key_id: &str, now: Millis, call: &mut Call<'_>) -> Result<()> {
+        call.event.key_arn = Some(self.arn(key_id));
+        let mut state = self.write();
+        let aliases: Vec<String> = state
+            .aliases
+            .values()
+            .filter(|a| a.target_key_id == key_id)
+            .map(|a| a.name.clone())
+            .collect();
+        self.store().destroy_key(key_id, &aliases, now)?;
+        for alias in &aliases {
+            state.aliases.remove(alias);
+        }
+        // Dropping the entry zeroizes every version's key schedule.
+        state.keys.remove(key_id);
+        state.deleted.insert(key_id.to_owned());
+        tracing::info!(key = %self.arn(key_id), "key material destroyed");
+        Ok(())
+    }
+}
+
+pub(super) fn due_of(record: &KeyRecord) -> Option<Millis> {
+    match record.state {
+        KeyState::PendingDeletion => record.deletion_date,
+        KeyState::Enabled => record.next_rotation,
+        KeyState::Disabled => None,
+    }
+}
+
+pub(super) fn earliest_due(state: &State) -> Millis {
+    state
+        .keys
+        .values()
+        .filter_map(|e| due_of(&e.record))
+        .min()
+        .unwrap_or(Millis::MAX)
+}

@@ -1,0 +1,346 @@
+//! [`KeyCore`]: the in-memory key index and the steps every operation shares (admit, resolve,
+//! check state, audit). The rest by job: the data directory (`data_dir`: init, open, lock),
+//! authorisation (`authorize`), changing keys and sealing blobs under them (`keys`), and the key
+//! core's own due work (`maintenance`: scheduled rotation, erasure).
+
+mod authorize;
+mod data_dir;
+mod keys;
+mod maintenance;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use lakeseal_envelope::{EncryptionContext, SealingKey};
+
+use crate::audit::{AuditEvent, AuditLog, Durability};
+use crate::clock::{Clock, Millis, SystemClock, rfc3339};
+use crate::iam::{AccessKeyRecord, Role, User};
+use crate::model::{AliasRecord, KeyName, KeyRecord, Location};
+use crate::policy::Policy;
+use crate::request::{Principal, RequestContext};
+use crate::state::{self, KeyOperation};
+use crate::store::Store;
+use crate::{Error, Result};
+
+pub use self::data_dir::{AuditReset, InitOptions};
+
+/// The largest encryption context accepted, in bytes of keys and values together (as AWS KMS).
+pub const MAX_CONTEXT_BYTES: usize = 8192;
+
+/// How to open a data directory.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The time source for rotation schedules and deletion windows.
+    pub clock: Arc<dyn Clock>,
+    /// Whether audit records are synced before an operation is answered.
+    pub audit: Durability,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            audit: Durability::Durable,
+        }
+    }
+}
+
+/// A key and its versions, ready to use. Dropping it zeroizes every version's key schedule.
+#[derive(Debug)]
+pub(crate) struct KeyEntry {
+    pub(crate) record: KeyRecord,
+    /// `record.policy`, parsed once.
+    pub(crate) policy: Policy,
+    /// `versions[v - 1]` is version `v`.
+    pub(crate) versions: Vec<SealingKey>,
+}
+
+impl KeyEntry {
+    pub(crate) fn primary(&self) -> Result<&SealingKey> {
+        self.version(self.record.primary_version).ok_or_else(|| {
+            Error::Internal(format!("{} has no primary version", self.record.key_id))
+        })
+    }
+
+    pub(crate) fn version(&self, v: u32) -> Option<&SealingKey> {
+        self.versions.get(usize::try_from(v).ok()?.checked_sub(1)?)
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// By key id; sorted, which gives `ListKeys` a stable order for its markers.
+    pub(crate) keys: BTreeMap<String, KeyEntry>,
+    /// By alias name.
+    pub(crate) aliases: BTreeMap<String, AliasRecord>,
+    /// Ids of destroyed keys: a blob naming one is "deleted", not "invalid".
+    pub(crate) deleted: HashSet<String>,
+    /// Users of every account, by ARN.
+    pub(crate) users: BTreeMap<String, User>,
+    /// Access keys by id (secrets sealed).
+    pub(crate) access_keys: HashMap<String, AccessKeyRecord>,
+    /// Roles by ARN.
+    pub(crate) roles: BTreeMap<String, Role>,
+    /// Keys whose stored record or material cannot be loaded, with why: every operation on one
+    /// is refused with that reason; every other key works.
+    pub(crate) unusable: BTreeMap<String, String>,
+    /// Every user's and role's identity policies, parsed, by user or role ARN.
+    pub(crate) identity: HashMap<String, Vec<Policy>>,
+    /// Every role's trust policy, parsed, by role ARN.
+    pub(crate) trust: HashMap<String, Policy>,
+}
+
+/// One operation in flight: who asks, from where, and the audit event being filled in.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    pub(crate) who: &'a Principal,
+    pub(crate) ctx: &'a RequestContext,
+    pub(crate) event: AuditEvent,
+    /// The key core's own scheduled work (rotation, destruction), which no policy governs.
+    internal: bool,
+}
+
+/// The key core engine. Cheap to clone; all clones share one data directory.
+///
+/// Every operation takes the caller's [`Principal`] and [`RequestContext`], is authorised, and
+/// is answered only after its audit record is durable — refusals included.
+#[derive(Debug, Clone)]
+pub struct KeyCore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) location: Location,
+    pub(crate) clock: Arc<dyn Clock>,
+    root: SealingKey,
+    store: Mutex<Store>,
+    state: RwLock<State>,
+    audit: AuditLog,
+    /// The earliest time at which a rotation or destruction is due; checked on every call.
+    next_due: AtomicI64,
+    maintenance: tokio::sync::Mutex<()>,
+    dir: PathBuf,
+    /// Held for the life of the process: one key core per data directory.
+    _lock: File,
+}
+
+impl KeyCore {
+    /// Where this key core's keys live: partition, region, account.
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    pub(crate) fn root(&self) -> &SealingKey {
+        &self.inner.root
+    }
+
+    pub(crate) fn now(&self) -> Millis {
+        self.inner.clock.now_ms()
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
+        // Mutations validate before they change anything, so a panic elsewhere cannot leave
+        // the index half-updated; carry on with it.
+        self.inner
+            .state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.inner
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        self.inner
+            .store
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts an operation: who asks, from where, and a blank audit event for it.
+    pub(crate) fn call<'a>(
+        &self,
+        operation: &str,
+        who: &'a Principal,
+        ctx: &'a RequestContext,
+    ) -> Call<'a> {
+        Call {
+            who,
+            ctx,
+            event: AuditEvent::new(operation, who, ctx, &self.inner.location.region),
+            internal: false,
+        }
+    }
+
+    /// Records the outcome, waits until the record is durable, then hands the outcome back. If
+    /// the record cannot be made durable, the caller gets that error instead (fail closed).
+    pub(crate) async fn finish<T>(&self, call: Call<'_>, result: Result<T>) -> Result<T> {
+        let mut event = call.event;
+        event.time = rfc3339(self.now());
+        match &result {
+            Ok(_) => {
+                event.result = "Success".to_owned();
+                tracing::trace!(operation = %event.operation, key = ?event.key_arn, "answered");
+            }
+            Err(e) => {
+                event.result = e.code().as_str().to_owned();
+                event.error_message = Some(e.to_string());
+                tracing::debug!(
+                    operation = %event.operation,
+                    code = e.code().as_str(),
+                    error = %e,
+                    "refused"
+                );
+            }
+        }
+        self.inner.audit.append(event).await?;
+        result
+    }
+
+    /// Audits a request refused before it reached an operation: a bad signature, an unknown
+    /// access key, a malformed or throttled request. `who` is the caller when it is known.
+    pub async fn audit_refusal(
+        &self,
+        operation: &str,
+        who: Option<&Principal>,
+        ctx: &RequestContext,
+        code: &str,
+        message: &str,
+    ) -> Result<()> {
+        let anonymous = Principal {
+            account_id: String::new(),
+            arn: "anonymous".to_owned(),
+            access_key_id: None,
+        };
+        let call = self.call(operation, who.unwrap_or(&anonymous), ctx);
+        let mut event = call.event;
+        event.time = rfc3339(self.now());
+        event.result = code.to_owned();
+        event.error_message = Some(message.to_owned());
+        self.inner.audit.append(event).await.map(drop)
+    }
+
+    /// Runs the key core's own due work, then checks that the request addresses this key
+    /// core's region. What the caller may do is checked per operation
+    /// ([`KeyCore::authorize_account`], and [`KeyCore::resolve_for`] for keys).
+    pub(crate) async fn admit(&self, _who: &Principal, ctx: &RequestContext) -> Result<()> {
+        self.maintain().await?;
+        let here = &self.inner.location;
+        if let Some(region) = &ctx.region
+            && *region != here.region
+        {
+            return Err(Error::Validation(format!(
+                "this key core serves region {}, not {region}",
+                here.region
+            )));
+        }
+        Ok(())
+    }
+
+    /// The key an identifier names, if it is usable at all (not destroyed, not past its
+    /// deletion date).
+    pub(crate) fn resolve<'s>(&self, state: &'s State, identifier: &str) -> Result<&'s KeyEntry> {
+        let not_found = || {
+            Error::NotFound(format!(
+                "key {identifier} does not exist in {} account {}",
+                self.inner.location.region, self.inner.location.account_id
+            ))
+        };
+        let key_id = match self
+            .inner
+            .location
+            .parse(identifier)
+            .ok_or_else(not_found)?
+        {
+            KeyName::Key(id) => id,
+            KeyName::Alias(alias) => state
+                .aliases
+                .get(alias)
+                .map(|a| a.target_key_id.as_str())
+                .ok_or_else(|| Error::NotFound(format!("alias {alias} does not exist")))?,
+        };
+        if let Some(why) = state.unusable.get(key_id) {
+            return Err(Error::Internal(format!(
+                "key {key_id} cannot be used: {why}"
+            )));
+        }
+        let entry = state.keys.get(key_id).ok_or_else(not_found)?;
+        if self.past_deletion(&entry.record) {
+            return Err(Error::NotFound(format!("key {key_id} has been deleted")));
+        }
+        Ok(entry)
+    }
+
+    /// Resolves a key, checks that the caller may do `op` with it and that its state allows it.
+    pub(crate) fn resolve_for<'s>(
+        &self,
+        state: &'s State,
+        identifier: &str,
+        op: KeyOperation,
+        call: &mut Call<'_>,
+    ) -> Result<&'s KeyEntry> {
+        let entry = self.resolve(state, identifier)?;
+        let arn = self.arn(&entry.record.key_id);
+        call.event.key_arn = Some(arn.clone());
+        self.authorize_key(state, call, op, entry, &arn)?;
+        state::check(entry.record.state, op, &arn)?;
+        Ok(entry)
+    }
+
+    pub(crate) fn arn(&self, key_id: &str) -> String {
+        self.inner.location.key_arn(key_id)
+    }
+}
+
+impl State {
+    /// Indexes a role, its parsed identity policies and its trust policy.
+    pub(crate) fn set_role(&mut self, role: Role) -> Result<()> {
+        let policies = role
+            .policies
+            .values()
+            .map(|doc| Policy::parse(doc))
+            .collect::<Result<Vec<_>>>()?;
+        self.trust
+            .insert(role.arn.clone(), Policy::parse(&role.trust_policy)?);
+        self.identity.insert(role.arn.clone(), policies);
+        self.roles.insert(role.arn.clone(), role);
+        Ok(())
+    }
+
+    /// Indexes a user and its parsed identity policies.
+    pub(crate) fn set_user(&mut self, user: User) -> Result<()> {
+        let policies = user
+            .policies
+            .values()
+            .map(|doc| Policy::parse(doc))
+            .collect::<Result<Vec<_>>>()?;
+        self.identity.insert(user.arn.clone(), policies);
+        self.users.insert(user.arn.clone(), user);
+        Ok(())
+    }
+}
+
+/// Refuses an encryption context over the size limit or with an empty key.
+pub(crate) fn check_context(context: &EncryptionContext) -> Result<()> {
+    if context.size_in_bytes() > MAX_CONTEXT_BYTES {
+        return Err(Error::Validation(format!(
+            "the encryption context is {} bytes; the limit is {MAX_CONTEXT_BYTES}",
+            context.size_in_bytes()
+        )));
+    }
+    if context.iter().any(|(k, _)| k.is_empty()) {
+        return Err(Error::Validation(
+            "encryption context keys must not be empty".into(),
+        ));
+    }
+    Ok(())
+}
