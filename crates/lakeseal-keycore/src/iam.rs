@@ -1,8 +1,10 @@
-//! Identities: users, roles, access keys and their identity policies.
+//! Identities: users, roles, access keys and their identity policies, as the store keeps them;
+//! the operations on them are in `ops/` (`iam_users`, `iam_roles`, `access_keys`,
+//! `assume_role`, `iam_manage`) like every other.
 //!
-//! An access key's secret is made here, handed out once, and stored only sealed under the root
-//! key. Authentication (SigV4, in the server) asks [`KeyCore::signing_secret`] for the secret of
-//! an access key id and the [`Principal`] it stands for.
+//! An access key's secret is handed out once and stored only sealed under the root key.
+//! Authentication (SigV4, in the server) asks [`KeyCore::signing_identity`] for the secret of an
+//! access key id and the [`Principal`] it stands for.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +14,7 @@ use lakeseal_envelope::{EncryptionContext, SecretBytes, random_bytes};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::{Error, KeyCore, Principal, RequestContext, Result};
+use crate::{Error, KeyCore, Principal, Result};
 
 /// A user of an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,7 +190,7 @@ impl NewAccessKey {
     }
 }
 
-fn secret_context(access_key_id: &str) -> EncryptionContext {
+pub(crate) fn secret_context(access_key_id: &str) -> EncryptionContext {
     EncryptionContext::from_iter([
         ("lakeseal:purpose", "access-key-secret"),
         ("lakeseal:access-key-id", access_key_id),
@@ -196,7 +198,7 @@ fn secret_context(access_key_id: &str) -> EncryptionContext {
 }
 
 /// `AKIA` or `ASIA` and 16 characters of the base32 alphabet, as AWS access key ids look.
-fn new_access_key_id(prefix: &str) -> Result<String> {
+pub(crate) fn new_access_key_id(prefix: &str) -> Result<String> {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let random = random_bytes(16)?;
     let tail: String = random
@@ -208,7 +210,7 @@ fn new_access_key_id(prefix: &str) -> Result<String> {
 }
 
 /// 40 characters of base64, as AWS secret access keys look (240 bits of entropy).
-fn new_secret() -> Result<SecretBytes> {
+pub(crate) fn new_secret() -> Result<SecretBytes> {
     let random = random_bytes(30)?;
     Ok(SecretBytes::new(
         STANDARD.encode(random.expose_secret()).into_bytes(),
@@ -229,234 +231,6 @@ pub(crate) fn valid_name(name: &str) -> bool {
 }
 
 impl KeyCore {
-    /// Creates a user in the key core's account.
-    pub async fn create_user(
-        &self,
-        who: &Principal,
-        ctx: &RequestContext,
-        name: &str,
-    ) -> Result<User> {
-        let account_id = self.location().account_id.clone();
-        self.create_user_in(who, ctx, &account_id, name).await
-    }
-
-    /// Creates a user in another account, for callers from outside that the key policy of a key
-    /// names.
-    pub async fn create_user_in(
-        &self,
-        who: &Principal,
-        ctx: &RequestContext,
-        account_id: &str,
-        name: &str,
-    ) -> Result<User> {
-        let call = self.call("CreateUser", who, ctx);
-        let result = self.admit(who, ctx).await.and_then(|()| {
-            self.authorize_account(&self.read(), &call, "iam:CreateUser")?;
-            self.create_user_apply(account_id, name)
-        });
-        self.finish(call, result).await
-    }
-
-    fn create_user_apply(&self, account_id: &str, name: &str) -> Result<User> {
-        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::Validation(format!(
-                "account id {account_id:?} is not 12 digits"
-            )));
-        }
-        if !valid_name(name) {
-            return Err(Error::Validation(format!(
-                "user name {name:?} must be 1-64 of a-z A-Z 0-9 +=,.@_-"
-            )));
-        }
-        let account_id = account_id.to_owned();
-        let user = User {
-            name: name.to_owned(),
-            arn: format!("arn:aws:iam::{account_id}:user/{name}"),
-            account_id,
-            policies: BTreeMap::new(),
-            created: self.now(),
-        };
-        let mut state = self.write();
-        if state.users.contains_key(&user.arn) {
-            return Err(Error::AlreadyExists(format!("user {name} already exists")));
-        }
-        self.store().put_user(&user)?;
-        state.set_user(user.clone())?;
-        Ok(user)
-    }
-
-    /// Sets (or replaces) an inline identity policy of a user.
-    pub async fn put_user_policy(
-        &self,
-        who: &Principal,
-        ctx: &RequestContext,
-        user: &str,
-        policy_name: &str,
-        document: &str,
-    ) -> Result<()> {
-        let call = self.call("PutUserPolicy", who, ctx);
-        let result = self.admit(who, ctx).await.and_then(|()| {
-            self.authorize_account(&self.read(), &call, "iam:PutUserPolicy")?;
-            self.put_user_policy_apply(user, policy_name, document)
-        });
-        self.finish(call, result).await
-    }
-
-    fn put_user_policy_apply(&self, user: &str, policy_name: &str, document: &str) -> Result<()> {
-        crate::policy::Policy::parse(document)?;
-        let arn = self.user_arn(user);
-        let mut state = self.write();
-        let mut record = state
-            .users
-            .get(&arn)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("user {user} does not exist")))?;
-        record
-            .policies
-            .insert(policy_name.to_owned(), document.to_owned());
-        self.store().put_user(&record)?;
-        state.set_user(record)?;
-        Ok(())
-    }
-
-    /// Makes a new access key for a user; the secret is returned this once.
-    pub async fn create_access_key(
-        &self,
-        who: &Principal,
-        ctx: &RequestContext,
-        user: &str,
-    ) -> Result<NewAccessKey> {
-        self.create_access_key_delivered(who, ctx, user, |_| Ok(()))
-            .await
-    }
-
-    /// Makes a new access key for a user and hands it to `deliver` (which writes it where its
-    /// owner will find it) before the key is stored: a key whose secret could not be delivered
-    /// never exists, rather than lingering with its secret lost.
-    pub async fn create_access_key_delivered(
-        &self,
-        who: &Principal,
-        ctx: &RequestContext,
-        user: &str,
-        deliver: impl FnOnce(&NewAccessKey) -> std::result::Result<(), String>,
-    ) -> Result<NewAccessKey> {
-        let call = self.call("CreateAccessKey", who, ctx);
-        let result = self.admit(who, ctx).await.and_then(|()| {
-            self.authorize_account(&self.read(), &call, "iam:CreateAccessKey")?;
-            self.create_access_key_apply(user, deliver)
-        });
-        self.finish(call, result).await
-    }
-
-    /// Deletes a user's access key: requests signed with it are refused from now on.
-    pub async fn delete_access_key(
-        &self,
-        who: &Principal,
-        ctx: &RequestContext,
-        user: &str,
-        access_key_id: &str,
-    ) -> Result<()> {
-        let call = self.call("DeleteAccessKey", who, ctx);
-        let result = self.admit(who, ctx).await.and_then(|()| {
-            self.authorize_account(&self.read(), &call, "iam:DeleteAccessKey")?;
-            let arn = self.user_arn(user);
-            let mut state = self.write();
-            let owned = state.access_keys.get(access_key_id).is_some_and(
-                |k| matches!(&k.owner, KeyOwner::User { arn: owner } if *owner == arn),
-            );
-            if !owned {
-                return Err(Error::NotFound(format!(
-                    "user {user} has no access key {access_key_id}"
-                )));
-            }
-            self.store().delete_access_key(access_key_id)?;
-            state.access_keys.remove(access_key_id);
-            Ok(())
-        });
-        self.finish(call, result).await
-    }
-
-    /// A user's access keys: ids and creation times, never secrets.
-    pub async fn list_access_keys(
-        &self,
-        who: &Principal,
-        ctx: &RequestContext,
-        user: &str,
-    ) -> Result<Vec<AccessKeyMetadata>> {
-        let call = self.call("ListAccessKeys", who, ctx);
-        let result = self.admit(who, ctx).await.and_then(|()| {
-            let state = self.read();
-            self.authorize_account(&state, &call, "iam:ListAccessKeys")?;
-            let arn = self.user_arn(user);
-            let user = state
-                .users
-                .get(&arn)
-                .ok_or_else(|| Error::NotFound(format!("user {user} does not exist")))?;
-            let mut keys: Vec<AccessKeyMetadata> = state
-                .access_keys
-                .values()
-                .filter(|k| matches!(&k.owner, KeyOwner::User { arn: owner } if *owner == arn))
-                .map(|k| AccessKeyMetadata {
-                    user_name: user.name.clone(),
-                    access_key_id: k.access_key_id.clone(),
-                    status: "Active".to_owned(),
-                    create_date: crate::clock::rfc3339(k.created),
-                })
-                .collect();
-            keys.sort_by(|a, b| a.create_date.cmp(&b.create_date));
-            Ok(keys)
-        });
-        self.finish(call, result).await
-    }
-
-    /// Creates the `admin` user of a new key core, with an identity policy allowing everything,
-    /// and its first access key. Done once, by `keycore init`, as the account root.
-    pub async fn bootstrap_admin(&self, ctx: &RequestContext) -> Result<NewAccessKey> {
-        let root = Principal::account_root(&self.location().account_id);
-        self.create_user(&root, ctx, "admin").await?;
-        let everything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
-        self.put_user_policy(&root, ctx, "admin", "administrator", everything)
-            .await?;
-        self.create_access_key(&root, ctx, "admin").await
-    }
-
-    fn create_access_key_apply(
-        &self,
-        user: &str,
-        deliver: impl FnOnce(&NewAccessKey) -> std::result::Result<(), String>,
-    ) -> Result<NewAccessKey> {
-        let arn = self.user_arn(user);
-        if !self.read().users.contains_key(&arn) {
-            return Err(Error::NotFound(format!("user {user} does not exist")));
-        }
-        let access_key_id = new_access_key_id("AKIA")?;
-        let secret = new_secret()?;
-        let sealed_secret = self
-            .root()
-            .seal(secret.expose_secret(), &secret_context(&access_key_id))?;
-        let record = AccessKeyRecord {
-            access_key_id: access_key_id.clone(),
-            account_id: self.location().account_id.clone(),
-            owner: KeyOwner::User { arn: arn.clone() },
-            sealed_secret,
-            created: self.now(),
-        };
-        let key = NewAccessKey {
-            access_key_id,
-            secret_access_key: secret,
-            owner_arn: arn,
-        };
-        deliver(&key).map_err(|why| {
-            Error::Validation(format!(
-                "the new access key was not created, since it could not be delivered: {why}"
-            ))
-        })?;
-        let mut state = self.write();
-        self.store().put_access_key(&record)?;
-        state.access_keys.insert(key.access_key_id.clone(), record);
-        Ok(key)
-    }
-
     /// For request authentication: who an access key stands for, its secret, and for temporary
     /// credentials the session token and expiry to check. An unknown key is `None`.
     pub fn signing_identity(&self, access_key_id: &str) -> Result<Option<SigningIdentity>> {
@@ -486,151 +260,6 @@ impl KeyCore {
             session_token_sha256: token,
             expires,
         }))
-    }
-
-    /// The key core's clock, for checking credential expiry.
-    pub fn now_ms(&self) -> Millis {
-        self.now()
-    }
-
-    /// Creates a role that the principals its trust policy names may assume.
-    pub async fn create_role(
-        &self,
-        who: &Principal,
-        ctx: &RequestContext,
-        name: &str,
-        trust_policy: &str,
-    ) -> Result<Role> {
-        let call = self.call("CreateRole", who, ctx);
-        let result = self.admit(who, ctx).await.and_then(|()| {
-            self.authorize_account(&self.read(), &call, "iam:CreateRole")?;
-            if !valid_name(name) {
-                return Err(Error::Validation(format!(
-                    "role name {name:?} must be 1-64 of a-z A-Z 0-9 +=,.@_-"
-                )));
-            }
-            crate::policy::Policy::parse(trust_policy)?;
-            let account_id = self.location().account_id.clone();
-            let role = Role {
-                name: name.to_owned(),
-                arn: format!("arn:aws:iam::{account_id}:role/{name}"),
-                account_id,
-                trust_policy: trust_policy.to_owned(),
-                policies: BTreeMap::new(),
-                created: self.now(),
-            };
-            let mut state = self.write();
-            if state.roles.contains_key(&role.arn) {
-                return Err(Error::AlreadyExists(format!("role {name} already exists")));
-            }
-            self.store().put_role(&role)?;
-            state.set_role(role.clone())?;
-            Ok(role)
-        });
-        self.finish(call, result).await
-    }
-
-    /// Sets (or replaces) an inline identity policy of a role.
-    pub async fn put_role_policy(
-        &self,
-        who: &Principal,
-        ctx: &RequestContext,
-        role: &str,
-        policy_name: &str,
-        document: &str,
-    ) -> Result<()> {
-        let call = self.call("PutRolePolicy", who, ctx);
-        let result = self.admit(who, ctx).await.and_then(|()| {
-            self.authorize_account(&self.read(), &call, "iam:PutRolePolicy")?;
-            crate::policy::Policy::parse(document)?;
-            let arn = self.role_arn(role);
-            let mut state = self.write();
-            let mut record = state
-                .roles
-                .get(&arn)
-                .cloned()
-                .ok_or_else(|| Error::NotFound(format!("role {role} does not exist")))?;
-            record
-                .policies
-                .insert(policy_name.to_owned(), document.to_owned());
-            self.store().put_role(&record)?;
-            state.set_role(record)?;
-            Ok(())
-        });
-        self.finish(call, result).await
-    }
-
-    /// `sts:AssumeRole`: temporary credentials for a role whose trust policy allows the caller.
-    pub async fn assume_role(
-        &self,
-        who: &Principal,
-        ctx: &RequestContext,
-        role_arn: &str,
-        session_name: &str,
-        duration_seconds: Option<u32>,
-    ) -> Result<SessionCredentials> {
-        let mut call = self.call("AssumeRole", who, ctx);
-        call.event.key_arn = Some(role_arn.to_owned());
-        let result = self.admit(who, ctx).await.and_then(|()| {
-            let seconds = duration_seconds.unwrap_or(3600);
-            if !SESSION_SECONDS.contains(&seconds) {
-                return Err(Error::Validation(format!(
-                    "DurationSeconds {seconds} is out of range: use 900 to 43200"
-                )));
-            }
-            if !(2..=64).contains(&session_name.len()) || !valid_name(session_name) {
-                return Err(Error::Validation(format!(
-                    "RoleSessionName {session_name:?} must be 2-64 of a-z A-Z 0-9 +=,.@_-"
-                )));
-            }
-            let role = {
-                let state = self.read();
-                let role = state.roles.get(role_arn).cloned().ok_or_else(|| {
-                    Error::AccessDenied(format!(
-                        "{} is not authorized to assume {role_arn}",
-                        who.arn
-                    ))
-                })?;
-                self.authorize_assume(&state, &call, &role)?;
-                role
-            };
-            let access_key_id = new_access_key_id("ASIA")?;
-            let secret = new_secret()?;
-            let token = SecretBytes::new(
-                STANDARD
-                    .encode(random_bytes(48)?.expose_secret())
-                    .into_bytes(),
-            );
-            let expiration = self.now() + i64::from(seconds) * 1000;
-            let assumed = format!(
-                "arn:aws:sts::{}:assumed-role/{}/{session_name}",
-                role.account_id, role.name
-            );
-            let record = AccessKeyRecord {
-                access_key_id: access_key_id.clone(),
-                account_id: role.account_id.clone(),
-                owner: KeyOwner::Session {
-                    arn: assumed.clone(),
-                    expires: expiration,
-                    token_sha256: sha256_hex(token.expose_secret()),
-                },
-                sealed_secret: self
-                    .root()
-                    .seal(secret.expose_secret(), &secret_context(&access_key_id))?,
-                created: self.now(),
-            };
-            let mut state = self.write();
-            self.store().put_access_key(&record)?;
-            state.access_keys.insert(access_key_id.clone(), record);
-            Ok(SessionCredentials {
-                access_key_id,
-                secret_access_key: secret,
-                session_token: token,
-                expiration,
-                assumed_role_arn: assumed,
-            })
-        });
-        self.finish(call, result).await
     }
 
     /// A user's ARN: as given, or the key core's account's user of that name.

@@ -12,7 +12,7 @@ use crate::{Error, Result, root};
 impl KeyCore {
     pub(super) fn past_deletion(&self, record: &KeyRecord) -> bool {
         record.state == KeyState::PendingDeletion
-            && record.deletion_date.is_some_and(|d| d <= self.now())
+            && record.deletion_date.is_some_and(|d| d <= self.now_ms())
     }
 
     /// Applies `change` to the record of the key `identifier` names, stores it durably, then
@@ -27,7 +27,7 @@ impl KeyCore {
         let mut state = self.write();
         let entry = self.resolve_for(&state, identifier, op, call)?;
         let mut record = entry.record.clone();
-        change(&mut record, self.now())?;
+        change(&mut record, self.now_ms())?;
         let policy = (record.policy != entry.record.policy)
             .then(|| Policy::parse(&record.policy))
             .transpose()?;
@@ -54,7 +54,7 @@ impl KeyCore {
         let entry = self.resolve_for(&state, identifier, op, call)?;
         let mut record = entry.record.clone();
         let version = record.primary_version + 1;
-        let now = self.now();
+        let now = self.now_ms();
         let (key, sealed) = root::new_version(&self.inner.root, &record.key_id, version)?;
         record.primary_version = version;
         record.rotations.push(Rotation {

@@ -21,7 +21,7 @@ impl KeyCore {
     /// Runs automatic rotations and destructions that are due. Cheap when nothing is: one clock
     /// read and one atomic load.
     pub async fn maintain(&self) -> Result<()> {
-        if self.now() < self.inner.next_due.load(Ordering::SeqCst) {
+        if self.now_ms() < self.inner.next_due.load(Ordering::SeqCst) {
             return Ok(());
         }
         // One caller runs the work; the others go on (a key past its deletion date is already
@@ -30,7 +30,7 @@ impl KeyCore {
             return Ok(());
         };
         self.inner.next_due.store(Millis::MAX, Ordering::SeqCst);
-        let now = self.now();
+        let now = self.now_ms();
         let (destroy, rotate): (Vec<_>, Vec<_>) = {
             let state = self.read();
             let destroy = state

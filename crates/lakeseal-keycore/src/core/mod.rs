@@ -139,7 +139,9 @@ impl KeyCore {
         &self.inner.root
     }
 
-    pub(crate) fn now(&self) -> Millis {
+    /// Now, on the key core's clock (injectable, see [`crate::clock`]): what rotation,
+    /// deletion and credential expiry are measured by.
+    pub fn now_ms(&self) -> Millis {
         self.inner.clock.now_ms()
     }
 
@@ -185,7 +187,7 @@ impl KeyCore {
     /// the record cannot be made durable, the caller gets that error instead (fail closed).
     pub(crate) async fn finish<T>(&self, call: Call<'_>, result: Result<T>) -> Result<T> {
         let mut event = call.event;
-        event.time = rfc3339(self.now());
+        event.time = rfc3339(self.now_ms());
         match &result {
             Ok(_) => {
                 event.result = "Success".to_owned();
@@ -223,7 +225,7 @@ impl KeyCore {
         };
         let call = self.call(operation, who.unwrap_or(&anonymous), ctx);
         let mut event = call.event;
-        event.time = rfc3339(self.now());
+        event.time = rfc3339(self.now_ms());
         event.result = code.to_owned();
         event.error_message = Some(message.to_owned());
         self.inner.audit.append(event).await.map(drop)

@@ -143,7 +143,7 @@ impl KeyCore {
             let mut state = self.write();
             let target = self.resolve_for(&state, &req.target_key_id, op, &mut call)?;
             let target_key_id = target.record.key_id.clone();
-            let now = self.now();
+            let now = self.now_ms();
             let alias = match (state.aliases.get(&req.alias_name), create) {
                 (Some(_), true) => {
                     return Err(Error::AlreadyExists(format!(

@@ -136,7 +136,7 @@ impl KeyCore {
         let record = KeyRecord {
             key_id,
             description,
-            creation_date: self.now(),
+            creation_date: self.now_ms(),
             state: KeyState::Enabled,
             deletion_date: None,
             pending_window_days: None,

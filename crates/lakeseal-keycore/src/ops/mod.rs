@@ -1,13 +1,18 @@
 //! The key core's operations, one AWS KMS operation (or a close family) per file. Each has its
 //! request and response types in the AWS JSON shape, its checks, and its apply step.
 
+mod access_keys;
 pub mod aliases;
+mod assume_role;
 pub mod create_key;
 pub mod decrypt;
 pub mod describe_key;
 pub mod encrypt;
 pub mod generate_data_key;
 pub mod generate_random;
+pub(crate) mod iam_manage;
+mod iam_roles;
+mod iam_users;
 pub mod key_deletion;
 pub mod key_policy;
 pub mod key_state;

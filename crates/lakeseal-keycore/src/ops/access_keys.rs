@@ -1,0 +1,149 @@
+//! `CreateAccessKey`, `DeleteAccessKey`, `ListAccessKeys`, and the first admin's key made at
+//! `keycore init`. A secret is made here, handed out once, and stored only sealed under the root
+//! key.
+
+use crate::iam::{
+    AccessKeyMetadata, AccessKeyRecord, KeyOwner, NewAccessKey, new_access_key_id, new_secret,
+    secret_context,
+};
+use crate::{Error, KeyCore, Principal, RequestContext, Result};
+
+impl KeyCore {
+    /// Makes a new access key for a user; the secret is returned this once.
+    pub async fn create_access_key(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        user: &str,
+    ) -> Result<NewAccessKey> {
+        self.create_access_key_delivered(who, ctx, user, |_| Ok(()))
+            .await
+    }
+
+    /// Makes a new access key for a user and hands it to `deliver` (which writes it where its
+    /// owner will find it) before the key is stored: a key whose secret could not be delivered
+    /// never exists, rather than lingering with its secret lost.
+    pub async fn create_access_key_delivered(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        user: &str,
+        deliver: impl FnOnce(&NewAccessKey) -> std::result::Result<(), String>,
+    ) -> Result<NewAccessKey> {
+        let call = self.call("CreateAccessKey", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.authorize_account(&self.read(), &call, "iam:CreateAccessKey")?;
+            self.create_access_key_apply(user, deliver)
+        });
+        self.finish(call, result).await
+    }
+
+    /// Deletes a user's access key: requests signed with it are refused from now on.
+    pub async fn delete_access_key(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        user: &str,
+        access_key_id: &str,
+    ) -> Result<()> {
+        let call = self.call("DeleteAccessKey", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            self.authorize_account(&self.read(), &call, "iam:DeleteAccessKey")?;
+            let arn = self.user_arn(user);
+            let mut state = self.write();
+            let owned = state.access_keys.get(access_key_id).is_some_and(
+                |k| matches!(&k.owner, KeyOwner::User { arn: owner } if *owner == arn),
+            );
+            if !owned {
+                return Err(Error::NotFound(format!(
+                    "user {user} has no access key {access_key_id}"
+                )));
+            }
+            self.store().delete_access_key(access_key_id)?;
+            state.access_keys.remove(access_key_id);
+            Ok(())
+        });
+        self.finish(call, result).await
+    }
+
+    /// A user's access keys: ids and creation times, never secrets.
+    pub async fn list_access_keys(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        user: &str,
+    ) -> Result<Vec<AccessKeyMetadata>> {
+        let call = self.call("ListAccessKeys", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            let state = self.read();
+            self.authorize_account(&state, &call, "iam:ListAccessKeys")?;
+            let arn = self.user_arn(user);
+            let user = state
+                .users
+                .get(&arn)
+                .ok_or_else(|| Error::NotFound(format!("user {user} does not exist")))?;
+            let mut keys: Vec<AccessKeyMetadata> = state
+                .access_keys
+                .values()
+                .filter(|k| matches!(&k.owner, KeyOwner::User { arn: owner } if *owner == arn))
+                .map(|k| AccessKeyMetadata {
+                    user_name: user.name.clone(),
+                    access_key_id: k.access_key_id.clone(),
+                    status: "Active".to_owned(),
+                    create_date: crate::clock::rfc3339(k.created),
+                })
+                .collect();
+            keys.sort_by(|a, b| a.create_date.cmp(&b.create_date));
+            Ok(keys)
+        });
+        self.finish(call, result).await
+    }
+
+    /// Creates the `admin` user of a new key core, with an identity policy allowing everything,
+    /// and its first access key. Done once, by `keycore init`, as the account root.
+    pub async fn bootstrap_admin(&self, ctx: &RequestContext) -> Result<NewAccessKey> {
+        let root = Principal::account_root(&self.location().account_id);
+        self.create_user(&root, ctx, "admin").await?;
+        let everything = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+        self.put_user_policy(&root, ctx, "admin", "administrator", everything)
+            .await?;
+        self.create_access_key(&root, ctx, "admin").await
+    }
+
+    pub(crate) fn create_access_key_apply(
+        &self,
+        user: &str,
+        deliver: impl FnOnce(&NewAccessKey) -> std::result::Result<(), String>,
+    ) -> Result<NewAccessKey> {
+        let arn = self.user_arn(user);
+        if !self.read().users.contains_key(&arn) {
+            return Err(Error::NotFound(format!("user {user} does not exist")));
+        }
+        let access_key_id = new_access_key_id("AKIA")?;
+        let secret = new_secret()?;
+        let sealed_secret = self
+            .root()
+            .seal(secret.expose_secret(), &secret_context(&access_key_id))?;
+        let record = AccessKeyRecord {
+            access_key_id: access_key_id.clone(),
+            account_id: self.location().account_id.clone(),
+            owner: KeyOwner::User { arn: arn.clone() },
+            sealed_secret,
+            created: self.now_ms(),
+        };
+        let key = NewAccessKey {
+            access_key_id,
+            secret_access_key: secret,
+            owner_arn: arn,
+        };
+        deliver(&key).map_err(|why| {
+            Error::Validation(format!(
+                "the new access key was not created, since it could not be delivered: {why}"
+            ))
+        })?;
+        let mut state = self.write();
+        self.store().put_access_key(&record)?;
+        state.access_keys.insert(key.access_key_id.clone(), record);
+        Ok(key)
+    }
+}
