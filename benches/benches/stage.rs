@@ -1,6 +1,7 @@
 //! The stage's hot paths, each beside its baseline in the same run:
 //! * `decode`: simulated telemetry JSON into Arrow columns (ours, all or nothing per record, typed
-//!   by the schema) against `serde_json::from_slice::<Value>` of the same records (parse only);
+//!   by the schema) against `arrow-json`'s decoder into the same Arrow schema, and
+//!   `serde_json::from_slice::<Value>` of the same records (parse only);
 //! * `window_write`: one 50,000-record window as Parquet with the lake's layout, encrypted (ours)
 //!   against the same layout unencrypted;
 //! * `dek_cache`: a data key from the cache on a hit against calling a (free, in-memory) key
@@ -64,6 +65,18 @@ fn decode(c: &mut Criterion) {
             for r in &records {
                 black_box(serde_json::from_slice::<serde_json::Value>(r).unwrap());
             }
+        })
+    });
+    group.bench_function("arrow-json-decoder", |b| {
+        let mut decoder = arrow_json::ReaderBuilder::new(schema().arrow())
+            .with_batch_size(records.len())
+            .build_decoder()
+            .unwrap();
+        b.iter(|| {
+            for r in &records {
+                assert_eq!(decoder.decode(r).unwrap(), r.len());
+            }
+            black_box(decoder.flush().unwrap().unwrap())
         })
     });
     group.bench_function("lakeseal-decoder", |b| {

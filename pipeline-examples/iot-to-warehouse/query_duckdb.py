@@ -1,7 +1,8 @@
 """Runs queries.sql in DuckDB over the lake. Each file has its own data key: `lakeseal lake
-unwrap-key` (an audited Decrypt) gives it, DuckDB gets one named key per file, and each file is
+unwrap-key` (an audited Decrypt) gives it (its JSON's `Plaintext`), DuckDB gets one named key per file, and each file is
 loaded into a table `telemetry` on its own (DuckDB 2.0 fails with "Computed AES tag differs"
 when one query reads several files under different keys; each alone reads fine). Usage: query_duckdb.py LAKE_TABLE_DIR -- <lakeseal key-source flags...>"""
+import json
 import os
 import subprocess
 import sys
@@ -14,10 +15,10 @@ lakeseal = os.environ.get("LAKESEAL", "lakeseal")
 files = sorted(table_dir.rglob("*.parquet"))
 con = duckdb.connect()
 for n, path in enumerate(files):
-    key = subprocess.run(
+    key = json.loads(subprocess.run(
         [lakeseal, "lake", "unwrap-key", str(path), *key_flags],
         check=True, capture_output=True, text=True,
-    ).stdout.strip()
+    ).stdout)["Plaintext"]
     con.execute(f"PRAGMA add_parquet_key('k{n}', '{key}')")
     source = f"read_parquet('{path}', encryption_config = {{footer_key: 'k{n}'}})"
     if n == 0:

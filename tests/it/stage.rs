@@ -12,7 +12,7 @@ use lakeseal_keycore::ops::KeyIdRequest;
 use lakeseal_keycore::ops::aliases::AliasRequest;
 use lakeseal_keycore::{Principal, RequestContext};
 use lakeseal_keycore_server::{Limit, RateLimits, ServerConfig};
-use lakeseal_stage::{lake, read};
+use lakeseal_stage::{lake, verify};
 use rand::Rng;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -335,7 +335,7 @@ impl Pipeline {
     }
 
     fn watermarks(&self) -> BTreeMap<i32, (i64, i64)> {
-        read::watermarks(&self.broker.bootstrap, TOPIC).unwrap()
+        verify::watermarks(&self.broker.bootstrap, TOPIC).unwrap()
     }
 
     /// Waits until the lake's files cover every offset of the topic.
@@ -344,7 +344,7 @@ impl Pipeline {
         let start = Instant::now();
         loop {
             let files = lake::list_local(&self.lake().join("telemetry")).unwrap_or_default();
-            let coverage = read::coverage(&files);
+            let coverage = verify::coverage(&files);
             let done = marks.iter().all(|(p, (_, high))| {
                 *high == 0
                     || coverage
@@ -406,6 +406,22 @@ impl Pipeline {
         let report: serde_json::Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
         assert!(out.status.success(), "lake verify failed: {report:#}");
+        // `--output text` says the same, a field a line.
+        let text = self.cli(&[
+            "--output",
+            "text",
+            "lake",
+            "verify",
+            "--table",
+            "telemetry",
+            lake.to_str().unwrap(),
+        ]);
+        let text = String::from_utf8(text.stdout).unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l == format!("Rows\t{}", report["Rows"])),
+            "{text}"
+        );
         report
     }
 
@@ -744,18 +760,16 @@ async fn stopping_writes_and_commits_every_open_window() {
     )
     .await;
     let valid = p.produce(&p.producer(), 0..2000).await;
-    let stage = p.stage();
-    let started = Instant::now();
-    while p.stage_log().matches(" resume_at=").count() < PARTITIONS as usize {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{}",
-            p.stage_log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Time to take every record in; no window is due for an hour.
-    std::thread::sleep(Duration::from_secs(3));
+    let metrics = free_port();
+    let stage = StageProcess::start_with(
+        &p.config,
+        &p.log,
+        &["--metrics-listen", &format!("127.0.0.1:{metrics}")],
+        "info",
+    );
+    // Every record taken in (no partition lags), and no window is due for an hour.
+    wait_health(metrics, "consuming", Duration::from_secs(60));
+    wait_caught_up_in_metrics(metrics, PARTITIONS as usize, Duration::from_secs(60));
     assert_eq!(p.file_count(), 0, "a window closed before the stop");
     assert!(stage.terminate().success(), "{}", p.stage_log());
 
@@ -950,7 +964,18 @@ async fn pyarrow_and_duckdb_read_the_lake_until_the_key_is_disabled() {
             "{}",
             String::from_utf8_lossy(&unwrap.stderr)
         );
-        let key = String::from_utf8(unwrap.stdout).unwrap().trim().to_owned();
+        let key = if expect_ok {
+            let answer: serde_json::Value = serde_json::from_slice(&unwrap.stdout).unwrap();
+            assert!(
+                answer["KeyId"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("arn:aws:kms:")
+            );
+            answer["Plaintext"].as_str().unwrap().to_owned()
+        } else {
+            String::new()
+        };
         (key, file.path.to_str().unwrap().to_owned())
     };
     let (key, path) = read_both(true);
@@ -1247,6 +1272,25 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// Waits until the stage's metrics at `port` show `partitions` consumer-lag gauges, all 0:
+/// every record the broker holds has been taken in (librdkafka's statistics, every 5 s).
+fn wait_caught_up_in_metrics(port: u16, partitions: usize, within: Duration) {
+    let start = Instant::now();
+    loop {
+        let text = scrape(port);
+        let lags: Vec<f64> = text
+            .lines()
+            .filter(|l| l.starts_with("lakeseal_stage_consumer_lag{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        if lags.len() == partitions && lags.iter().all(|&lag| lag == 0.0) {
+            return;
+        }
+        assert!(start.elapsed() < within, "still lagging: {lags:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// `GET <path>` of the local `port`: the status code and the body.
 pub(crate) fn http_get(port: u16, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
@@ -1408,7 +1452,7 @@ async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() 
     valid.extend(p.produce(&producer, 600..1200).await);
     p.wait_caught_up(Duration::from_secs(120));
     // The lag gauge comes from librdkafka's statistics, every 5 s.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    wait_caught_up_in_metrics(stage_metrics, PARTITIONS as usize, Duration::from_secs(30));
     let (s2, k2) = (scrape(stage_metrics), scrape(kc_metrics));
     assert_eq!(
         sample(

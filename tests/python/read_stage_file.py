@@ -1,6 +1,6 @@
 """Reads one lake file the stage wrote, as a data team would: pyarrow with its own CryptoFactory
 and a KmsClient that asks the key core (boto3, SigV4) to unwrap the file key; DuckDB given the key
-that `lakeseal lake unwrap-key` printed (KEY, empty when that command was refused).
+that `lakeseal lake unwrap-key` printed as `Plaintext` (KEY, empty when that command was refused).
 Run by tests/it/stage.rs with FILE and KEY. Prints `<tool> rows=N` or `<tool> error=...`."""
 import os
 from datetime import timedelta

@@ -1,6 +1,5 @@
 //! `lakeseal stage run` and `lakeseal lake read|verify|unwrap-key`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,18 +8,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use arrow_array::RecordBatch;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lakeseal_stage::config::{KeycoreConfig, StageConfig};
 use lakeseal_stage::health::Health;
 use lakeseal_stage::keys::{self, KeyClient};
 use lakeseal_stage::lake::{Lake, LakeFile, Location, S3Location};
-use lakeseal_stage::read;
 use lakeseal_stage::run::Stage;
-use serde_json::json;
+use lakeseal_stage::{read, verify};
+use zeroize::Zeroizing;
 
 use crate::args::{KeySource, LakeCmd, ReadFormat};
+use crate::output::Output;
 
 fn load(path: &Path) -> anyhow::Result<StageConfig> {
     let text =
@@ -88,21 +87,6 @@ fn key_client(source: &KeySource, data_dir: Option<&Path>) -> anyhow::Result<Key
     ))
 }
 
-/// A file's rows, decrypted through the key core.
-async fn decrypt(
-    keys: &KeyClient,
-    lake: &Lake,
-    file: &LakeFile,
-) -> anyhow::Result<Vec<RecordBatch>> {
-    let name = file.path.display();
-    let bytes = lake.get(file).await.with_context(|| format!("{name}"))?;
-    let material = read::key_material(&bytes).with_context(|| format!("{name}"))?;
-    let key = read::unwrap_key(keys, &material)
-        .await
-        .with_context(|| format!("{name}: unwrapping its key"))?;
-    read::decrypt(bytes, &key).with_context(|| format!("{name}"))
-}
-
 /// A file named on the command line, local or `s3://bucket/key`.
 fn one_file(name: &str) -> anyhow::Result<(Lake, LakeFile)> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
@@ -162,7 +146,11 @@ async fn files_under(paths: &[String]) -> anyhow::Result<Vec<(Lake, LakeFile)>> 
     Ok(files)
 }
 
-pub(crate) async fn lake(cmd: LakeCmd, data_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub(crate) async fn lake(
+    cmd: LakeCmd,
+    data_dir: Option<&Path>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
     match cmd {
         LakeCmd::Read {
             paths,
@@ -172,7 +160,9 @@ pub(crate) async fn lake(cmd: LakeCmd, data_dir: Option<&Path>) -> anyhow::Resul
             let client = key_client(&keys, data_dir)?;
             let mut out = std::io::stdout().lock();
             for (lake, file) in files_under(&paths).await? {
-                let batches = decrypt(&client, &lake, &file).await?;
+                let batches = read::read_file(&client, &lake, &file)
+                    .await
+                    .with_context(|| file.path.display().to_string())?;
                 let written = match format {
                     ReadFormat::JsonLines => {
                         let mut writer = arrow_json::LineDelimitedWriter::new(&mut out);
@@ -196,7 +186,16 @@ pub(crate) async fn lake(cmd: LakeCmd, data_dir: Option<&Path>) -> anyhow::Resul
             keys,
         } => {
             let client = key_client(&keys, data_dir)?;
-            return verify(&client, &path, &table, brokers.as_deref(), &topic).await;
+            let lake = Lake::from_url(&path).with_context(|| path.clone())?;
+            let report = verify::verify(&client, &lake, &table, brokers.as_deref(), &topic)
+                .await
+                .with_context(|| format!("{table} in {path}"))?;
+            output.print(&report)?;
+            return Ok(if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
         LakeCmd::UnwrapKey { file, keys } => {
             let client = key_client(&keys, data_dir)?;
@@ -207,77 +206,36 @@ pub(crate) async fn lake(cmd: LakeCmd, data_dir: Option<&Path>) -> anyhow::Resul
                 .with_context(|| format!("{}", file.path.display()))?;
             let material = read::key_material(&bytes)?;
             let key = read::unwrap_key(&client, &material).await?;
-            // Asked for explicitly: the one command that prints key bytes.
-            println!("{}", STANDARD.encode(key.expose_secret()));
+            print_key(output, &material.master_key_id, key.expose_secret())?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify(
-    keys: &KeyClient,
-    root: &str,
-    table: &str,
-    brokers: Option<&str>,
-    topics: &[String],
-) -> anyhow::Result<ExitCode> {
-    let lake = Lake::from_url(root)?;
-    let files: Vec<LakeFile> = lake
-        .list(table)
-        .await
-        .with_context(|| format!("listing {table} in {root}"))?;
-    let mut problems = Vec::new();
-    let mut rows = 0usize;
-    for f in &files {
-        match decrypt(keys, &lake, f).await {
-            Ok(batches) => rows += batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
-            Err(e) => problems.push(format!("{e:#}")),
+/// Prints a data key, asked for explicitly (the one command that prints key bytes), with the
+/// member names of `Decrypt`'s answer: `KeyId` (the master key) and `Plaintext` (base64). The
+/// text is made in one buffer that is wiped when dropped, not through `serde_json::Value`;
+/// standard output's own small buffer is the one copy left unwiped.
+fn print_key(output: Output, key_id: &str, key: &[u8]) -> anyhow::Result<()> {
+    let mut text = Zeroizing::new(String::with_capacity(
+        key_id.len() + key.len().div_ceil(3) * 4 + 64,
+    ));
+    match output {
+        Output::Json => {
+            text.push_str("{\n  \"KeyId\": ");
+            text.push_str(&serde_json::to_string(key_id)?);
+            text.push_str(",\n  \"Plaintext\": \"");
+            STANDARD.encode_string(key, &mut text);
+            text.push_str("\"\n}\n");
+        }
+        Output::Text => {
+            text.push_str("KeyId\t");
+            text.push_str(&crate::output::escape_controls(key_id));
+            text.push_str("\nPlaintext\t");
+            STANDARD.encode_string(key, &mut text);
+            text.push('\n');
         }
     }
-    let coverage = read::coverage(&files);
-    let mut partitions = BTreeMap::new();
-    for ((topic, partition), c) in &coverage {
-        problems.extend(
-            c.problems
-                .iter()
-                .map(|p| format!("{topic}/{partition}: {p}")),
-        );
-        partitions.insert(format!("{topic}/{partition}"), json!(c));
-    }
-    if let Some(brokers) = brokers {
-        for topic in topics {
-            let topic = topic.as_str();
-            // Blocking for a moment is fine in a one-shot command.
-            let marks = read::watermarks(brokers, topic)?;
-            for (partition, (low, high)) in marks {
-                let c = coverage.get(&(topic.to_owned(), partition));
-                let (first, last) = c.map_or((None, None), |c| (c.first, c.last));
-                let want = (high > low).then_some((low, high - 1));
-                let have = first.zip(last);
-                let ok = match (want, have) {
-                    (None, None) => true,
-                    (Some((lo, hi)), Some((f, l))) => f <= lo && l == hi,
-                    _ => false,
-                };
-                if !ok {
-                    problems.push(format!(
-                        "{topic}/{partition}: the topic holds offsets {want:?}, the lake covers {have:?}"
-                    ));
-                }
-            }
-        }
-    }
-    let report = json!({
-        "Table": table,
-        "Files": files.len(),
-        "Rows": rows,
-        "Partitions": partitions,
-        "Problems": problems,
-    });
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(if problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
 }

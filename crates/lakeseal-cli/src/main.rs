@@ -141,7 +141,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             return lake::run_stage(&config, health).await;
         }
-        Command::Lake(cmd) => return lake::lake(cmd, cli.data_dir.as_deref()).await,
+        Command::Lake(cmd) => return lake::lake(cmd, cli.data_dir.as_deref(), cli.output).await,
         Command::Simulate(a) => {
             let now_ms =
                 i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)?;

@@ -27,6 +27,7 @@ pub mod read;
 pub mod run;
 pub mod schema;
 pub mod secret_ref;
+pub mod verify;
 pub mod window;
 
 /// What the crate's tests share.

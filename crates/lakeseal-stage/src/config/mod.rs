@@ -1,44 +1,9 @@
 //! `stage.toml`: a raw layer that serde reads (unknown fields refused), and a typed layer that
 //! nothing downstream validates again. A bad file is refused at start with the field's path.
 //!
-//! ```toml
-//! [source]
-//! topics = ["telemetry"]                     # required, at least one
-//! [source.kafka]                             # librdkafka properties under their own names
-//! "bootstrap.servers" = "127.0.0.1:9092"     # required
-//! "group.id" = "lakeseal-stage"              # required
-//! "sasl.password" = "file:///etc/lakeseal/kafka-password"  # secrets only as references:
-//!                                            # file:///path (0600), env:NAME, secret://name
-//!
-//! [schema]                                   # see schema::RawSchema
-//! table = "telemetry"
-//! event_time = "event_time"
-//! columns = [{ name = "event_time", type = "timestamp_ms" }, { name = "device_id", type = "string" }]
-//!
-//! [window]
-//! max_records = 100000                       # default 100000
-//! max_bytes = 67108864                       # bytes, default 64 MiB, at most 1 GiB
-//! max_age_seconds = 60                       # default 60, at most 604800 (7 days)
-//!
-//! [encryption]
-//! key_id = "alias/telemetry"                 # key id, alias or ARN
-//! context = { table = "{table}", topic = "{topic}" }   # {table} and {topic} are filled in
-//!
-//! [sink]
-//! url = "file:///var/lib/lakeseal/lake"      # file:// (default ./lake) or s3://bucket/prefix
-//! endpoint = "http://127.0.0.1:9000"         # s3 only: an S3-compatible endpoint (optional)
-//! region = "eu-west-1"                       # s3 only (optional; else AWS_REGION)
-//! compression = "snappy"                     # snappy (default), zstd or none
-//!
-//! [dlq]
-//! topic = "telemetry-dlq"                    # required
-//!
-//! [keycore]                                  # embedded (data_dir) or remote (endpoint …)
-//! data_dir = "/var/lib/lakeseal/keycore"
-//! user = "lakeseal-stage"                    # embedded: the IAM user the stage calls as
-//! requests_per_second = 50                   # the key client's own limit, default 50
-//! burst = 20                                 # default 20
-//! ```
+//! Every field is declared, with its meaning, unit and default, in `raw.rs` (and the schema's in
+//! `schema::RawSchema`); `docs/stage-config.md` is the reference page, checked against those
+//! declarations by a test here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,11 +12,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use lakeseal_envelope::EncryptionContext;
-use serde::Deserialize;
 
+mod raw;
+
+use self::raw::RawConfig;
 use crate::encrypted_parquet::Codec;
 use crate::lake::Location;
-use crate::schema::{RawSchema, TableSchema};
+use crate::schema::TableSchema;
 use crate::secret_ref::{SecretRef, is_secret_property};
 use crate::window::WindowLimits;
 use crate::{Error, Result};
@@ -61,72 +28,6 @@ const MAX_WINDOW_AGE_SECONDS: u64 = 7 * 24 * 3600;
 
 /// The largest `window.max_bytes`: 1 GiB.
 const MAX_WINDOW_BYTES: usize = 1 << 30;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    source: RawSource,
-    schema: RawSchema,
-    #[serde(default)]
-    window: RawWindow,
-    encryption: RawEncryption,
-    #[serde(default)]
-    sink: RawSink,
-    dlq: RawDlq,
-    keycore: RawKeycore,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSource {
-    topics: Vec<String>,
-    kafka: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawWindow {
-    max_records: Option<usize>,
-    max_bytes: Option<usize>,
-    max_age_seconds: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEncryption {
-    key_id: String,
-    #[serde(default)]
-    context: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSink {
-    url: Option<String>,
-    endpoint: Option<String>,
-    region: Option<String>,
-    #[serde(default)]
-    compression: Codec,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDlq {
-    topic: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKeycore {
-    data_dir: Option<PathBuf>,
-    user: Option<String>,
-    endpoint: Option<String>,
-    region: Option<String>,
-    credentials_file: Option<PathBuf>,
-    profile: Option<String>,
-    requests_per_second: Option<NonZeroU32>,
-    burst: Option<NonZeroU32>,
-}
 
 /// librdkafka properties, passed through; secret values are references ([`SecretRef`]) and print
 /// as `**REDACTED**`.
@@ -251,38 +152,32 @@ impl StageConfig {
             }
         }
         let schema = TableSchema::try_from(raw.schema)?;
-        let defaults = WindowLimits::default();
         let window = WindowLimits {
-            max_records: match raw.window.max_records {
-                None => defaults.max_records,
-                Some(n) => NonZeroUsize::new(n)
-                    .ok_or_else(|| field("window.max_records", "must be at least 1"))?,
-            },
+            max_records: NonZeroUsize::new(raw.window.max_records)
+                .ok_or_else(|| field("window.max_records", "must be at least 1"))?,
+            // A window's text columns address their bytes with 32-bit offsets (Arrow's `Utf8`),
+            // and the window is held in memory whole.
             max_bytes: match raw.window.max_bytes {
-                // A window's text columns address their bytes with 32-bit offsets (Arrow's
-                // `Utf8`), and the window is held in memory whole.
-                Some(b) if b > MAX_WINDOW_BYTES => {
+                b if b > MAX_WINDOW_BYTES => {
                     return Err(field(
                         "window.max_bytes",
                         "must be at most 1073741824 (1 GiB)",
                     ));
                 }
-                Some(b) => NonZeroUsize::new(b)
+                b => NonZeroUsize::new(b)
                     .ok_or_else(|| field("window.max_bytes", "must be at least 1"))?,
-                None => defaults.max_bytes,
             },
             max_age: match raw.window.max_age_seconds {
-                Some(0) => return Err(field("window.max_age_seconds", "must be at least 1")),
+                0 => return Err(field("window.max_age_seconds", "must be at least 1")),
                 // A window's records stay uncommitted while it is open: older than the topic's
                 // retention (Kafka's default is 7 days), a crash would lose them.
-                Some(s) if s > MAX_WINDOW_AGE_SECONDS => {
+                s if s > MAX_WINDOW_AGE_SECONDS => {
                     return Err(field(
                         "window.max_age_seconds",
                         "must be at most 604800 (7 days)",
                     ));
                 }
-                Some(s) => Duration::from_secs(s),
-                None => defaults.max_age,
+                s => Duration::from_secs(s),
             },
         };
         if raw.encryption.key_id.is_empty() {
@@ -299,7 +194,7 @@ impl StageConfig {
         let filled = Self::fill(&raw.encryption.context, schema.table(), "topic");
         lakeseal_keycore_context_check(&filled).map_err(|why| field("encryption.context", &why))?;
         let sink = Location::parse(
-            raw.sink.url.as_deref().unwrap_or("file://./lake"),
+            &raw.sink.url,
             false,
             raw.sink.endpoint.clone(),
             raw.sink.region.clone(),
@@ -319,12 +214,7 @@ impl StageConfig {
             ));
         }
         let k = raw.keycore;
-        let keycore_rate = (
-            k.requests_per_second
-                .unwrap_or(NonZeroU32::new(50).unwrap_or(NonZeroU32::MIN)),
-            k.burst
-                .unwrap_or(NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN)),
-        );
+        let keycore_rate = (k.requests_per_second, k.burst);
         let keycore = match (k.data_dir, k.endpoint) {
             (Some(data_dir), None) => KeycoreConfig::Embedded {
                 data_dir,
@@ -351,7 +241,7 @@ impl StageConfig {
                 credentials_file: k.credentials_file.ok_or_else(|| {
                     field("keycore.credentials_file", "is required with endpoint")
                 })?,
-                profile: k.profile.unwrap_or_else(|| "default".into()),
+                profile: k.profile,
             },
             _ => {
                 return Err(field(
@@ -421,6 +311,8 @@ fn lakeseal_keycore_context_check(context: &EncryptionContext) -> std::result::R
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use crate::lake::S3Location;
 
@@ -475,8 +367,8 @@ user = "lakeseal-stage"
 
     #[test]
     fn the_shipped_example_parses() {
-        let c =
-            StageConfig::from_toml(include_str!("../../../pipeline-examples/stage.toml")).unwrap();
+        let c = StageConfig::from_toml(include_str!("../../../../pipeline-examples/stage.toml"))
+            .unwrap();
         assert_eq!(c.schema.table(), "telemetry");
         assert!(matches!(c.keycore, KeycoreConfig::Remote { .. }));
         assert_eq!(c.keycore_rate.0.get(), 50);
@@ -609,6 +501,87 @@ user = "lakeseal-stage"
             let err = StageConfig::from_toml(&text).unwrap_err().to_string();
             assert!(err.contains(path), "{err} should name {path}");
             assert!(!err.contains("hunter2"), "{err} leaks the secret");
+        }
+    }
+
+    /// `section.field` for every field the raw layer declares: `RawConfig`'s sections, each
+    /// section struct's fields, and the schema's (columns as `schema.columns.<field>`), read
+    /// from the declarations' source so that a new field cannot go undocumented.
+    fn declared_fields() -> BTreeSet<String> {
+        fn fields_of(source: &str, name: &str) -> Vec<String> {
+            let body = source
+                .split(&format!("struct {name} {{"))
+                .nth(1)
+                .unwrap_or_else(|| panic!("struct {name} is declared"))
+                .split("\n}")
+                .next()
+                .unwrap();
+            let mut fields = Vec::new();
+            let mut renamed = None;
+            for line in body.lines().map(str::trim) {
+                if let Some(rest) = line.strip_prefix("#[serde(rename = \"") {
+                    renamed = rest.split('"').next().map(str::to_owned);
+                } else if let Some((decl, _)) = line.split_once(": ")
+                    && !line.starts_with("//")
+                {
+                    let name = decl.rsplit(' ').next().unwrap().to_owned();
+                    fields.push(renamed.take().unwrap_or(name));
+                }
+            }
+            fields
+        }
+        let raw = include_str!("raw.rs");
+        let schema = include_str!("../schema.rs");
+        let mut out = BTreeSet::new();
+        let sections = fields_of(raw, "RawConfig");
+        assert_eq!(sections.len(), 7, "{sections:?}");
+        for section in sections {
+            let names = match section.as_str() {
+                "schema" => fields_of(schema, "RawSchema"),
+                _ => {
+                    let mut chars = section.chars();
+                    let first = chars.next().unwrap().to_ascii_uppercase();
+                    fields_of(raw, &format!("Raw{first}{}", chars.as_str()))
+                }
+            };
+            assert!(!names.is_empty(), "[{section}] declares fields");
+            for name in names {
+                out.insert(format!("{section}.{name}"));
+            }
+        }
+        for name in fields_of(schema, "RawColumn") {
+            out.insert(format!("schema.columns.{name}"));
+        }
+        out
+    }
+
+    #[test]
+    fn the_reference_page_names_exactly_the_declared_fields() {
+        let page = include_str!("../../../../docs/stage-config.md");
+        let documented: BTreeSet<String> = page
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+            .map(str::to_owned)
+            .collect();
+        let declared = declared_fields();
+        assert!(declared.contains("keycore.burst") && declared.contains("schema.columns.type"));
+        assert_eq!(
+            documented, declared,
+            "docs/stage-config.md and the declarations in config/raw.rs and schema.rs"
+        );
+    }
+
+    #[test]
+    fn the_reference_page_examples_are_accepted() {
+        let page = include_str!("../../../../docs/stage-config.md");
+        let examples: Vec<&str> = page
+            .split("```toml\n")
+            .skip(1)
+            .map(|block| block.split("```").next().unwrap())
+            .collect();
+        assert_eq!(examples.len(), 2);
+        for example in examples {
+            StageConfig::from_toml(example).unwrap_or_else(|e| panic!("{e}\n{example}"));
         }
     }
 }
