@@ -309,25 +309,10 @@ impl Pipeline {
         let mut valid = Vec::new();
         let mut bodies = Vec::new();
         for seq in seqs {
-            let device = format!("dev-{}", seq % 10);
-            let ts = 1_795_000_000_000 + seq * 10;
-            let body = match seq % 13 {
-                0 => match (seq / 13) % 4 {
-                    0 => "{not json".to_owned(),
-                    1 => format!(r#"{{"ts":{ts},"device":"{device}"}}"#), // seq missing
-                    2 => format!(r#"{{"ts":"yesterday","device":"{device}","seq":{seq}}}"#),
-                    _ => "[1,2,3]".to_owned(),
-                },
-                _ => {
-                    valid.push(seq);
-                    let temp = if seq % 7 == 0 {
-                        "null".to_owned()
-                    } else {
-                        format!("{}.5", seq % 40)
-                    };
-                    format!(r#"{{"ts":{ts},"device":"{device}","seq":{seq},"temp":{temp}}}"#)
-                }
-            };
+            let (body, is_valid) = record_body(seq);
+            if is_valid {
+                valid.push(seq);
+            }
             bodies.push((seq, body));
         }
         send_all(producer, TOPIC, bodies).await;
@@ -767,9 +752,10 @@ async fn stopping_writes_and_commits_every_open_window() {
         &["--metrics-listen", &format!("127.0.0.1:{metrics}")],
         "info",
     );
-    // Every record taken in (no partition lags), and no window is due for an hour.
+    // Every record taken in, and no window is due for an hour.
     wait_health(metrics, "consuming", Duration::from_secs(60));
-    wait_caught_up_in_metrics(metrics, PARTITIONS as usize, Duration::from_secs(60));
+    let bytes = (0..2000).map(|seq| record_body(seq).0.len()).sum();
+    wait_taken_in(metrics, bytes, Duration::from_secs(60));
     assert_eq!(p.file_count(), 0, "a window closed before the stop");
     assert!(stage.terminate().success(), "{}", p.stage_log());
 
@@ -1270,6 +1256,46 @@ pub(crate) fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The payload [`Pipeline::produce`] sends for `seq`, and whether it fits the schema: one in 13
+/// does not (malformed JSON, a missing field, a bad timestamp, not an object, in turn).
+fn record_body(seq: i64) -> (String, bool) {
+    let device = format!("dev-{}", seq % 10);
+    let ts = 1_795_000_000_000 + seq * 10;
+    if seq % 13 == 0 {
+        let body = match (seq / 13) % 4 {
+            0 => "{not json".to_owned(),
+            1 => format!(r#"{{"ts":{ts},"device":"{device}"}}"#), // seq missing
+            2 => format!(r#"{{"ts":"yesterday","device":"{device}","seq":{seq}}}"#),
+            _ => "[1,2,3]".to_owned(),
+        };
+        return (body, false);
+    }
+    let temp = if seq % 7 == 0 {
+        "null".to_owned()
+    } else {
+        format!("{}.5", seq % 40)
+    };
+    let body = format!(r#"{{"ts":{ts},"device":"{device}","seq":{seq},"temp":{temp}}}"#);
+    (body, true)
+}
+
+/// Waits until the stage's metrics at `port` say it has taken in `bytes` of payloads
+/// (`lakeseal_stage_bytes_total`, moved by every record as it is taken, refused ones too).
+fn wait_taken_in(port: u16, bytes: usize, within: Duration) {
+    let start = Instant::now();
+    loop {
+        let taken = sample(&scrape(port), "lakeseal_stage_bytes_total", &[]);
+        if taken == bytes as f64 {
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "taken in {taken} of {bytes} bytes"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Waits until the stage's metrics at `port` show `partitions` consumer-lag gauges, all 0:
