@@ -102,25 +102,33 @@ pub fn list_local(dir: &Path) -> std::io::Result<Vec<LakeFile>> {
     Ok(files)
 }
 
+/// A `telemetry` table's file key, for tests.
+#[cfg(test)]
+pub(super) fn test_key(
+    topic: &str,
+    partition: i32,
+    first: i64,
+    last: i64,
+    event_time_ms: i64,
+) -> FileKey {
+    FileKey {
+        table: "telemetry".into(),
+        topic: topic.into(),
+        partition,
+        first,
+        last,
+        event_time_ms,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn key(topic: &str, partition: i32, first: i64, last: i64, event_time_ms: i64) -> FileKey {
-        FileKey {
-            table: "telemetry".into(),
-            topic: topic.into(),
-            partition,
-            first,
-            last,
-            event_time_ms,
-        }
-    }
-
     #[test]
     fn paths_are_hive_partitioned_by_event_time() {
         // 2025-11-24T16:00:00.123Z
-        let k = key("iot-telemetry", 3, 100, 199, 1_764_000_000_123);
+        let k = test_key("iot-telemetry", 3, 100, 199, 1_764_000_000_123);
         assert_eq!(
             k.relative_path(),
             PathBuf::from("telemetry/dt=2025-11-24/hour=16/iot-telemetry-3-100-199.parquet")

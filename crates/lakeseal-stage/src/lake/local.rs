@@ -69,17 +69,7 @@ impl LocalLake {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(topic: &str, partition: i32, first: i64, last: i64, event_time_ms: i64) -> FileKey {
-        FileKey {
-            table: "telemetry".into(),
-            topic: topic.into(),
-            partition,
-            first,
-            last,
-            event_time_ms,
-        }
-    }
+    use crate::lake::file::test_key as key;
 
     #[test]
     fn writes_are_atomic_and_never_overwrite() {

@@ -177,14 +177,7 @@ mod tests {
             None
         );
         let hour = 3_600_000;
-        let key = |topic: &str, partition, first, last, event_time_ms| FileKey {
-            table: "telemetry".into(),
-            topic: topic.into(),
-            partition,
-            first,
-            last,
-            event_time_ms,
-        };
+        let key = file::test_key;
         local.write(&key("iot", 0, 0, 9, 0), b"a").unwrap();
         local.write(&key("iot", 0, 10, 19, hour), b"b").unwrap();
         local
