@@ -1,0 +1,130 @@
+//! `lakeseal crypto …`: the cryptographic operations, flags as the `aws kms` CLI spells them.
+
+use clap::{Args, Subcommand};
+use lakeseal_envelope::EncryptionContext;
+
+use crate::input::{self, Source};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CryptoCmd {
+    /// A data key, in plain (base64) and wrapped.
+    GenerateDataKey(DataKeyArgs),
+    /// A data key, wrapped only.
+    GenerateDataKeyWithoutPlaintext(DataKeyArgs),
+    /// Encrypt up to 4096 bytes.
+    Encrypt(EncryptArgs),
+    /// Decrypt a ciphertext blob.
+    Decrypt(DecryptArgs),
+    /// Move a ciphertext blob to another key without revealing the plaintext.
+    ReEncrypt(ReEncryptArgs),
+    /// Random bytes.
+    GenerateRandom(RandomArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DataKeyArgs {
+    /// The key that wraps the data key.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// AES_256 or AES_128 (give this or --number-of-bytes).
+    #[arg(long, required_unless_present = "number_of_bytes")]
+    pub(crate) key_spec: Option<String>,
+    /// 1-1024.
+    #[arg(long, conflicts_with = "key_spec")]
+    pub(crate) number_of_bytes: Option<u32>,
+    /// k=v,k2=v2 or a JSON object.
+    #[arg(long, value_parser = parse_context)]
+    pub(crate) encryption_context: Option<EncryptionContext>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct EncryptArgs {
+    /// The key to encrypt under.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The plaintext: base64 (line breaks allowed), fileb://PATH (raw bytes), file://PATH
+    /// (base64 text) or - (raw bytes from standard input).
+    #[arg(long, value_parser = input::source)]
+    pub(crate) plaintext: Source,
+    /// k=v,k2=v2 or a JSON object.
+    #[arg(long, value_parser = parse_context)]
+    pub(crate) encryption_context: Option<EncryptionContext>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DecryptArgs {
+    /// The ciphertext blob: base64, fileb://PATH (raw bytes), file://PATH (base64 text) or -
+    /// (raw bytes from standard input).
+    #[arg(long, value_parser = input::source)]
+    pub(crate) ciphertext_blob: Source,
+    /// k=v,k2=v2 or a JSON object: exactly the context it was encrypted with.
+    #[arg(long, value_parser = parse_context)]
+    pub(crate) encryption_context: Option<EncryptionContext>,
+    /// Refuse unless the blob was made under this key.
+    #[arg(long)]
+    pub(crate) key_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReEncryptArgs {
+    /// The ciphertext blob: base64, fileb://PATH (raw bytes), file://PATH (base64 text) or -
+    /// (raw bytes from standard input).
+    #[arg(long, value_parser = input::source)]
+    pub(crate) ciphertext_blob: Source,
+    /// The context it was encrypted with.
+    #[arg(long, value_parser = parse_context)]
+    pub(crate) source_encryption_context: Option<EncryptionContext>,
+    /// Refuse unless the blob was made under this key.
+    #[arg(long)]
+    pub(crate) source_key_id: Option<String>,
+    /// The key to move it to.
+    #[arg(long)]
+    pub(crate) destination_key_id: String,
+    /// The context to bind under the new key.
+    #[arg(long, value_parser = parse_context)]
+    pub(crate) destination_encryption_context: Option<EncryptionContext>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RandomArgs {
+    /// 1-1024.
+    #[arg(long)]
+    pub(crate) number_of_bytes: u32,
+}
+
+/// `k=v,k2=v2` (the AWS CLI shorthand) or a JSON object; a key given twice is refused.
+pub(crate) fn parse_context(text: &str) -> Result<EncryptionContext, String> {
+    if text.trim_start().starts_with('{') {
+        return serde_json::from_str(text)
+            .map_err(|e| format!("not a JSON object of strings: {e}"));
+    }
+    let mut context = EncryptionContext::new();
+    for pair in text.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{pair:?} is not key=value"))?;
+        if context.get(k).is_some() {
+            return Err(format!("the key {k:?} is given twice"));
+        }
+        context.insert(k, v);
+    }
+    Ok(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_parse_both_ways() {
+        let a = parse_context("table=telemetry,topic=iot").unwrap();
+        let b = parse_context(r#"{"topic":"iot","table":"telemetry"}"#).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.get("table"), Some("telemetry"));
+        assert!(parse_context("novalue").is_err());
+        let twice = parse_context("a=b,a=c").unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
+        let twice = parse_context(r#"{"a":"b","a":"c"}"#).unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
+    }
+}
