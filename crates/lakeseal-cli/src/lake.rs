@@ -93,6 +93,9 @@ fn one_file(name: &str) -> anyhow::Result<(Lake, LakeFile)> {
     let (lake, path) =
         match Location::parse(name, true, endpoint, None).map_err(anyhow::Error::msg)? {
             // The URL's "prefix" is the object's key; the lake is the bucket's root.
+            Location::S3(object) if object.prefix.is_empty() => {
+                bail!("{name}: name an object, s3://bucket/key")
+            }
             Location::S3(object) => {
                 let bucket = S3Location {
                     prefix: String::new(),

@@ -71,15 +71,7 @@ impl Store {
     }
 
     pub(crate) fn set_meta(&mut self, pairs: &[(&str, &str)]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        for (name, value) in pairs {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
-                params![name, value],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        set_meta(&self.conn, pairs)
     }
 
     pub(crate) fn load(&self) -> Result<Snapshot> {
@@ -252,6 +244,19 @@ impl Store {
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Internal(format!("encoding a record: {e}")))
+}
+
+/// Sets values of the `meta` table, all or none.
+pub(crate) fn set_meta(conn: &Connection, pairs: &[(&str, &str)]) -> Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    for (name, value) in pairs {
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
+            params![name, value],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// A value of the `meta` table.

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use super::ChainHead;
-use crate::store::meta;
+use crate::store::{meta, set_meta};
 use crate::{Error, Result};
 
 /// The audit trail's anchor (its last durable record's sequence number and hash), kept in the
@@ -52,17 +52,12 @@ impl AnchorStore {
     }
 
     pub(crate) fn set(&self, head: ChainHead) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        for (name, value) in [
-            (ANCHOR_SEQ, head.seq.to_string()),
-            (ANCHOR_HASH, hex::encode(head.hash)),
-        ] {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
-                params![name, value],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+        set_meta(
+            &self.conn,
+            &[
+                (ANCHOR_SEQ, &head.seq.to_string()),
+                (ANCHOR_HASH, &hex::encode(head.hash)),
+            ],
+        )
     }
 }
