@@ -49,6 +49,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub(crate) mod authz;
 pub mod clock;
 mod core;
 mod error;

@@ -5,25 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Millis;
 use crate::state::KeyState;
 
-/// A resource tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Tag {
-    /// The tag's key.
-    pub tag_key: String,
-    /// The tag's value.
-    pub tag_value: String,
-}
-
-/// How a key version came to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RotationType {
-    /// By the rotation schedule.
-    Automatic,
-    /// By `RotateKeyOnDemand`.
-    OnDemand,
-}
+pub use lakeseal_kms_types::{RotationType, Tag};
 
 /// One completed rotation: the version it made primary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,31 +1,8 @@
 //! Key states and the table of what each state allows.
 
-use serde::{Deserialize, Serialize};
-
 use crate::{Error, Result};
 
-/// The lifecycle state of a customer master key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyState {
-    /// Usable for every operation.
-    Enabled,
-    /// Refuses cryptographic operations until enabled again; immediate and reversible.
-    Disabled,
-    /// Waiting out its deletion window; cancellable (back to `Disabled`). When the window ends
-    /// the key material of every version is destroyed.
-    PendingDeletion,
-}
-
-impl KeyState {
-    /// The AWS name of the state.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Enabled => "Enabled",
-            KeyState::Disabled => "Disabled",
-            KeyState::PendingDeletion => "PendingDeletion",
-        }
-    }
-}
+pub use lakeseal_kms_types::KeyState;
 
 /// The operations whose outcome depends on the state of the key they name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

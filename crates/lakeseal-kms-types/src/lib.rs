@@ -7,9 +7,9 @@
 //! * [`wire`]: the serde helpers for base64 blobs, secret bytes and epoch-second times.
 //! * [`ErrorCode`] and [`ErrorBody`]: the error names and the body they travel in.
 //!
-//! The data-plane operations a client of the stage needs live here; the control-plane shapes
-//! (keys, aliases, tags, policies, rotation) are still declared beside their operations in
-//! `lakeseal-keycore::ops`.
+//! Every KMS operation the key core answers has its shapes here, data plane (what the stage's
+//! key client sends) and control plane (keys, aliases, tags, policies, rotation, deletion); the
+//! engine's `ops/` re-exports them beside the code that answers them.
 //!
 //! ```
 //! use lakeseal_envelope::EncryptionContext;
@@ -23,15 +23,23 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod aliases;
 mod common;
+pub mod create_key;
 pub mod decrypt;
+pub mod describe_key;
 pub mod encrypt;
 mod error_code;
 pub mod generate_data_key;
 pub mod generate_random;
+pub mod key_deletion;
+pub mod key_policy;
+pub mod list_keys;
 pub mod re_encrypt;
+pub mod rotation;
+pub mod tags;
 pub mod wire;
 
-pub use common::{Empty, KeyIdRequest};
+pub use common::{Empty, KeyIdRequest, KeyState, RotationType, Tag};
 pub use error_code::{ErrorBody, ErrorCode};
 pub use wire::Millis;

@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use super::{Call, KeyCore, KeyEntry, State};
+use crate::authz;
 use crate::iam::Role;
 use crate::policy::{self, Policy};
 use crate::state::KeyOperation;
-use crate::{Error, Result};
+use crate::{Error, Principal, Result};
 
 impl KeyCore {
     /// For operations on no particular key (`CreateKey`, `ListKeys` …): the caller must belong
@@ -28,12 +29,8 @@ impl KeyCore {
             resource: "*",
             context: &conditions,
         };
-        let identity = evaluate_identity(state, &request);
-        let is_root = who.is_account_root();
-        if who.account_id == self.inner.location.account_id
-            && !identity.denied
-            && (is_root || identity.allowed)
-        {
+        let home = &self.inner.location.account_id;
+        if authz::account_action_allowed(home, identity_of(state, call.who), &request) {
             return Ok(());
         }
         Err(Error::AccessDenied(format!(
@@ -57,9 +54,9 @@ impl KeyCore {
             return Ok(());
         }
         let action = op.action();
-        let identity = state.identity.get(call.who.identity_arn().as_ref());
-        let needs_conditions = entry.policy.has_conditions()
-            || identity.is_some_and(|ps| ps.iter().any(Policy::has_conditions));
+        let identity = identity_of(state, call.who);
+        let needs_conditions =
+            entry.policy.has_conditions() || identity.iter().any(Policy::has_conditions);
         let conditions = if needs_conditions {
             self.conditions(call)
         } else {
@@ -72,7 +69,7 @@ impl KeyCore {
             context: &conditions,
         };
         let key = entry.policy.evaluate(&request);
-        if resource_and_identity_allow(state, &request, key) {
+        if authz::resource_action_allowed(key, identity, &request) {
             Ok(())
         } else {
             Err(Error::AccessDenied(format!(
@@ -102,7 +99,11 @@ impl KeyCore {
             resource: key_arn,
             context: &conditions,
         };
-        if resource_and_identity_allow(state, &request, policy.evaluate(&request)) {
+        if authz::resource_action_allowed(
+            policy.evaluate(&request),
+            identity_of(state, call.who),
+            &request,
+        ) {
             Ok(())
         } else {
             Err(Error::MalformedPolicy(format!(
@@ -134,7 +135,7 @@ impl KeyCore {
             .get(&role.arn)
             .map(|p| p.evaluate(&request))
             .unwrap_or_default();
-        if resource_and_identity_allow(state, &request, trust) {
+        if authz::resource_action_allowed(trust, identity_of(state, call.who), &request) {
             Ok(())
         } else {
             Err(Error::AccessDenied(format!(
@@ -146,56 +147,18 @@ impl KeyCore {
 
     /// The condition keys a policy may test for this call.
     pub(super) fn conditions(&self, call: &Call<'_>) -> BTreeMap<String, Vec<String>> {
-        let mut keys = BTreeMap::new();
-        keys.insert(
-            "kms:CallerAccount".to_owned(),
-            vec![call.who.account_id.clone()],
-        );
-        keys.insert(
-            "aws:PrincipalArn".to_owned(),
-            vec![call.who.identity_arn().into_owned()],
-        );
-        if let Some(ip) = call.ctx.source_ip {
-            keys.insert("aws:SourceIp".to_owned(), vec![ip.to_string()]);
-        }
-        if let Some(context) = &call.event.encryption_context {
-            keys.insert(
-                "kms:EncryptionContextKeys".to_owned(),
-                context.iter().map(|(k, _)| k.to_owned()).collect(),
-            );
-            for (k, v) in context.iter() {
-                keys.insert(format!("kms:EncryptionContext:{k}"), vec![v.to_owned()]);
-            }
-        }
-        keys
+        authz::condition_keys(
+            call.who,
+            call.ctx.source_ip,
+            call.event.encryption_context.as_ref(),
+        )
     }
 }
 
-/// A resource policy (key or trust policy) and the caller's identity policies, combined as AWS
-/// does: an explicit deny in either wins; otherwise the resource policy must allow the caller
-/// directly, or allow its account and an identity policy of the caller allow too (the account
-/// root needs none).
-fn resource_and_identity_allow(
-    state: &State,
-    request: &policy::Request<'_>,
-    resource: policy::Evaluation,
-) -> bool {
-    let identity = evaluate_identity(state, request);
-    let who = request.principal;
-    let is_root = who.is_account_root();
-    !resource.denied
-        && !identity.denied
-        && (resource.allowed || (resource.allowed_via_account && (is_root || identity.allowed)))
-}
-
-/// The caller's identity policies, combined: any deny, any allow.
-fn evaluate_identity(state: &State, request: &policy::Request<'_>) -> policy::Evaluation {
-    let mut out = policy::Evaluation::default();
-    let arn = request.principal.identity_arn();
-    for p in state.identity.get(arn.as_ref()).into_iter().flatten() {
-        let e = p.evaluate(request);
-        out.denied |= e.denied;
-        out.allowed |= e.allowed;
-    }
-    out
+/// The caller's identity policies (none for a caller that has none).
+fn identity_of<'s>(state: &'s State, who: &Principal) -> &'s [Policy] {
+    state
+        .identity
+        .get(who.identity_arn().as_ref())
+        .map_or(&[], Vec::as_slice)
 }

@@ -1,51 +1,18 @@
 //! `CreateKey`: a new symmetric customer master key with its first version.
 
-use serde::{Deserialize, Serialize};
-
-use super::describe_key::KeyMetadata;
 use super::tags::check_tags;
 use crate::core::Call;
-use crate::model::{KeyRecord, Tag};
+use crate::model::KeyRecord;
 use crate::policy::Policy;
 use crate::state::KeyState;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
+
+pub use lakeseal_kms_types::create_key::{CreateKeyRequest, CreateKeyResponse};
 
 /// The longest description AWS KMS accepts.
 const MAX_DESCRIPTION: usize = 8192;
 /// The largest key policy AWS KMS accepts, in bytes.
 const MAX_POLICY: usize = 32 * 1024;
-
-/// `CreateKey` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct CreateKeyRequest {
-    /// Free text.
-    pub description: Option<String>,
-    /// Only `ENCRYPT_DECRYPT` for now.
-    pub key_usage: Option<String>,
-    /// Only `SYMMETRIC_DEFAULT` (AES-256-GCM-SIV) for now.
-    pub key_spec: Option<String>,
-    /// The older name of `KeySpec`.
-    pub customer_master_key_spec: Option<String>,
-    /// Only `AWS_KMS` (key material made here) for now.
-    pub origin: Option<String>,
-    /// The key policy document; the default gives the account root full access.
-    pub policy: Option<String>,
-    /// Tags to set.
-    pub tags: Vec<Tag>,
-    /// Multi-Region keys are not supported: the key core has one region.
-    pub multi_region: Option<bool>,
-    /// Skips the policy lockout safety check on `Policy`.
-    pub bypass_policy_lockout_safety_check: bool,
-}
-
-/// `CreateKey` response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CreateKeyResponse {
-    /// The new key.
-    pub key_metadata: KeyMetadata,
-}
 
 fn expect(field: &str, value: Option<&String>, allowed: &str) -> Result<()> {
     match value {

@@ -1,54 +1,11 @@
 //! `DescribeKey`, and the `KeyMetadata` shape other operations return too.
 
-use serde::{Deserialize, Serialize};
-
 use super::KeyIdRequest;
-use crate::clock::Millis;
 use crate::model::KeyRecord;
 use crate::state::{KeyOperation, KeyState};
-use crate::wire::{epoch_seconds, epoch_seconds_opt};
 use crate::{KeyCore, Principal, RequestContext, Result};
 
-/// A key's metadata, as AWS KMS describes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-#[allow(missing_docs)]
-pub struct KeyMetadata {
-    #[serde(rename = "AWSAccountId")]
-    pub aws_account_id: String,
-    pub key_id: String,
-    pub arn: String,
-    #[serde(with = "epoch_seconds")]
-    pub creation_date: Millis,
-    pub enabled: bool,
-    pub description: String,
-    pub key_usage: String,
-    pub key_state: KeyState,
-    #[serde(
-        with = "epoch_seconds_opt",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub deletion_date: Option<Millis>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pending_deletion_window_in_days: Option<u32>,
-    pub origin: String,
-    pub key_manager: String,
-    pub customer_master_key_spec: String,
-    pub key_spec: String,
-    pub encryption_algorithms: Vec<String>,
-    pub multi_region: bool,
-    /// Lakeseal's extension: the version that encrypts now.
-    pub primary_key_version: u32,
-}
-
-/// `DescribeKey` response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct DescribeKeyResponse {
-    /// The key.
-    pub key_metadata: KeyMetadata,
-}
+pub use lakeseal_kms_types::describe_key::{DescribeKeyResponse, KeyMetadata};
 
 impl KeyCore {
     pub(crate) fn metadata(&self, record: &KeyRecord) -> KeyMetadata {

@@ -5,51 +5,18 @@
 //! of every version ([`KeyCore::maintain`]): every blob made under the key is unreadable from
 //! then on.
 
-use serde::{Deserialize, Serialize};
-
 use super::KeyIdRequest;
-use crate::clock::{DAY_MS, Millis};
+use crate::clock::DAY_MS;
 use crate::state::{KeyOperation, KeyState};
-use crate::wire::epoch_seconds;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
+
+pub use lakeseal_kms_types::key_deletion::{
+    CancelKeyDeletionResponse, ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse,
+};
 
 /// The shortest and longest deletion windows, in days.
 pub const PENDING_WINDOW_DAYS: std::ops::RangeInclusive<u32> = 7..=30;
 const DEFAULT_PENDING_WINDOW_DAYS: u32 = 30;
-
-/// `ScheduleKeyDeletion` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ScheduleKeyDeletionRequest {
-    /// The key.
-    pub key_id: String,
-    /// 7 to 30; 30 when absent.
-    #[serde(default)]
-    pub pending_window_in_days: Option<u32>,
-}
-
-/// `ScheduleKeyDeletion` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ScheduleKeyDeletionResponse {
-    /// The key's ARN.
-    pub key_id: String,
-    /// When its material will be destroyed.
-    #[serde(with = "epoch_seconds")]
-    pub deletion_date: Millis,
-    /// `PendingDeletion`.
-    pub key_state: KeyState,
-    /// The window in days.
-    pub pending_window_in_days: u32,
-}
-
-/// `CancelKeyDeletion` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct CancelKeyDeletionResponse {
-    /// The key's ARN.
-    pub key_id: String,
-}
 
 impl KeyCore {
     /// Schedules a key's destruction.

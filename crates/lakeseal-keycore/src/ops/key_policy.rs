@@ -1,61 +1,15 @@
 //! `GetKeyPolicy`, `PutKeyPolicy`, `ListKeyPolicies`: each key has one policy, `default`.
 
-use serde::{Deserialize, Serialize};
-
 use super::Empty;
 use crate::policy::Policy;
 use crate::state::KeyOperation;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
 
+pub use lakeseal_kms_types::key_policy::{
+    GetKeyPolicyRequest, GetKeyPolicyResponse, ListKeyPoliciesResponse, PutKeyPolicyRequest,
+};
+
 const DEFAULT: &str = "default";
-
-/// `GetKeyPolicy` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetKeyPolicyRequest {
-    /// The key.
-    pub key_id: String,
-    /// Only `default`; `default` when absent.
-    #[serde(default)]
-    pub policy_name: Option<String>,
-}
-
-/// `GetKeyPolicy` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GetKeyPolicyResponse {
-    /// The policy document.
-    pub policy: String,
-    /// `default`.
-    pub policy_name: String,
-}
-
-/// `PutKeyPolicy` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct PutKeyPolicyRequest {
-    /// The key.
-    pub key_id: String,
-    /// Only `default`; `default` when absent.
-    #[serde(default)]
-    pub policy_name: Option<String>,
-    /// The new policy document.
-    pub policy: String,
-    /// Skips the policy lockout safety check: the new policy may then leave nobody able to
-    /// change it again.
-    #[serde(default)]
-    pub bypass_policy_lockout_safety_check: bool,
-}
-
-/// `ListKeyPolicies` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListKeyPoliciesResponse {
-    /// Always `["default"]`.
-    pub policy_names: Vec<String>,
-    /// Always false.
-    pub truncated: bool,
-}
 
 fn check_name(name: Option<&str>) -> Result<()> {
     match name {

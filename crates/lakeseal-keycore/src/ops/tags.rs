@@ -1,43 +1,15 @@
 //! `TagResource`, `UntagResource`, `ListResourceTags`.
 
-use serde::{Deserialize, Serialize};
-
 use super::{Empty, KeyIdRequest};
 use crate::model::Tag;
 use crate::state::KeyOperation;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
 
+pub use lakeseal_kms_types::tags::{
+    ListResourceTagsResponse, TagResourceRequest, UntagResourceRequest,
+};
+
 const MAX_TAGS: usize = 50;
-
-/// `TagResource` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct TagResourceRequest {
-    /// The key.
-    pub key_id: String,
-    /// Tags to add or overwrite.
-    pub tags: Vec<Tag>,
-}
-
-/// `UntagResource` request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct UntagResourceRequest {
-    /// The key.
-    pub key_id: String,
-    /// Keys of the tags to remove.
-    pub tag_keys: Vec<String>,
-}
-
-/// `ListResourceTags` response.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ListResourceTagsResponse {
-    /// The tags.
-    pub tags: Vec<Tag>,
-    /// Always false: a key has at most 50 tags.
-    pub truncated: bool,
-}
 
 pub(crate) fn check_tags(tags: &[Tag]) -> Result<()> {
     if tags.len() > MAX_TAGS {

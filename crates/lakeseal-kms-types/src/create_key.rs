@@ -1,0 +1,38 @@
+//! `CreateKey`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Tag;
+use crate::describe_key::KeyMetadata;
+
+/// `CreateKey` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateKeyRequest {
+    /// Free text.
+    pub description: Option<String>,
+    /// Only `ENCRYPT_DECRYPT` for now.
+    pub key_usage: Option<String>,
+    /// Only `SYMMETRIC_DEFAULT` (AES-256-GCM-SIV) for now.
+    pub key_spec: Option<String>,
+    /// The older name of `KeySpec`.
+    pub customer_master_key_spec: Option<String>,
+    /// Only `AWS_KMS` (key material made here) for now.
+    pub origin: Option<String>,
+    /// The key policy document; the default gives the account root full access.
+    pub policy: Option<String>,
+    /// Tags to set.
+    pub tags: Vec<Tag>,
+    /// Multi-Region keys are not supported: the key core has one region.
+    pub multi_region: Option<bool>,
+    /// Skips the policy lockout safety check on `Policy`.
+    pub bypass_policy_lockout_safety_check: bool,
+}
+
+/// `CreateKey` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateKeyResponse {
+    /// The new key.
+    pub key_metadata: KeyMetadata,
+}
