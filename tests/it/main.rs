@@ -15,6 +15,7 @@ mod keyclient;
 mod lake;
 mod policies;
 mod readme;
+mod secrets;
 mod secure_broker;
 mod stage;
 mod support;

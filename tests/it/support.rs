@@ -124,6 +124,9 @@ impl RunningKeyCore {
         command
             .arg(&script)
             .env("AWS_ENDPOINT_URL_KMS", &self.endpoint)
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.endpoint)
+            .env("AWS_ENDPOINT_URL_STS", &self.endpoint)
+            .env("AWS_ENDPOINT_URL_IAM", &self.endpoint)
             .env("AWS_SHARED_CREDENTIALS_FILE", &self.credentials)
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_DEFAULT_REGION", REGION)

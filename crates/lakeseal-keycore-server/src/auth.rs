@@ -71,7 +71,7 @@ pub(crate) async fn authenticate(
         })
     };
     let mut lookup = lookup;
-    let required = if service == "kms" {
+    let required = if service == "kms" || service == "secretsmanager" {
         &KMS_SIGNED_HEADERS
     } else {
         &STS_SIGNED_HEADERS

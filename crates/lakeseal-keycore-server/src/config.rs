@@ -1,8 +1,8 @@
 //! The server's configuration file (TOML), refused at start when wrong.
 //!
 //! ```toml
-//! # Largest request body in bytes (default 65536).
-//! max_body_bytes = 65536
+//! # Largest request body in bytes (default 131072).
+//! max_body_bytes = 131072
 //!
 //! [rate_limits]
 //! # Per account, shared by Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, GenerateRandom.
@@ -40,7 +40,7 @@ use crate::{ConnectionLimits, DEFAULT_MAX_BODY, Limit, RateLimits, RefusalAudit,
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    /// Largest request body, bytes; default 65536.
+    /// Largest request body, bytes; default 131072 (a 64 KiB binary secret, base64, with its members).
     max_body_bytes: Option<usize>,
     /// Per-account quotas.
     #[serde(default)]

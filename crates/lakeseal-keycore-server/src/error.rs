@@ -2,6 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use lakeseal_keycore::Service;
 use lakeseal_kms_types::{ErrorBody, ErrorCode};
 
 /// Why a request failed, with the AWS error name a client sees.
@@ -37,7 +38,18 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// The AWS error name.
+    /// The AWS error name a caller of `service` sees.
+    pub fn code_in(&self, service: Service) -> ErrorCode {
+        match self {
+            ApiError::Core(e) => e.code_in(service),
+            ApiError::TooLarge(_) if service == Service::SecretsManager => {
+                ErrorCode::InvalidParameter
+            }
+            other => other.code(),
+        }
+    }
+
+    /// The AWS KMS error name.
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Core(e) => e.code(),
@@ -64,12 +76,16 @@ impl ApiError {
 const JSON: &str = "application/x-amz-json-1.1";
 
 /// Turns an operation's outcome into the HTTP response, with the request id header AWS sends.
-pub(crate) fn into_response(result: Result<Vec<u8>, ApiError>, request_id: &str) -> Response {
+pub(crate) fn into_response(
+    result: Result<Vec<u8>, ApiError>,
+    request_id: &str,
+    service: Service,
+) -> Response {
     let mut response = match result {
         Ok(json) => (StatusCode::OK, [("content-type", JSON)], json).into_response(),
         Err(e) => {
             let body = ErrorBody {
-                kind: e.code().to_string(),
+                kind: e.code_in(service).to_string(),
                 message: e.to_string(),
             };
             let json = serde_json::to_vec(&body).unwrap_or_default();

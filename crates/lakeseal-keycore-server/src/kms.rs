@@ -2,25 +2,9 @@
 //! engine, encode its response.
 
 use lakeseal_keycore::{KeyCore, Principal, RequestContext};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::ApiError;
-
-fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    // AWS SDKs send `{}` for operations without members; an empty body means the same.
-    let body = if body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::Serialization(format!("malformed request: {e}")))
-}
-
-fn encode<T: Serialize>(response: T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(&response).map_err(|e| ApiError::Serialization(e.to_string()))
-}
+use crate::json::{decode, dispatch_to, encode, names};
 
 /// Every KMS operation the key core serves, `"Name" => engine method`: one list for dispatch and
 /// for the bounded `operation` label of metrics. Calls `$callback!` with its arguments and the list.
@@ -56,25 +40,6 @@ macro_rules! kms_operations {
         "ReEncrypt" => re_encrypt,
         "GenerateRandom" => generate_random,
         )
-    };
-}
-
-macro_rules! names {
-    ($($name:literal => $method:ident,)*) => {
-        &[$($name),*]
-    };
-}
-
-macro_rules! dispatch_to {
-    ($operation:ident, $core:ident, $who:ident, $ctx:ident, $body:ident;
-     $($name:literal => $method:ident,)*) => {
-        match $operation {
-            $($name => encode($core.$method($who, $ctx, decode($body)?).await?),)*
-            // Audited by the caller, like every refusal of the protocol layer.
-            other => Err(ApiError::UnknownOperation(format!(
-                "{other} is not an operation of this key core"
-            ))),
-        }
     };
 }
 

@@ -1,8 +1,10 @@
-//! The key core as a network service speaking the AWS KMS JSON 1.1 protocol.
+//! The key core as a network service speaking the AWS KMS and Secrets Manager JSON 1.1 protocols
+//! and the STS and IAM query protocols, on one listener.
 //!
-//! `POST /` with `X-Amz-Target: TrentService.<Operation>` and a JSON body, signed with SigV4
-//! (service `kms`, the key core's region). Existing KMS clients work unchanged with an endpoint
-//! override. Every request is authenticated, then authorised and audited by the engine; a
+//! `POST /` with `X-Amz-Target: TrentService.<Operation>` (KMS) or
+//! `secretsmanager.<Operation>` and a JSON body, signed with SigV4 (service `kms` or
+//! `secretsmanager`, the key core's region); STS and IAM as form bodies. Existing AWS clients
+//! work unchanged with an endpoint override. Every request is authenticated, then authorised and audited by the engine; a
 //! request refused before it reaches an operation (bad signature, unknown key, malformed body) is
 //! audited here.
 //!
@@ -25,10 +27,12 @@ mod auth;
 mod config;
 mod error;
 mod iam;
+mod json;
 mod kms;
 mod limits;
 mod listen;
 mod refusals;
+mod secrets;
 mod sts;
 mod xml;
 
@@ -42,7 +46,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, Request, Uri};
 use axum::response::Response;
 use axum::routing::any;
-use lakeseal_keycore::{KeyCore, RequestContext};
+use lakeseal_keycore::{KeyCore, RequestContext, Service};
 use tracing::Instrument;
 
 pub use crate::config::ConfigError;
@@ -54,7 +58,8 @@ use crate::refusals::Refusals;
 pub use crate::refusals::{RefusalAudit, SUMMARY_OPERATION};
 
 /// The largest request body accepted, in bytes.
-pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+/// 128 KiB: a Secrets Manager value may be 64 KiB of binary, sent as base64.
+pub const DEFAULT_MAX_BODY: usize = 128 * 1024;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -160,6 +165,9 @@ impl Shared {
 enum Protocol {
     /// AWS KMS JSON 1.1 (`X-Amz-Target: TrentService.<Op>`), signed for `kms`.
     Kms,
+    /// AWS Secrets Manager JSON 1.1 (`X-Amz-Target: secretsmanager.<Op>`), signed for
+    /// `secretsmanager`.
+    SecretsManager,
     /// The STS query protocol (form body with `Action=...`), signed for `sts`.
     Sts,
     /// The IAM query protocol (form body with an IAM `Action`), signed for `iam`.
@@ -172,16 +180,34 @@ impl Protocol {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if headers.get("x-amz-target").is_none() && form {
-            Protocol::Sts
-        } else {
-            Protocol::Kms
+        let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok());
+        match target {
+            None if form => Protocol::Sts,
+            Some(t) if t.starts_with(SECRETS_PREFIX) => Protocol::SecretsManager,
+            _ => Protocol::Kms,
+        }
+    }
+
+    /// The `X-Amz-Target` prefix of the JSON protocols.
+    fn target_prefix(self) -> &'static str {
+        match self {
+            Protocol::SecretsManager => SECRETS_PREFIX,
+            _ => KMS_PREFIX,
+        }
+    }
+
+    /// The API the engine names its errors for.
+    fn engine_service(self) -> Service {
+        match self {
+            Protocol::SecretsManager => Service::SecretsManager,
+            _ => Service::Kms,
         }
     }
 
     fn service(self) -> &'static str {
         match self {
             Protocol::Kms => "kms",
+            Protocol::SecretsManager => "secretsmanager",
             Protocol::Sts => "sts",
             Protocol::Iam => "iam",
         }
@@ -193,6 +219,7 @@ impl Protocol {
 pub(crate) fn operation_label(operation: &str) -> &'static str {
     kms::OPERATIONS
         .iter()
+        .chain(secrets::OPERATIONS)
         .chain(iam::ACTIONS)
         .chain(&["AssumeRole"])
         .find(|known| **known == operation)
@@ -233,7 +260,9 @@ async fn handle(
         }
         (protocol, _) => (
             protocol,
-            target(&parts.headers).unwrap_or("Unknown").to_owned(),
+            target(&parts.headers, protocol)
+                .unwrap_or("Unknown")
+                .to_owned(),
         ),
     };
     let label = operation_label(&operation);
@@ -243,14 +272,16 @@ async fn handle(
         .await;
     let result = match &response {
         Ok(_) => "Success",
-        Err(e) => e.code().as_str(),
+        Err(e) => e.code_in(protocol.engine_service()).as_str(),
     };
     metrics::counter!("lakeseal_keycore_requests_total", "operation" => label, "result" => result)
         .increment(1);
     metrics::histogram!("lakeseal_keycore_request_duration_seconds", "operation" => label)
         .record(started.elapsed().as_secs_f64());
     match protocol {
-        Protocol::Kms => error::into_response(response, &request_id),
+        Protocol::Kms | Protocol::SecretsManager => {
+            error::into_response(response, &request_id, protocol.engine_service())
+        }
         Protocol::Sts => error::into_xml_response(response, &request_id, error::sts_code),
         Protocol::Iam => error::into_xml_response(response, &request_id, error::iam_code),
     }
@@ -295,8 +326,8 @@ async fn handle_in(
 ) -> Result<Vec<u8>, ApiError> {
     let result = async {
         let body = body?;
-        if protocol == Protocol::Kms {
-            check_shape(&parts.method, &parts.uri, &parts.headers)?;
+        if matches!(protocol, Protocol::Kms | Protocol::SecretsManager) {
+            check_shape(&parts.method, &parts.uri, &parts.headers, protocol)?;
         }
         let who = auth::authenticate(&shared.core, parts, &body, protocol.service()).await?;
         Ok::<_, ApiError>((who, body))
@@ -313,6 +344,9 @@ async fn handle_in(
         Ok((who, body)) => {
             let answer = match protocol {
                 Protocol::Kms => kms::dispatch(&shared.core, &who, ctx, operation, &body).await,
+                Protocol::SecretsManager => {
+                    secrets::dispatch(&shared.core, &who, ctx, operation, &body).await
+                }
                 Protocol::Sts => sts::dispatch(&shared.core, &who, ctx, &body).await,
                 Protocol::Iam => iam::dispatch(&shared.core, &who, ctx, operation, &body).await,
             };
@@ -339,7 +373,7 @@ async fn handle_in(
             operation,
             who.as_ref(),
             ctx,
-            e.code().as_str(),
+            e.code_in(protocol.engine_service()).as_str(),
             &e.to_string(),
         )
         .await
@@ -351,25 +385,33 @@ async fn handle_in(
         }
     }
 }
-/// The operation named by `X-Amz-Target: TrentService.<Operation>`.
-fn target(headers: &HeaderMap) -> Option<&str> {
+const KMS_PREFIX: &str = "TrentService.";
+const SECRETS_PREFIX: &str = "secretsmanager.";
+
+/// The operation named by `X-Amz-Target: <prefix>.<Operation>`.
+fn target(headers: &HeaderMap, protocol: Protocol) -> Option<&str> {
     headers
         .get("x-amz-target")?
         .to_str()
         .ok()?
-        .strip_prefix("TrentService.")
+        .strip_prefix(protocol.target_prefix())
 }
 
-fn check_shape(method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<(), ApiError> {
+fn check_shape(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    protocol: Protocol,
+) -> Result<(), ApiError> {
     if method != Method::POST || uri.path() != "/" {
         return Err(ApiError::UnknownOperation(format!(
             "{method} {} is not an operation of this service",
             uri.path()
         )));
     }
-    if target(headers).is_none() {
+    if target(headers, protocol).is_none() {
         return Err(ApiError::UnknownOperation(
-            "X-Amz-Target must be TrentService.<Operation>".into(),
+            "X-Amz-Target must be TrentService.<Operation> or secretsmanager.<Operation>".into(),
         ));
     }
     Ok(())

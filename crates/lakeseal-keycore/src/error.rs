@@ -4,6 +4,8 @@ use std::io;
 
 use lakeseal_kms_types::ErrorCode;
 
+use crate::Service;
+
 /// Errors of the key core. [`Error::code`] gives the AWS KMS error name a client sees.
 ///
 /// Messages name keys, aliases and limits, never key material or plaintext.
@@ -38,6 +40,27 @@ pub enum Error {
     /// The alias name is not of the form `alias/...` or is reserved.
     #[error("{0}")]
     InvalidAliasName(String),
+    /// A Secrets Manager parameter is out of range or malformed.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// The resource's state does not allow the request (a secret waiting to be deleted).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A limit on how many of something a resource may have.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// A secret's value could not be sealed under its CMK (disabled, being deleted).
+    #[error("{0}")]
+    EncryptionFailure(String),
+    /// A secret's value could not be opened with its CMK (disabled, being deleted, destroyed).
+    #[error("{0}")]
+    DecryptionFailure(String),
+    /// A resource policy that would let anyone in, refused while `BlockPublicPolicy` holds.
+    #[error("{0}")]
+    PublicPolicy(String),
+    /// A Secrets Manager `NextToken` that this key core did not hand out.
+    #[error("the NextToken is not valid")]
+    InvalidNextToken,
     /// A pagination marker that this key core did not hand out.
     #[error("the pagination marker is not valid")]
     InvalidMarker,
@@ -96,6 +119,13 @@ impl Error {
             Error::InvalidMarker => ErrorCode::InvalidMarker,
             Error::MalformedPolicy(_) => ErrorCode::MalformedPolicy,
             Error::AccessDenied(_) => ErrorCode::AccessDenied,
+            Error::InvalidParameter(_) => ErrorCode::Validation,
+            Error::InvalidRequest(_) => ErrorCode::InvalidState,
+            Error::LimitExceeded(_) => ErrorCode::LimitExceeded,
+            Error::EncryptionFailure(_) => ErrorCode::EncryptionFailure,
+            Error::DecryptionFailure(_) => ErrorCode::DecryptionFailure,
+            Error::PublicPolicy(_) => ErrorCode::PublicPolicy,
+            Error::InvalidNextToken => ErrorCode::InvalidNextToken,
             Error::DataDir(_)
             | Error::Audit(_)
             | Error::AuditBroken(_)
@@ -103,6 +133,26 @@ impl Error {
             | Error::Io(_)
             | Error::IoAt { .. }
             | Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl Error {
+    /// The error name a caller of `service` sees: Secrets Manager names the same failures
+    /// differently from KMS.
+    pub fn code_in(&self, service: Service) -> ErrorCode {
+        let kms = self.code();
+        if service == Service::Kms {
+            return kms;
+        }
+        match self {
+            Error::NotFound(_) => ErrorCode::ResourceNotFound,
+            Error::AlreadyExists(_) => ErrorCode::ResourceExists,
+            Error::Validation(_) | Error::InvalidParameter(_) => ErrorCode::InvalidParameter,
+            Error::InvalidState(_) | Error::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Error::InvalidMarker | Error::InvalidNextToken => ErrorCode::InvalidNextToken,
+            _ if kms == ErrorCode::Internal => ErrorCode::InternalServiceError,
+            _ => kms,
         }
     }
 }

@@ -59,12 +59,15 @@ pub mod ops;
 pub mod policy;
 mod request;
 mod root;
+pub mod secrets;
 pub mod state;
 mod store;
 
-pub use crate::core::{AuditReset, InitOptions, KeyCore, MAX_CONTEXT_BYTES, Options};
+pub use crate::core::{
+    AuditReset, DEFAULT_SECRETS_KEY_ALIAS, InitOptions, KeyCore, MAX_CONTEXT_BYTES, Options,
+};
 pub use audit::Durability;
 pub use error::{Error, Result};
 pub use lakeseal_kms_types::{ErrorCode, wire};
 pub use ops::iam_manage::Holder;
-pub use request::{Principal, RequestContext};
+pub use request::{Principal, RequestContext, Service};

@@ -133,11 +133,16 @@ fn known_condition_key(key: &str) -> bool {
     lower
         .strip_prefix("kms:encryptioncontext:")
         .is_some_and(|k| !k.is_empty())
+        || lower
+            .strip_prefix("secretsmanager:resourcetag/")
+            .is_some_and(|k| !k.is_empty())
         || [
             "kms:encryptioncontextkeys",
             "kms:calleraccount",
+            "kms:viaservice",
             "aws:sourceip",
             "aws:principalarn",
+            "secretsmanager:versionstage",
         ]
         .contains(&lower.as_str())
 }
@@ -184,6 +189,17 @@ impl Policy {
     /// keys.
     pub fn has_conditions(&self) -> bool {
         self.statements.iter().any(|s| !s.conditions.is_empty())
+    }
+
+    /// Whether the policy lets anyone at all in: an `Allow` to `"*"` with no condition.
+    pub fn is_public(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.effect == Effect::Allow
+                && s.conditions.is_empty()
+                && s.principals
+                    .as_ref()
+                    .is_some_and(|p| p.iter().any(|p| p == "*"))
+        })
     }
 
     /// Evaluates the policy for a request.
@@ -302,8 +318,9 @@ impl Statement {
                     if !known_condition_key(key) {
                         return Err(malformed(&format!(
                             "condition key {key} is not supported (use kms:EncryptionContext:<key>, \
-                             kms:EncryptionContextKeys, kms:CallerAccount, aws:SourceIp or \
-                             aws:PrincipalArn)"
+                             kms:EncryptionContextKeys, kms:CallerAccount, kms:ViaService, \
+                             aws:SourceIp, aws:PrincipalArn, secretsmanager:VersionStage or \
+                             secretsmanager:ResourceTag/<key>)"
                         )));
                     }
                     let values = strings(values, "a condition value")?;

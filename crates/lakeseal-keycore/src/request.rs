@@ -57,6 +57,17 @@ impl Principal {
     }
 }
 
+/// The API a call came in through: it decides the error names the caller (and the audit trail)
+/// sees, `NotFoundException` in KMS being `ResourceNotFoundException` in Secrets Manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Service {
+    /// AWS KMS (and STS and IAM, which share its names for what they refuse).
+    #[default]
+    Kms,
+    /// AWS Secrets Manager.
+    SecretsManager,
+}
+
 /// Facts about one request that are not its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestContext {

@@ -9,6 +9,7 @@
 //! Key material is stored only sealed under the root key (see [`crate::root`]). Metadata is JSON
 //! in one column: it is read once at start and written per control-plane change.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -16,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::clock::Millis;
 use crate::iam::{AccessKeyRecord, Role, User};
 use crate::model::{AliasRecord, KeyRecord};
+use crate::secrets::{Sealed, SecretRecord};
 use crate::{Error, Result};
 
 /// A key's record with the sealed material of each of its versions.
@@ -32,6 +34,8 @@ pub(crate) struct Snapshot {
     pub(crate) users: Vec<User>,
     pub(crate) roles: Vec<Role>,
     pub(crate) access_keys: Vec<AccessKeyRecord>,
+    /// Secrets with the sealed value of each version.
+    pub(crate) secrets: Vec<(SecretRecord, BTreeMap<String, Sealed>)>,
 }
 
 #[derive(Debug)]
@@ -53,6 +57,14 @@ CREATE TABLE IF NOT EXISTS deleted_keys (key_id TEXT PRIMARY KEY, deleted_at INT
 CREATE TABLE IF NOT EXISTS iam_users (arn TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS iam_roles (arn TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS access_keys (access_key_id TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (arn TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS secret_values (
+    arn TEXT NOT NULL REFERENCES secrets(arn),
+    version_id TEXT NOT NULL,
+    wrapped_key BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    PRIMARY KEY (arn, version_id)
+);
 ";
 
 impl Store {
@@ -109,6 +121,24 @@ impl Store {
             snapshot
                 .access_keys
                 .push(decode("access_keys", &id, &record)?);
+        }
+        let mut values = self.conn.prepare(
+            "SELECT version_id, wrapped_key, ciphertext FROM secret_values WHERE arn = ?1",
+        )?;
+        for (arn, record) in self.rows("SELECT arn, record FROM secrets ORDER BY arn")? {
+            let record: SecretRecord = decode("secrets", &arn, &record)?;
+            let sealed = values
+                .query_map([&arn], |r| {
+                    Ok((
+                        r.get(0)?,
+                        Sealed {
+                            wrapped_key: r.get(1)?,
+                            ciphertext: r.get(2)?,
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<BTreeMap<String, Sealed>>>()?;
+            snapshot.secrets.push((record, sealed));
         }
         Ok(snapshot)
     }
@@ -212,6 +242,52 @@ impl Store {
     pub(crate) fn delete_alias(&mut self, name: &str) -> Result<()> {
         self.conn
             .execute("DELETE FROM aliases WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
+    /// Writes a secret's record, a new version's sealed value when given, and removes the
+    /// values of pruned versions, in one transaction.
+    pub(crate) fn put_secret(
+        &mut self,
+        record: &SecretRecord,
+        new_value: Option<(&str, &Sealed)>,
+        pruned: &[String],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO secrets (arn, record) VALUES (?1, ?2)",
+            params![record.arn, encode(record)?],
+        )?;
+        if let Some((version_id, sealed)) = new_value {
+            tx.execute(
+                "INSERT INTO secret_values (arn, version_id, wrapped_key, ciphertext) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    record.arn,
+                    version_id,
+                    sealed.wrapped_key,
+                    sealed.ciphertext
+                ],
+            )?;
+        }
+        for version_id in pruned {
+            tx.execute(
+                "DELETE FROM secret_values WHERE arn = ?1 AND version_id = ?2",
+                params![record.arn, version_id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a secret and every sealed value, and purges the write-ahead log, as for a key.
+    pub(crate) fn delete_secret(&mut self, arn: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM secret_values WHERE arn = ?1", [arn])?;
+        tx.execute("DELETE FROM secrets WHERE arn = ?1", [arn])?;
+        tx.commit()?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 macro_rules! error_codes {
     ($($(#[$doc:meta])* $variant:ident = $name:literal,)+) => {
-        /// An AWS KMS error name. The key core answers only with these; a client reading
-        /// another service's answer keeps the name as text (see [`ErrorBody`]).
+        /// An AWS error name (KMS and Secrets Manager). The key core answers only with these;
+        /// a client reading another service's answer keeps the name as text (see
+        /// [`ErrorBody`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         #[non_exhaustive]
         pub enum ErrorCode {
@@ -82,12 +83,30 @@ error_codes! {
     UnrecognizedClient = "UnrecognizedClientException",
     /// The session's credentials have expired.
     ExpiredToken = "ExpiredTokenException",
+    /// Secrets Manager: no such secret, version or label.
+    ResourceNotFound = "ResourceNotFoundException",
+    /// Secrets Manager: a secret of that name, or a version of that id with another value.
+    ResourceExists = "ResourceExistsException",
+    /// Secrets Manager: a parameter is out of range or malformed.
+    InvalidParameter = "InvalidParameterException",
+    /// Secrets Manager: the secret's state does not allow the operation (deletion pending).
+    InvalidRequest = "InvalidRequestException",
+    /// Secrets Manager: the CMK could not seal the value (disabled, pending deletion).
+    EncryptionFailure = "EncryptionFailure",
+    /// Secrets Manager: the CMK could not open the value (disabled, pending deletion, gone).
+    DecryptionFailure = "DecryptionFailure",
+    /// Secrets Manager: a resource policy that would let anyone in.
+    PublicPolicy = "PublicPolicyException",
+    /// Secrets Manager: a `NextToken` this key core did not hand out.
+    InvalidNextToken = "InvalidNextTokenException",
+    /// Secrets Manager: the key core failed.
+    InternalServiceError = "InternalServiceError",
 }
 
 impl ErrorCode {
     /// Whether the failure is the service's (HTTP 5xx), not the request's.
     pub fn is_server_fault(self) -> bool {
-        self == ErrorCode::Internal
+        matches!(self, ErrorCode::Internal | ErrorCode::InternalServiceError)
     }
 
     /// Whether the service asks the caller to slow down.
@@ -138,7 +157,12 @@ mod tests {
     fn every_name_reads_back_as_its_code() {
         for &code in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_name(code.as_str()), Some(code));
-            assert!(code.as_str().ends_with("Exception"), "{code}");
+            let secrets_manager_style =
+                code.as_str().ends_with("Failure") || code == ErrorCode::InternalServiceError;
+            assert!(
+                code.as_str().ends_with("Exception") || secrets_manager_style,
+                "{code}"
+            );
         }
         assert_eq!(ErrorCode::from_name("NoSuchThing"), None);
     }

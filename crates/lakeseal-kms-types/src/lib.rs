@@ -1,6 +1,7 @@
-//! The AWS KMS wire shapes Lakeseal speaks, shared by the key core (which answers them), its
-//! server (which carries them over HTTP) and the key client (which sends them), so that a client
-//! does not compile the engine to talk to it.
+//! The AWS wire shapes Lakeseal's key core speaks (KMS, and Secrets Manager in [`secrets`]),
+//! shared by the key core (which answers them), its server (which carries them over HTTP) and
+//! the key client (which sends them), so that a client does not compile the engine to talk to
+//! it.
 //!
 //! * One module per operation (or close family): its request and response, `PascalCase` JSON as
 //!   AWS sends it, blobs in base64, secrets in [`lakeseal_envelope::SecretBytes`] that zeroize.
@@ -37,6 +38,7 @@ pub mod key_policy;
 pub mod list_keys;
 pub mod re_encrypt;
 pub mod rotation;
+pub mod secrets;
 pub mod tags;
 pub mod wire;
 

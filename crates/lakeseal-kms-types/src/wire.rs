@@ -1,4 +1,4 @@
-//! Serde helpers for the AWS KMS JSON shapes: base64 blobs, secret bytes, epoch-second dates.
+//! Serde helpers for the AWS JSON shapes: base64 blobs, secret bytes and text, epoch-second dates.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -26,6 +26,61 @@ pub mod secret_b64 {
             .decode(text.as_bytes())
             .map(SecretBytes::new)
             .map_err(|_| serde::de::Error::custom("not valid base64"))
+    }
+}
+
+/// `#[serde(with = "secret_b64_opt")]` for optional secret bytes (`SecretBinary`).
+pub mod secret_b64_opt {
+    use super::*;
+
+    /// Serializes as standard base64 (the encoded text is wiped after use).
+    pub fn serialize<S: Serializer>(bytes: &Option<SecretBytes>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => secret_b64::serialize(bytes, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes standard base64.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretBytes>, D::Error> {
+        secret_b64::deserialize(d).map(Some)
+    }
+}
+
+/// `#[serde(with = "secret_str_opt")]` for optional secret text (`SecretString`): a JSON string
+/// on the wire, its UTF-8 bytes in a [`SecretBytes`]. A string the parser hands over owned (one
+/// with escapes) is moved in, not copied; a borrowed one is copied once, from the request body.
+pub mod secret_str_opt {
+    use super::*;
+
+    /// Serializes as a JSON string.
+    pub fn serialize<S: Serializer>(text: &Option<SecretBytes>, s: S) -> Result<S::Ok, S::Error> {
+        match text {
+            Some(text) => {
+                let text = std::str::from_utf8(text.expose_secret())
+                    .map_err(|_| serde::ser::Error::custom("a secret string is not UTF-8"))?;
+                s.serialize_str(text)
+            }
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserializes a JSON string.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretBytes>, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = SecretBytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SecretBytes, E> {
+                Ok(SecretBytes::new(v.as_bytes().to_vec()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<SecretBytes, E> {
+                Ok(SecretBytes::new(v.into_bytes()))
+            }
+        }
+        d.deserialize_string(Text).map(Some)
     }
 }
 

@@ -46,6 +46,9 @@ pub struct AuditEvent {
     pub request_id: String,
     /// The operation's AWS name, e.g. `GenerateDataKey`.
     pub operation: String,
+    /// The API it came in through when not KMS: `secretsmanager`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     /// The caller's ARN.
     pub principal: String,
     /// The access key that signed the request, if any.
@@ -68,6 +71,15 @@ pub struct AuditEvent {
     /// For `ReEncrypt`, the key the ciphertext came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_key_arn: Option<String>,
+    /// The secret the operation named (never its value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_arn: Option<String>,
+    /// The secret version read or written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// The staging label asked for or moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_stage: Option<String>,
     /// The encryption context of the request (not secret by design).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_context: Option<EncryptionContext>,
@@ -105,8 +117,12 @@ impl AuditEvent {
             source_ip: ctx.source_ip.map(|ip| ip.to_string()),
             user_agent: ctx.user_agent.clone(),
             region: region.to_owned(),
+            service: None,
             key_arn: None,
             key_version: None,
+            secret_arn: None,
+            version_id: None,
+            version_stage: None,
             source_key_arn: None,
             encryption_context: None,
             result: String::new(),
@@ -132,14 +148,20 @@ impl AuditEvent {
             &mut self.source_ip,
             &mut self.key_arn,
             &mut self.source_key_arn,
+            &mut self.version_id,
+            &mut self.version_stage,
         ]
         .into_iter()
         .flatten()
         {
             cut(field, MAX_AUDITED_STRING);
         }
-        if let Some(message) = &mut self.error_message {
-            cut(message, MAX_AUDITED_MESSAGE);
+        // A secret's name may be 512 characters: its ARN gets the room of a message.
+        for field in [&mut self.error_message, &mut self.secret_arn]
+            .into_iter()
+            .flatten()
+        {
+            cut(field, MAX_AUDITED_MESSAGE);
         }
     }
 }

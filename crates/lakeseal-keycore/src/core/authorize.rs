@@ -151,6 +151,7 @@ impl KeyCore {
             call.who,
             call.ctx.source_ip,
             call.event.encryption_context.as_ref(),
+            call.via_service.as_deref(),
         )
     }
 }

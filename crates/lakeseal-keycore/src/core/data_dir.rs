@@ -16,6 +16,7 @@ use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::model::{KeyRecord, Location};
 use crate::policy::Policy;
 use crate::request::{Principal, RequestContext};
+use crate::secrets::SecretEntry;
 use crate::store::Store;
 use crate::{Error, Result, root};
 
@@ -166,6 +167,24 @@ impl KeyCore {
             .into_iter()
             .map(|k| (k.access_key_id.clone(), k))
             .collect();
+        for (record, sealed) in snapshot.secrets {
+            let policy = record
+                .resource_policy
+                .as_deref()
+                .map(Policy::parse)
+                .transpose()?;
+            state
+                .secret_names
+                .insert(record.name.clone(), record.arn.clone());
+            state.secrets.insert(
+                record.arn.clone(),
+                SecretEntry {
+                    record,
+                    policy,
+                    sealed,
+                },
+            );
+        }
         let audit = AuditLog::open(
             &dir.join(AUDIT_FILE),
             options.audit,

@@ -1,5 +1,6 @@
 //! The key core's own due work, done on the next call after it falls due: scheduled rotations,
-//! and destroying keys whose deletion window has passed (crypto-erasure).
+//! destroying keys whose deletion window has passed (crypto-erasure), and erasing secrets whose
+//! recovery window has.
 
 use std::sync::atomic::Ordering;
 
@@ -18,6 +19,11 @@ impl KeyCore {
         }
     }
 
+    /// Lowers the next-due time to `due`.
+    pub(super) fn note_due_at(&self, due: Millis) {
+        self.inner.next_due.fetch_min(due, Ordering::SeqCst);
+    }
+
     /// Runs automatic rotations and destructions that are due. Cheap when nothing is: one clock
     /// read and one atomic load.
     pub async fn maintain(&self) -> Result<()> {
@@ -31,7 +37,7 @@ impl KeyCore {
         };
         self.inner.next_due.store(Millis::MAX, Ordering::SeqCst);
         let now = self.now_ms();
-        let (destroy, rotate): (Vec<_>, Vec<_>) = {
+        let (destroy, rotate, erase): (Vec<_>, Vec<_>, Vec<_>) = {
             let state = self.read();
             let destroy = state
                 .keys
@@ -48,7 +54,13 @@ impl KeyCore {
                 })
                 .map(|e| e.record.key_id.clone())
                 .collect();
-            (destroy, rotate)
+            let erase = state
+                .secrets
+                .values()
+                .filter(|e| e.record.deletion_date.is_some_and(|d| d <= now))
+                .map(|e| e.record.arn.clone())
+                .collect();
+            (destroy, rotate, erase)
         };
         let service = Principal::key_core(&self.inner.location.account_id);
         let ctx = RequestContext::local("lakeseal-keycore/maintenance");
@@ -70,6 +82,13 @@ impl KeyCore {
                     &mut call,
                 )
                 .map(drop);
+            outcome = outcome.and(self.finish(call, result).await);
+        }
+        for arn in erase {
+            let mut call = self.secrets_call("DeleteSecret", &service, &ctx);
+            call.internal = true;
+            call.event.secret_arn = Some(arn.clone());
+            let result = self.erase_secret(&mut self.write(), &arn);
             outcome = outcome.and(self.finish(call, result).await);
         }
         let due = earliest_due(&self.read());
@@ -108,10 +127,10 @@ pub(super) fn due_of(record: &KeyRecord) -> Option<Millis> {
 }
 
 pub(super) fn earliest_due(state: &State) -> Millis {
-    state
-        .keys
+    let keys = state.keys.values().filter_map(|e| due_of(&e.record));
+    let secrets = state
+        .secrets
         .values()
-        .filter_map(|e| due_of(&e.record))
-        .min()
-        .unwrap_or(Millis::MAX)
+        .filter_map(|e| e.record.deletion_date);
+    keys.chain(secrets).min().unwrap_or(Millis::MAX)
 }

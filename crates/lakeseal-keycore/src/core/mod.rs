@@ -7,6 +7,7 @@ mod authorize;
 mod data_dir;
 mod keys;
 mod maintenance;
+mod secrets;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -21,12 +22,15 @@ use crate::clock::{Clock, Millis, SystemClock, rfc3339};
 use crate::iam::{AccessKeyRecord, Role, User};
 use crate::model::{AliasRecord, KeyName, KeyRecord, Location};
 use crate::policy::Policy;
-use crate::request::{Principal, RequestContext};
+use crate::request::{Principal, RequestContext, Service};
+use crate::secrets::SecretEntry;
 use crate::state::{self, KeyOperation};
 use crate::store::Store;
 use crate::{Error, Result};
 
 pub use self::data_dir::{AuditReset, InitOptions};
+pub use self::secrets::DEFAULT_SECRETS_KEY_ALIAS;
+pub(crate) use self::secrets::SecretTarget;
 
 /// The largest encryption context accepted, in bytes of keys and values together (as AWS KMS).
 pub const MAX_CONTEXT_BYTES: usize = 8192;
@@ -92,6 +96,10 @@ pub(crate) struct State {
     pub(crate) identity: HashMap<String, Vec<Policy>>,
     /// Every role's trust policy, parsed, by role ARN.
     pub(crate) trust: HashMap<String, Policy>,
+    /// Secrets by ARN.
+    pub(crate) secrets: BTreeMap<String, SecretEntry>,
+    /// The ARN of the secret each name belongs to.
+    pub(crate) secret_names: HashMap<String, String>,
 }
 
 /// One operation in flight: who asks, from where, and the audit event being filled in.
@@ -100,6 +108,10 @@ pub(crate) struct Call<'a> {
     pub(crate) who: &'a Principal,
     pub(crate) ctx: &'a RequestContext,
     pub(crate) event: AuditEvent,
+    /// The API the call came in through, which names its errors.
+    pub(crate) service: Service,
+    /// `kms:ViaService` while the secrets manager uses a CMK on the caller's behalf.
+    pub(crate) via_service: Option<String>,
     /// The key core's own scheduled work (rotation, destruction), which no policy governs.
     internal: bool,
 }
@@ -179,8 +191,24 @@ impl KeyCore {
             who,
             ctx,
             event: AuditEvent::new(operation, who, ctx, &self.inner.location.region),
+            service: Service::Kms,
+            via_service: None,
             internal: false,
         }
+    }
+
+    /// Starts a Secrets Manager operation: errors get that API's names, in the answer and in
+    /// the audit trail.
+    pub(crate) fn secrets_call<'a>(
+        &self,
+        operation: &str,
+        who: &'a Principal,
+        ctx: &'a RequestContext,
+    ) -> Call<'a> {
+        let mut call = self.call(operation, who, ctx);
+        call.service = Service::SecretsManager;
+        call.event.service = Some("secretsmanager".to_owned());
+        call
     }
 
     /// Records the outcome, waits until the record is durable, then hands the outcome back. If
@@ -194,11 +222,12 @@ impl KeyCore {
                 tracing::trace!(operation = %event.operation, key = ?event.key_arn, "answered");
             }
             Err(e) => {
-                event.result = e.code().as_str().to_owned();
+                let code = e.code_in(call.service);
+                event.result = code.as_str().to_owned();
                 event.error_message = Some(e.to_string());
                 tracing::debug!(
                     operation = %event.operation,
-                    code = e.code().as_str(),
+                    code = code.as_str(),
                     error = %e,
                     "refused"
                 );

@@ -116,9 +116,11 @@ impl KeyCore {
         deliver: impl FnOnce(&NewAccessKey) -> std::result::Result<(), String>,
     ) -> Result<NewAccessKey> {
         let arn = self.user_arn(user);
-        if !self.read().users.contains_key(&arn) {
-            return Err(Error::NotFound(format!("user {user} does not exist")));
-        }
+        // The key acts in its user's account, which may be another than the key core's.
+        let account_id = match self.read().users.get(&arn) {
+            Some(owner) => owner.account_id.clone(),
+            None => return Err(Error::NotFound(format!("user {user} does not exist"))),
+        };
         let access_key_id = new_access_key_id("AKIA")?;
         let secret = new_secret()?;
         let sealed_secret = self
@@ -126,7 +128,7 @@ impl KeyCore {
             .seal(secret.expose_secret(), &secret_context(&access_key_id))?;
         let record = AccessKeyRecord {
             access_key_id: access_key_id.clone(),
-            account_id: self.location().account_id.clone(),
+            account_id,
             owner: KeyOwner::User { arn: arn.clone() },
             sealed_secret,
             created: self.now_ms(),
