@@ -134,7 +134,7 @@ async fn malformed_requests_get_aws_errors_never_a_500() {
     let kc = RunningKeyCore::start().await;
     let out = kc.python("kms_bad_input.py", &[]).await;
     assert!(!out.contains("FAIL"), "{out}");
-    assert_eq!(out.matches("PASS").count(), 10, "{out}");
+    assert_eq!(out.matches("PASS").count(), 17, "{out}");
 }
 
 /// `lakeseal iam --endpoint-url` acts through the running key core: the data directory is the

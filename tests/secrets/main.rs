@@ -1,4 +1,5 @@
-//! No data key, plaintext or random output reaches the store, the audit trail or the logs.
+//! No data key, plaintext, random output or secret value reaches the store, the audit trail or
+//! the logs.
 //!
 //! Its own test binary: tracing caches each call site's interest process-wide, and a call site
 //! first reached by another test's thread while this test installs its subscriber can be cached
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lakeseal_envelope::EncryptionContext;
+use lakeseal_envelope::SecretBytes;
 use lakeseal_keycore::ops::create_key::CreateKeyRequest;
 use lakeseal_keycore::ops::decrypt::DecryptRequest;
 use lakeseal_keycore::ops::encrypt::EncryptRequest;
@@ -24,6 +26,8 @@ use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
 use lakeseal_keycore::ops::generate_random::GenerateRandomRequest;
 use lakeseal_keycore::ops::re_encrypt::ReEncryptRequest;
 use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
+use lakeseal_kms_types::secrets::read::{BatchGetSecretValueRequest, GetSecretValueRequest};
+use lakeseal_kms_types::secrets::write::{CreateSecretRequest, PutSecretValueRequest};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -177,6 +181,77 @@ async fn no_secret_reaches_store_audit_or_logs() {
         .await
         .unwrap();
     secrets.push(random.plaintext.expose_secret().to_vec());
+
+    // Secret values: written, overwritten with the same token (compared), read, batch-read,
+    // moved between labels, refused under a disabled key.
+    let string_value = b"postgres password: correct-horse-battery-staple".to_vec();
+    let binary_value = b"\x00device-7 private key bytes\xff".to_vec();
+    let token = "c".repeat(32);
+    let made = core
+        .create_secret(
+            &who,
+            &ctx,
+            CreateSecretRequest {
+                name: "db/password".into(),
+                client_request_token: Some(token.clone()),
+                secret_string: Some(SecretBytes::new(string_value.clone())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let retried = core
+        .put_secret_value(
+            &who,
+            &ctx,
+            PutSecretValueRequest {
+                secret_id: made.secret.arn.clone(),
+                client_request_token: Some(token),
+                secret_string: Some(SecretBytes::new(b"another value".to_vec())),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(
+        retried.is_err(),
+        "the same token with another value is refused"
+    );
+    core.put_secret_value(
+        &who,
+        &ctx,
+        PutSecretValueRequest {
+            secret_id: "db/password".into(),
+            secret_binary: Some(SecretBytes::new(binary_value.clone())),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+        core.get_secret_value(
+            &who,
+            &ctx,
+            GetSecretValueRequest {
+                secret_id: "db/password".into(),
+                version_id: None,
+                version_stage: Some(stage.into()),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    core.batch_get_secret_value(
+        &who,
+        &ctx,
+        BatchGetSecretValueRequest {
+            secret_id_list: Some(vec!["db/password".into()]),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    secrets.push(string_value);
+    secrets.push(binary_value);
     drop(core);
 
     let logs = logs.0.lock().unwrap().clone();
