@@ -10,91 +10,21 @@
 //! `cargo bench -p lakeseal-benches --bench keycore_http` (env `SECONDS`, `CONNECTIONS`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "support/load.rs"]
+mod load;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use lakeseal_envelope::EncryptionContext;
 use lakeseal_keycore::ops::create_key::CreateKeyRequest;
 use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
 use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
 use lakeseal_keycore_server::{Limit, RateLimits, Server, ServerConfig};
 
-const REGION: &str = "eu-west-1";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Run {
-    ops: u64,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-impl Run {
-    fn rate(&self) -> f64 {
-        self.ops as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn percentile(&mut self, p: f64) -> Duration {
-        self.latencies.sort_unstable();
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies.get(i).copied().unwrap_or_default()
-    }
-}
-
-/// Runs `connections` loops of `one` for `seconds` after a one-second warm-up.
-async fn drive<F, Fut>(connections: u64, seconds: u64, one: F) -> Run
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let warm = Arc::new(AtomicBool::new(true));
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| {
-            let (one, warm, stop) = (one.clone(), warm.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let start = Instant::now();
-                    one().await;
-                    if !warm.load(Ordering::Relaxed) {
-                        latencies.push(start.elapsed());
-                    }
-                }
-                latencies
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    warm.store(false, Ordering::Relaxed);
-    let start = Instant::now();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let elapsed = start.elapsed();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.unwrap());
-    }
-    Run {
-        ops: latencies.len() as u64,
-        elapsed,
-        latencies,
-    }
-}
+use crate::load::{REGION, Signer, drive, env_or};
 
 fn main() {
     let seconds = env_or("SECONDS", 10);
@@ -168,10 +98,7 @@ fn main() {
         let endpoint = format!("http://{}/", listener.local_addr().unwrap());
         tokio::spawn(Server::new(core.clone(), config).serve(listener, std::future::pending()));
 
-        let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
         let secret = String::from_utf8(admin.secret_access_key.expose_secret().to_vec()).unwrap();
-        let identity: Identity =
-            Credentials::new(&admin.access_key_id, secret, None, None, "bench").into();
         let body = serde_json::to_vec(&serde_json::json!({
             "KeyId": key,
             "KeySpec": "AES_256",
@@ -182,50 +109,17 @@ fn main() {
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_owned();
-        let shared = Arc::new((client, identity, endpoint, Bytes::from(body)));
+        let shared = Arc::new((
+            Signer::new(&endpoint, &admin.access_key_id, secret),
+            Bytes::from(body),
+        ));
         let signed = move || {
             let shared = shared.clone();
             async move {
-                let (client, identity, endpoint, body) = &*shared;
-                let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
-                let headers = [
-                    ("host", host),
-                    ("content-type", "application/x-amz-json-1.1"),
-                    ("x-amz-target", "TrentService.GenerateDataKey"),
-                ];
-                let params = v4::SigningParams::builder()
-                    .identity(identity)
-                    .region(REGION)
-                    .name("kms")
-                    .time(SystemTime::now())
-                    .settings(SigningSettings::default())
-                    .build()
-                    .unwrap()
-                    .into();
-                let signable = SignableRequest::new(
-                    "POST",
-                    endpoint,
-                    headers.into_iter(),
-                    SignableBody::Bytes(body),
-                )
-                .unwrap();
-                let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-                let mut request = http::Request::builder()
-                    .method("POST")
-                    .uri(endpoint.as_str());
-                for (k, v) in headers {
-                    request = request.header(k, v);
-                }
-                let mut request = request.body(Full::new(body.clone())).unwrap();
-                instructions.apply_to_request_http1x(&mut request);
-                let response = client.request(request).await.unwrap();
-                let status = response.status();
-                let bytes = response.into_body().collect().await.unwrap().to_bytes();
-                assert!(
-                    status.is_success(),
-                    "{status}: {}",
-                    String::from_utf8_lossy(&bytes)
-                );
+                let (signer, body) = &*shared;
+                signer
+                    .call("kms", "TrentService.GenerateDataKey", body)
+                    .await;
             }
         };
         let mut http = drive(connections, seconds, signed.clone()).await;

@@ -1,0 +1,131 @@
+//! `GetSecretValue` over loopback HTTP with SigV4 and the durable audit, 40 keep-alive
+//! connections, beside `GenerateDataKey` on the same server in the same run as the baseline:
+//! both are one authorised, audited call that opens (or makes) a data key under a CMK.
+//!
+//! `cargo bench -p lakeseal-benches --bench secrets_http` (env `SECONDS`, `CONNECTIONS`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "support/load.rs"]
+mod load;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use lakeseal_envelope::SecretBytes;
+use lakeseal_keycore::ops::create_key::CreateKeyRequest;
+use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
+use lakeseal_keycore_server::{Limit, RateLimits, Server, ServerConfig};
+use lakeseal_kms_types::secrets::write::CreateSecretRequest;
+
+use crate::load::{REGION, Run, Signer, drive, env_or};
+
+fn main() {
+    let seconds = env_or("SECONDS", 10);
+    let connections = env_or("CONNECTIONS", 40);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let location = KeyCore::init(
+            dir.path(),
+            &InitOptions {
+                region: REGION.into(),
+                account_id: None,
+                partition: "aws".into(),
+            },
+        )
+        .unwrap();
+        let core = KeyCore::open(dir.path(), Options::default()).unwrap();
+        let ctx = RequestContext::local("bench");
+        let admin = core.bootstrap_admin(&ctx).await.unwrap();
+        let root = Principal::account_root(&location.account_id);
+        let key = core
+            .create_key(&root, &ctx, CreateKeyRequest::default())
+            .await
+            .unwrap()
+            .key_metadata
+            .arn;
+        // A database login as AWS's rotation templates keep it: about 200 bytes of JSON.
+        let value = br#"{"engine":"postgres","host":"db.internal","port":5432,"username":"dashboard","password":"Vq3xT9bLw2KzR7pN4mYc8HdJ6sGf1aEu","dbname":"warehouse"}"#;
+        core.create_secret(
+            &root,
+            &ctx,
+            CreateSecretRequest {
+                name: "dashboard/warehouse".into(),
+                secret_string: Some(SecretBytes::new(value.to_vec())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+        // Quotas out of the way: this measures the protocol and the engine, not the limiter.
+        let max = std::num::NonZeroU32::MAX;
+        let config = ServerConfig {
+            rate_limits: RateLimits {
+                cryptographic: Limit::per_second(max),
+                control: Limit::per_second(max),
+            },
+            ..Default::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(Server::new(core.clone(), config).serve(listener, std::future::pending()));
+        let secret = String::from_utf8(admin.secret_access_key.expose_secret().to_vec()).unwrap();
+        let signer = Arc::new(Signer::new(&endpoint, &admin.access_key_id, secret));
+
+        let call = |service: &'static str, target: &'static str, body: serde_json::Value| {
+            let signer = signer.clone();
+            let body = Bytes::from(serde_json::to_vec(&body).unwrap());
+            move || {
+                let (signer, body) = (signer.clone(), body.clone());
+                async move {
+                    signer.call(service, target, &body).await;
+                }
+            }
+        };
+        let generate = call(
+            "kms",
+            "TrentService.GenerateDataKey",
+            serde_json::json!({
+                "KeyId": key,
+                "KeySpec": "AES_256",
+                "EncryptionContext": {"table": "telemetry"},
+            }),
+        );
+        let get = call(
+            "secretsmanager",
+            "secretsmanager.GetSecretValue",
+            serde_json::json!({"SecretId": "dashboard/warehouse"}),
+        );
+        let mut baseline = drive(connections, seconds, generate).await;
+        let mut secrets = drive(connections, seconds, get).await;
+
+        println!("{connections} keep-alive connections, SigV4, durable audit, {seconds} s each");
+        println!("| operation | ops/s | p50 | p99 |");
+        println!("|---|---|---|---|");
+        for (name, run) in [
+            ("GenerateDataKey (baseline)", &mut baseline),
+            ("GetSecretValue", &mut secrets),
+        ] {
+            row(name, run);
+        }
+        println!(
+            "ratio GetSecretValue / GenerateDataKey: {:.3}",
+            secrets.rate() / baseline.rate()
+        );
+    });
+}
+
+fn row(name: &str, run: &mut Run) {
+    let (p50, p99) = (run.percentile(0.50), run.percentile(0.99));
+    println!(
+        "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
+        run.rate(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+}
