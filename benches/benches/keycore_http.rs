@@ -19,12 +19,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use lakeseal_envelope::EncryptionContext;
-use lakeseal_keycore::ops::create_key::CreateKeyRequest;
 use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
-use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
-use lakeseal_keycore_server::{Limit, RateLimits, Server, ServerConfig};
+use lakeseal_keycore::{Principal, RequestContext};
 
-use crate::load::{REGION, Signer, drive, env_or};
+use crate::load::{Bench, drive, env_or};
 
 fn main() {
     let seconds = env_or("SECONDS", 10);
@@ -35,36 +33,16 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let location = KeyCore::init(
-            dir.path(),
-            &InitOptions {
-                region: REGION.into(),
-                account_id: None,
-                partition: "aws".into(),
-            },
-        )
-        .unwrap();
-        let core = KeyCore::open(dir.path(), Options::default()).unwrap();
-        let admin = core
-            .bootstrap_admin(&RequestContext::local("bench"))
-            .await
-            .unwrap();
-        let root = Principal::account_root(&location.account_id);
-        let ctx = RequestContext::local("bench");
-        let key = core
-            .create_key(&root, &ctx, CreateKeyRequest::default())
-            .await
-            .unwrap()
-            .key_metadata
-            .arn;
+        let bench = Bench::open().await;
+        let (core, admin, key) = (&bench.core, &bench.admin, bench.key_arn.clone());
+        let account_id = bench.root.account_id.clone();
         let context = EncryptionContext::from_iter([("table", "telemetry"), ("topic", "iot")]);
 
         // Baseline: the same calls in-process, same concurrency, same durable audit.
         let in_process = {
             let (core, key, context) = (core.clone(), key.clone(), context.clone());
             let admin_principal = Principal {
-                account_id: location.account_id.clone(),
+                account_id,
                 arn: admin.owner_arn.clone(),
                 access_key_id: Some(admin.access_key_id.clone()),
             };
@@ -85,20 +63,7 @@ fn main() {
             .await
         };
 
-        // The server, with quotas out of the way: this measures the protocol, not the limiter.
-        let max = std::num::NonZeroU32::MAX;
-        let config = ServerConfig {
-            rate_limits: RateLimits {
-                cryptographic: Limit::per_second(max),
-                control: Limit::per_second(max),
-            },
-            ..Default::default()
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}/", listener.local_addr().unwrap());
-        tokio::spawn(Server::new(core.clone(), config).serve(listener, std::future::pending()));
-
-        let secret = String::from_utf8(admin.secret_access_key.expose_secret().to_vec()).unwrap();
+        let endpoint = bench.serve().await;
         let body = serde_json::to_vec(&serde_json::json!({
             "KeyId": key,
             "KeySpec": "AES_256",
@@ -109,10 +74,7 @@ fn main() {
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_owned();
-        let shared = Arc::new((
-            Signer::new(&endpoint, &admin.access_key_id, secret),
-            Bytes::from(body),
-        ));
+        let shared = Arc::new((bench.admin_signer(&endpoint), Bytes::from(body)));
         let signed = move || {
             let shared = shared.clone();
             async move {

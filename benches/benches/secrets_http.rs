@@ -12,12 +12,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use lakeseal_envelope::SecretBytes;
-use lakeseal_keycore::ops::create_key::CreateKeyRequest;
-use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
-use lakeseal_keycore_server::{Limit, RateLimits, Server, ServerConfig};
+use lakeseal_keycore::RequestContext;
 use lakeseal_kms_types::secrets::write::CreateSecretRequest;
 
-use crate::load::{REGION, Run, Signer, drive, env_or};
+use crate::load::{Bench, Run, drive, env_or};
 
 fn main() {
     let seconds = env_or("SECONDS", 10);
@@ -28,30 +26,13 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let location = KeyCore::init(
-            dir.path(),
-            &InitOptions {
-                region: REGION.into(),
-                account_id: None,
-                partition: "aws".into(),
-            },
-        )
-        .unwrap();
-        let core = KeyCore::open(dir.path(), Options::default()).unwrap();
+        let bench = Bench::open().await;
+        let (core, root, key) = (&bench.core, &bench.root, &bench.key_arn);
         let ctx = RequestContext::local("bench");
-        let admin = core.bootstrap_admin(&ctx).await.unwrap();
-        let root = Principal::account_root(&location.account_id);
-        let key = core
-            .create_key(&root, &ctx, CreateKeyRequest::default())
-            .await
-            .unwrap()
-            .key_metadata
-            .arn;
         // A database login as AWS's rotation templates keep it: about 200 bytes of JSON.
         let value = br#"{"engine":"postgres","host":"db.internal","port":5432,"username":"dashboard","password":"Vq3xT9bLw2KzR7pN4mYc8HdJ6sGf1aEu","dbname":"warehouse"}"#;
         core.create_secret(
-            &root,
+            root,
             &ctx,
             CreateSecretRequest {
                 name: "dashboard/warehouse".into(),
@@ -62,20 +43,8 @@ fn main() {
         .await
         .unwrap();
 
-        // Quotas out of the way: this measures the protocol and the engine, not the limiter.
-        let max = std::num::NonZeroU32::MAX;
-        let config = ServerConfig {
-            rate_limits: RateLimits {
-                cryptographic: Limit::per_second(max),
-                control: Limit::per_second(max),
-            },
-            ..Default::default()
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}/", listener.local_addr().unwrap());
-        tokio::spawn(Server::new(core.clone(), config).serve(listener, std::future::pending()));
-        let secret = String::from_utf8(admin.secret_access_key.expose_secret().to_vec()).unwrap();
-        let signer = Arc::new(Signer::new(&endpoint, &admin.access_key_id, secret));
+        let endpoint = bench.serve().await;
+        let signer = Arc::new(bench.admin_signer(&endpoint));
 
         let call = |service: &'static str, target: &'static str, body: serde_json::Value| {
             let signer = signer.clone();

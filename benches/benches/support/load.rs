@@ -14,7 +14,81 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 
+use lakeseal_keycore::iam::NewAccessKey;
+use lakeseal_keycore::ops::create_key::CreateKeyRequest;
+use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
+use lakeseal_keycore_server::{Limit, RateLimits, Server, ServerConfig};
+use tempfile::TempDir;
+
 pub(crate) const REGION: &str = "eu-west-1";
+
+/// A key core in a temporary data directory with durable audit: its account root, the admin's
+/// access key, and one CMK's ARN.
+pub(crate) struct Bench {
+    pub(crate) core: KeyCore,
+    pub(crate) root: Principal,
+    pub(crate) admin: NewAccessKey,
+    pub(crate) key_arn: String,
+    _dir: TempDir,
+}
+
+impl Bench {
+    pub(crate) async fn open() -> Self {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let location = KeyCore::init(
+            dir.path(),
+            &InitOptions {
+                region: REGION.into(),
+                account_id: None,
+                partition: "aws".into(),
+            },
+        )
+        .unwrap();
+        let core = KeyCore::open(dir.path(), Options::default()).unwrap();
+        let ctx = RequestContext::local("bench");
+        let admin = core.bootstrap_admin(&ctx).await.unwrap();
+        let root = Principal::account_root(&location.account_id);
+        let key_arn = core
+            .create_key(&root, &ctx, CreateKeyRequest::default())
+            .await
+            .unwrap()
+            .key_metadata
+            .arn;
+        Self {
+            core,
+            root,
+            admin,
+            key_arn,
+            _dir: dir,
+        }
+    }
+
+    /// Serves the key core on a free loopback port with quotas out of the way (this measures
+    /// the protocol and the engine, not the limiter); returns `http://host:port/`.
+    pub(crate) async fn serve(&self) -> String {
+        let max = std::num::NonZeroU32::MAX;
+        let config = ServerConfig {
+            rate_limits: RateLimits {
+                cryptographic: Limit::per_second(max),
+                control: Limit::per_second(max),
+            },
+            ..Default::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(
+            Server::new(self.core.clone(), config).serve(listener, std::future::pending()),
+        );
+        endpoint
+    }
+
+    /// A signing client of `endpoint` with the admin's key.
+    pub(crate) fn admin_signer(&self, endpoint: &str) -> Signer {
+        let secret =
+            String::from_utf8(self.admin.secret_access_key.expose_secret().to_vec()).unwrap();
+        Signer::new(endpoint, &self.admin.access_key_id, secret)
+    }
+}
 
 pub(crate) fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
