@@ -92,6 +92,21 @@ impl KeyCore {
         Ok(entry)
     }
 
+    /// The secret `secret_id` names, once the caller may do `action` on it (`stage`: the label a
+    /// read asks for, which `secretsmanager:VersionStage` conditions see).
+    pub(crate) fn authorized_secret<'s>(
+        &self,
+        state: &'s State,
+        secret_id: &str,
+        action: &str,
+        stage: Option<&str>,
+        call: &mut Call<'_>,
+    ) -> Result<&'s SecretEntry> {
+        let entry = self.resolve_secret(state, secret_id)?;
+        self.authorize_secret(state, call, action, SecretTarget::of(entry), stage)?;
+        Ok(entry)
+    }
+
     /// Whether the caller may do `action` (`secretsmanager:GetSecretValue` …) on `entry` (or,
     /// for `CreateSecret` and `ListSecrets`, on the account's secrets): identity policies and
     /// the secret's resource policy, as AWS combines them.

@@ -23,13 +23,12 @@ impl KeyCore {
         let mut call = self.secrets_call("DescribeSecret", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let state = self.read();
-            let entry = self.resolve_secret(&state, &req.secret_id)?;
-            self.authorize_secret(
+            let entry = self.authorized_secret(
                 &state,
-                &mut call,
+                &req.secret_id,
                 "secretsmanager:DescribeSecret",
-                SecretTarget::of(entry),
                 None,
+                &mut call,
             )?;
             let mut metadata = metadata(&entry.record);
             metadata.version_ids_to_stages = Some(entry.record.version_stages());
@@ -129,13 +128,12 @@ impl KeyCore {
         let result = self.admit(who, ctx).await.and_then(|()| {
             let limit = max_results(req.max_results)?;
             let state = self.read();
-            let entry = self.resolve_secret(&state, &req.secret_id)?;
-            self.authorize_secret(
+            let entry = self.authorized_secret(
                 &state,
-                &mut call,
+                &req.secret_id,
                 "secretsmanager:ListSecretVersionIds",
-                SecretTarget::of(entry),
                 None,
+                &mut call,
             )?;
             let record = &entry.record;
             let (versions, next_token) = page(

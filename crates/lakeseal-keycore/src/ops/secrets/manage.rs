@@ -15,7 +15,7 @@ use lakeseal_kms_types::{Empty, secrets::SecretRef};
 use super::check_tags;
 use super::write::{refuse_if_deleted, secret_ref};
 use crate::clock::{DAY_MS, Millis};
-use crate::core::{Call, SecretTarget};
+use crate::core::Call;
 use crate::policy::{MAX_POLICY_BYTES, Policy};
 use crate::secrets::{SecretRecord, labels};
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
@@ -37,8 +37,7 @@ impl KeyCore {
         change: impl FnOnce(&mut SecretRecord, Millis) -> Result<()>,
     ) -> Result<SecretRecord> {
         let mut state = self.write();
-        let entry = self.resolve_secret(&state, secret_id)?;
-        self.authorize_secret(&state, call, action, SecretTarget::of(entry), None)?;
+        let entry = self.authorized_secret(&state, secret_id, action, None, call)?;
         if !while_deleted {
             refuse_if_deleted(&entry.record)?;
         }
@@ -169,15 +168,14 @@ impl KeyCore {
         }
         if force {
             let mut state = self.write();
-            let entry = self.resolve_secret(&state, &req.secret_id)?;
-            let arn = entry.record.arn.clone();
-            self.authorize_secret(
+            let entry = self.authorized_secret(
                 &state,
-                call,
+                &req.secret_id,
                 "secretsmanager:DeleteSecret",
-                SecretTarget::of(entry),
                 None,
+                call,
             )?;
+            let arn = entry.record.arn.clone();
             let secret = secret_ref(&entry.record);
             self.erase_secret(&mut state, &arn)?;
             return Ok(DeleteSecretResponse {
@@ -276,13 +274,12 @@ impl KeyCore {
         let mut call = self.secrets_call("GetResourcePolicy", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             let state = self.read();
-            let entry = self.resolve_secret(&state, &req.secret_id)?;
-            self.authorize_secret(
+            let entry = self.authorized_secret(
                 &state,
-                &mut call,
+                &req.secret_id,
                 "secretsmanager:GetResourcePolicy",
-                SecretTarget::of(entry),
                 None,
+                &mut call,
             )?;
             Ok(GetResourcePolicyResponse {
                 secret: secret_ref(&entry.record),

@@ -8,7 +8,7 @@ use lakeseal_kms_types::secrets::read::{
 };
 
 use super::write::refuse_if_deleted;
-use crate::core::{Call, SecretTarget};
+use crate::core::Call;
 use crate::secrets::names;
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
 
@@ -46,13 +46,12 @@ impl KeyCore {
         call.event.version_stage = stage.map(str::to_owned);
         let response = {
             let state = self.read();
-            let entry = self.resolve_secret(&state, &req.secret_id)?;
-            self.authorize_secret(
+            let entry = self.authorized_secret(
                 &state,
-                call,
+                &req.secret_id,
                 "secretsmanager:GetSecretValue",
-                SecretTarget::of(entry),
                 stage,
+                call,
             )?;
             refuse_if_deleted(&entry.record)?;
             let (version_id, version) = entry

@@ -229,13 +229,12 @@ impl KeyCore {
         let token = token_of(req.client_request_token)?;
         if req.kms_key_id.is_some() || req.description.is_some() {
             let mut state = self.write();
-            let entry = self.resolve_secret(&state, &req.secret_id)?;
-            self.authorize_secret(
+            let entry = self.authorized_secret(
                 &state,
-                call,
+                &req.secret_id,
                 "secretsmanager:UpdateSecret",
-                SecretTarget::of(entry),
                 None,
+                call,
             )?;
             refuse_if_deleted(&entry.record)?;
             let mut record = entry.record.clone();
@@ -303,9 +302,8 @@ impl KeyCore {
             .clone();
         let key_id = self.secret_key_id(kms_key_id.as_deref())?;
         let mut state = self.write();
-        let entry = self.resolve_secret(&state, secret_id)?;
+        let entry = self.authorized_secret(&state, secret_id, action, None, call)?;
         let arn = entry.record.arn.clone();
-        self.authorize_secret(&state, call, action, SecretTarget::of(entry), None)?;
         refuse_if_deleted(&entry.record)?;
         call.event.version_id = Some(token.to_owned());
         if entry.record.versions.contains_key(token) {
