@@ -32,7 +32,9 @@ use lakeseal_keycore::ops::list_keys::ListKeysRequest;
 use lakeseal_keycore::ops::re_encrypt::ReEncryptRequest;
 use lakeseal_keycore::ops::rotation::{EnableKeyRotationRequest, ListKeyRotationsRequest};
 use lakeseal_keycore::ops::tags::{TagResourceRequest, UntagResourceRequest};
+use lakeseal_keycore::rotation::Rotators;
 use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
+use lakeseal_rotator_postgres::PostgresAlternatingUsers;
 use serde::Serialize;
 use serde_json::json;
 
@@ -252,7 +254,11 @@ struct Session {
 }
 
 fn open(dir: &Path) -> anyhow::Result<Session> {
-    let core = KeyCore::open(dir, Options::default())?;
+    let options = Options {
+        rotators: Rotators::builtin().with(std::sync::Arc::new(PostgresAlternatingUsers)),
+        ..Options::default()
+    };
+    let core = KeyCore::open(dir, options)?;
     let who = Principal::account_root(&core.location().account_id);
     let ctx = RequestContext::local(concat!("lakeseal-cli/", env!("CARGO_PKG_VERSION")));
     Ok(Session { core, who, ctx })

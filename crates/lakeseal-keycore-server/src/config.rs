@@ -3,6 +3,8 @@
 //! ```toml
 //! # Largest request body in bytes (default 131072).
 //! max_body_bytes = 131072
+//! # How often the scheduler runs due work: secret rotations, key rotation, erasure.
+//! scheduler_tick_seconds = 10        # default 10
 //!
 //! [rate_limits]
 //! # Per account, shared by Encrypt, Decrypt, ReEncrypt, GenerateDataKey*, GenerateRandom.
@@ -42,6 +44,8 @@ use crate::{ConnectionLimits, DEFAULT_MAX_BODY, Limit, RateLimits, RefusalAudit,
 struct RawConfig {
     /// Largest request body, bytes; default 131072 (a 64 KiB binary secret, base64, with its members).
     max_body_bytes: Option<usize>,
+    /// Seconds between the scheduler's runs; default 10.
+    scheduler_tick_seconds: Option<NonZeroU64>,
     /// Per-account quotas.
     #[serde(default)]
     rate_limits: RawRateLimits,
@@ -152,6 +156,7 @@ impl ServerConfig {
                 summary_interval: seconds(a.summary_seconds, audit_defaults.summary_interval),
             },
             max_body,
+            scheduler_tick: seconds(raw.scheduler_tick_seconds, crate::DEFAULT_SCHEDULER_TICK),
             rate_limits: RateLimits {
                 cryptographic: limit(
                     r.cryptographic_per_second,

@@ -39,6 +39,7 @@ mod xml;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -61,6 +62,9 @@ pub use crate::refusals::{RefusalAudit, SUMMARY_OPERATION};
 /// 128 KiB: a Secrets Manager value may be 64 KiB of binary, sent as base64.
 pub const DEFAULT_MAX_BODY: usize = 128 * 1024;
 
+/// The scheduler's default tick.
+pub const DEFAULT_SCHEDULER_TICK: Duration = Duration::from_secs(10);
+
 /// Server settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -72,6 +76,9 @@ pub struct ServerConfig {
     pub connections: ConnectionLimits,
     /// How requests refused before an operation are audited, per source address.
     pub refusal_audit: RefusalAudit,
+    /// How often the key core's scheduler runs due work (secret rotations among it), measured
+    /// against the key core's clock.
+    pub scheduler_tick: Duration,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +88,7 @@ impl Default for ServerConfig {
             rate_limits: RateLimits::default(),
             connections: ConnectionLimits::default(),
             refusal_audit: RefusalAudit::default(),
+            scheduler_tick: DEFAULT_SCHEDULER_TICK,
         }
     }
 }
@@ -139,6 +147,11 @@ impl Server {
                 }
             })
         };
+        let scheduler = {
+            let core = self.inner.core.clone();
+            let tick = self.inner.config.scheduler_tick;
+            tokio::spawn(async move { core.run_scheduler(tick, std::future::pending()).await })
+        };
         let served = listen::serve(
             listener,
             self.router(),
@@ -147,6 +160,9 @@ impl Server {
         )
         .await;
         summaries.abort();
+        // A rotation cut short here is safe as a crash is: AWSCURRENT is untouched until
+        // finishSecret, and the next attempt discards the pending version.
+        scheduler.abort();
         self.inner.write_summaries().await;
         served
     }

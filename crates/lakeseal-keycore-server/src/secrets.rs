@@ -27,6 +27,8 @@ macro_rules! secrets_operations {
         "PutResourcePolicy" => put_resource_policy,
         "GetResourcePolicy" => get_resource_policy,
         "DeleteResourcePolicy" => delete_resource_policy,
+        "RotateSecret" => rotate_secret,
+        "CancelRotateSecret" => cancel_rotate_secret,
         )
     };
 }

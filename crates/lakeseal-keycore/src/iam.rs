@@ -119,7 +119,7 @@ pub struct SigningIdentity {
     pub secret: SecretBytes,
     /// For temporary credentials: SHA-256 (hex) of the session token the request must carry.
     pub session_token_sha256: Option<String>,
-    /// For temporary credentials: when they expire.
+    /// For temporary credentials, and keys a rotation retired: when they stop working.
     pub expires: Option<Millis>,
 }
 
@@ -140,6 +140,9 @@ pub struct AccessKeyRecord {
     pub sealed_secret: Vec<u8>,
     /// When it was created.
     pub created: Millis,
+    /// When a rotation retired it: it authenticates until then, and is deleted after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire_at: Option<Millis>,
 }
 
 /// An access key as listed: never its secret.
@@ -243,7 +246,7 @@ impl KeyCore {
             .open(&record.sealed_secret, &secret_context(access_key_id))
             .map_err(|_| Error::Internal(format!("access key {access_key_id} does not open")))?;
         let (arn, token, expires) = match &record.owner {
-            KeyOwner::User { arn } => (arn, None, None),
+            KeyOwner::User { arn } => (arn, None, record.retire_at),
             KeyOwner::Session {
                 arn,
                 expires,

@@ -59,6 +59,7 @@ pub mod ops;
 pub mod policy;
 mod request;
 mod root;
+pub mod rotation;
 pub mod secrets;
 pub mod state;
 mod store;

@@ -1,6 +1,7 @@
 //! The data directory: creating it, opening it (one process at a time, by lock), and what the
 //! operator's commands read from it without opening a key core.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -201,6 +202,8 @@ impl KeyCore {
                 audit,
                 next_due: AtomicI64::new(next_due),
                 maintenance: tokio::sync::Mutex::new(()),
+                rotators: options.rotators,
+                rotating: Mutex::new(HashSet::new()),
                 dir: dir.to_owned(),
                 _lock: lock,
             }),

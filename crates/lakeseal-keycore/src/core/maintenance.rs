@@ -1,6 +1,6 @@
 //! The key core's own due work, done on the next call after it falls due: scheduled rotations,
-//! destroying keys whose deletion window has passed (crypto-erasure), and erasing secrets whose
-//! recovery window has.
+//! destroying keys whose deletion window has passed (crypto-erasure), erasing secrets whose
+//! recovery window has, and deleting access keys a rotation retired once their overlap ends.
 
 use std::sync::atomic::Ordering;
 
@@ -20,7 +20,7 @@ impl KeyCore {
     }
 
     /// Lowers the next-due time to `due`.
-    pub(super) fn note_due_at(&self, due: Millis) {
+    pub(crate) fn note_due_at(&self, due: Millis) {
         self.inner.next_due.fetch_min(due, Ordering::SeqCst);
     }
 
@@ -37,7 +37,7 @@ impl KeyCore {
         };
         self.inner.next_due.store(Millis::MAX, Ordering::SeqCst);
         let now = self.now_ms();
-        let (destroy, rotate, erase): (Vec<_>, Vec<_>, Vec<_>) = {
+        let (destroy, rotate, erase, retired): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = {
             let state = self.read();
             let destroy = state
                 .keys
@@ -60,7 +60,13 @@ impl KeyCore {
                 .filter(|e| e.record.deletion_date.is_some_and(|d| d <= now))
                 .map(|e| e.record.arn.clone())
                 .collect();
-            (destroy, rotate, erase)
+            let retired = state
+                .access_keys
+                .values()
+                .filter(|k| k.retire_at.is_some_and(|t| t <= now))
+                .map(|k| k.access_key_id.clone())
+                .collect();
+            (destroy, rotate, erase, retired)
         };
         let service = Principal::key_core(&self.inner.location.account_id);
         let ctx = RequestContext::local("lakeseal-keycore/maintenance");
@@ -91,9 +97,23 @@ impl KeyCore {
             let result = self.erase_secret(&mut self.write(), &arn);
             outcome = outcome.and(self.finish(call, result).await);
         }
+        for access_key_id in retired {
+            let call = self.internal_call("DeleteAccessKey", &service, &ctx);
+            let result = self.delete_retired_access_key(&access_key_id);
+            outcome = outcome.and(self.finish(call, result).await);
+        }
         let due = earliest_due(&self.read());
         self.inner.next_due.fetch_min(due, Ordering::SeqCst);
         outcome
+    }
+
+    /// Deletes an access key whose overlap after a rotation has ended.
+    fn delete_retired_access_key(&self, access_key_id: &str) -> Result<()> {
+        let mut state = self.write();
+        self.store().delete_access_key(access_key_id)?;
+        state.access_keys.remove(access_key_id);
+        tracing::info!(access_key_id, "retired access key deleted");
+        Ok(())
     }
 
     /// Crypto-erasure of one key: every version's material leaves the store and memory.
@@ -132,5 +152,9 @@ pub(super) fn earliest_due(state: &State) -> Millis {
         .secrets
         .values()
         .filter_map(|e| e.record.deletion_date);
-    keys.chain(secrets).min().unwrap_or(Millis::MAX)
+    let retired = state.access_keys.values().filter_map(|k| k.retire_at);
+    keys.chain(secrets)
+        .chain(retired)
+        .min()
+        .unwrap_or(Millis::MAX)
 }

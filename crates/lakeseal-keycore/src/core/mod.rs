@@ -7,6 +7,8 @@ mod authorize;
 mod data_dir;
 mod keys;
 mod maintenance;
+mod rotation;
+mod scheduler;
 mod secrets;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -23,6 +25,7 @@ use crate::iam::{AccessKeyRecord, Role, User};
 use crate::model::{AliasRecord, KeyName, KeyRecord, Location};
 use crate::policy::Policy;
 use crate::request::{Principal, RequestContext, Service};
+use crate::rotation::Rotators;
 use crate::secrets::SecretEntry;
 use crate::state::{self, KeyOperation};
 use crate::store::Store;
@@ -42,6 +45,8 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// Whether audit records are synced before an operation is answered.
     pub audit: Durability,
+    /// The rotators secrets may name (the built-in ones unless told otherwise).
+    pub rotators: Rotators,
 }
 
 impl Default for Options {
@@ -49,6 +54,7 @@ impl Default for Options {
         Self {
             clock: Arc::new(SystemClock),
             audit: Durability::Durable,
+            rotators: Rotators::builtin(),
         }
     }
 }
@@ -136,6 +142,10 @@ pub(crate) struct Inner {
     /// The earliest time at which a rotation or destruction is due; checked on every call.
     next_due: AtomicI64,
     maintenance: tokio::sync::Mutex<()>,
+    /// The rotators secrets may name.
+    pub(crate) rotators: Rotators,
+    /// ARNs of the secrets being rotated right now: one rotation per secret at a time.
+    pub(crate) rotating: Mutex<HashSet<String>>,
     dir: PathBuf,
     /// Held for the life of the process: one key core per data directory.
     _lock: File,
@@ -208,6 +218,26 @@ impl KeyCore {
         let mut call = self.call(operation, who, ctx);
         call.service = Service::SecretsManager;
         call.event.service = Some("secretsmanager".to_owned());
+        call
+    }
+
+    /// The key core acting on its own (scheduled work, rotation), as the audit trail names it.
+    pub(crate) fn service_caller(&self, purpose: &str) -> (Principal, RequestContext) {
+        (
+            Principal::key_core(&self.inner.location.account_id),
+            RequestContext::local(&format!("lakeseal-keycore/{purpose}")),
+        )
+    }
+
+    /// Starts an operation of the key core's own, which no policy governs.
+    pub(crate) fn internal_call<'a>(
+        &self,
+        operation: &str,
+        who: &'a Principal,
+        ctx: &'a RequestContext,
+    ) -> Call<'a> {
+        let mut call = self.call(operation, who, ctx);
+        call.internal = true;
         call
     }
 

@@ -2,6 +2,7 @@
 //! `keycore init`. A secret is made here, handed out once, and stored only sealed under the root
 //! key.
 
+use crate::clock::Millis;
 use crate::iam::{
     AccessKeyMetadata, AccessKeyRecord, KeyOwner, NewAccessKey, new_access_key_id, new_secret,
     secret_context,
@@ -49,19 +50,7 @@ impl KeyCore {
         let call = self.call("DeleteAccessKey", who, ctx);
         let result = self.admit(who, ctx).await.and_then(|()| {
             self.authorize_account(&self.read(), &call, "iam:DeleteAccessKey")?;
-            let arn = self.user_arn(user);
-            let mut state = self.write();
-            let owned = state.access_keys.get(access_key_id).is_some_and(
-                |k| matches!(&k.owner, KeyOwner::User { arn: owner } if *owner == arn),
-            );
-            if !owned {
-                return Err(Error::NotFound(format!(
-                    "user {user} has no access key {access_key_id}"
-                )));
-            }
-            self.store().delete_access_key(access_key_id)?;
-            state.access_keys.remove(access_key_id);
-            Ok(())
+            self.delete_access_key_apply(user, access_key_id, false)
         });
         self.finish(call, result).await
     }
@@ -110,6 +99,85 @@ impl KeyCore {
         self.create_access_key(&root, ctx, "admin").await
     }
 
+    /// A new access key for `user`, made by the `keycore-access-key` rotator (audited as the
+    /// key core's own `CreateAccessKey`).
+    pub(crate) async fn create_access_key_for_rotation(&self, user: &str) -> Result<NewAccessKey> {
+        let (who, ctx) = self.service_caller("rotation");
+        let call = self.internal_call("CreateAccessKey", &who, &ctx);
+        let result = self.create_access_key_apply(user, |_| Ok(()));
+        self.finish(call, result).await
+    }
+
+    /// Lets `user`'s key `access_key_id` authenticate only until `at`; the key core deletes it
+    /// then. A key already gone is left gone.
+    pub(crate) async fn retire_access_key(
+        &self,
+        user: &str,
+        access_key_id: &str,
+        at: Millis,
+    ) -> Result<()> {
+        let (who, ctx) = self.service_caller("rotation");
+        let call = self.internal_call("UpdateAccessKey", &who, &ctx);
+        let result = (|| {
+            let mut state = self.write();
+            let Some(record) = state.access_keys.get(access_key_id) else {
+                return Ok(());
+            };
+            if !self.owned_by(record, user) {
+                return Err(Error::NotFound(format!(
+                    "user {user} has no access key {access_key_id}"
+                )));
+            }
+            let mut record = record.clone();
+            record.retire_at = Some(record.retire_at.map_or(at, |t| t.min(at)));
+            self.store().put_access_key(&record)?;
+            state.access_keys.insert(access_key_id.to_owned(), record);
+            self.note_due_at(at);
+            Ok(())
+        })();
+        self.finish(call, result).await
+    }
+
+    /// Deletes a key a failed rotation made (audited as the key core's own `DeleteAccessKey`).
+    pub(crate) async fn delete_access_key_for_rotation(
+        &self,
+        user: &str,
+        access_key_id: &str,
+    ) -> Result<()> {
+        let (who, ctx) = self.service_caller("rotation");
+        let call = self.internal_call("DeleteAccessKey", &who, &ctx);
+        let result = self.delete_access_key_apply(user, access_key_id, true);
+        self.finish(call, result).await
+    }
+
+    /// Deletes `user`'s key; `missing_ok` for the key core's own clean-up, where a key already
+    /// gone is the wanted outcome.
+    pub(crate) fn delete_access_key_apply(
+        &self,
+        user: &str,
+        access_key_id: &str,
+        missing_ok: bool,
+    ) -> Result<()> {
+        let mut state = self.write();
+        match state.access_keys.get(access_key_id) {
+            Some(record) if self.owned_by(record, user) => {}
+            None if missing_ok => return Ok(()),
+            _ => {
+                return Err(Error::NotFound(format!(
+                    "user {user} has no access key {access_key_id}"
+                )));
+            }
+        }
+        self.store().delete_access_key(access_key_id)?;
+        state.access_keys.remove(access_key_id);
+        Ok(())
+    }
+
+    fn owned_by(&self, record: &AccessKeyRecord, user: &str) -> bool {
+        let arn = self.user_arn(user);
+        matches!(&record.owner, KeyOwner::User { arn: owner } if *owner == arn)
+    }
+
     pub(crate) fn create_access_key_apply(
         &self,
         user: &str,
@@ -132,6 +200,7 @@ impl KeyCore {
             owner: KeyOwner::User { arn: arn.clone() },
             sealed_secret,
             created: self.now_ms(),
+            retire_at: None,
         };
         let key = NewAccessKey {
             access_key_id,

@@ -70,6 +70,7 @@ impl KeyCore {
                     .root()
                     .seal(secret.expose_secret(), &secret_context(&access_key_id))?,
                 created: self.now_ms(),
+                retire_at: None,
             };
             let mut state = self.write();
             self.store().put_access_key(&record)?;

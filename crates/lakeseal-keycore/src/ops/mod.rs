@@ -19,7 +19,7 @@ pub mod key_state;
 pub mod list_keys;
 pub mod re_encrypt;
 pub mod rotation;
-mod secrets;
+pub(crate) mod secrets;
 pub mod tags;
 
 use base64::Engine;

@@ -6,11 +6,12 @@
 
 pub(crate) mod labels;
 pub(crate) mod names;
+pub(crate) mod schedule;
 pub(crate) mod seal;
 
 use std::collections::BTreeMap;
 
-use lakeseal_kms_types::secrets::{AWSCURRENT, RotationRules, SecretTag};
+use lakeseal_kms_types::secrets::{AWSCURRENT, RotationRules, SecretTag, SecretValue};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
@@ -76,6 +77,14 @@ pub struct RotationConfig {
     pub enabled: bool,
     /// When the next rotation is due.
     pub next_rotation: Option<Millis>,
+    /// The version a rotation the key core started and has not finished is making (it carries
+    /// `AWSPENDING`): the next attempt with another token discards it and starts afresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+    /// Who set the rotation up (account, ARN): a rotator reads other secrets (a database's
+    /// master secret) with this principal's permissions, never the key core's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configured_by: Option<(String, String)>,
 }
 
 impl labels::Labelled for VersionRecord {
@@ -113,6 +122,32 @@ impl SecretRecord {
             return None;
         }
         Some((id.as_str(), version))
+    }
+
+    /// Adds version `token` and puts `stages` on it (taking each off the version that had it;
+    /// `AWSCURRENT` hands `AWSPREVIOUS` to the version it leaves).
+    pub(crate) fn add_version(
+        &mut self,
+        token: &str,
+        value: &SecretValue,
+        key_arn: String,
+        stages: &[String],
+        now: Millis,
+    ) -> crate::Result<()> {
+        self.versions.insert(
+            token.to_owned(),
+            VersionRecord {
+                stages: Vec::new(),
+                created: now,
+                last_accessed: None,
+                key_arn,
+                binary: value.is_binary(),
+            },
+        );
+        for stage in stages {
+            labels::attach(&mut self.versions, stage, token)?;
+        }
+        Ok(())
     }
 
     /// Every version's labels, for `DescribeSecret` (versions without a label left out).

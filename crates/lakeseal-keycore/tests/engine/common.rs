@@ -45,6 +45,7 @@ pub fn open(dir: &Path, clock: Arc<ManualClock>) -> KeyCore {
         Options {
             clock,
             audit: Durability::Durable,
+            ..Options::default()
         },
     )
     .unwrap()

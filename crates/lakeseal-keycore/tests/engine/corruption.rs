@@ -18,6 +18,7 @@ fn reopen(dir: &std::path::Path) -> lakeseal_keycore::Result<KeyCore> {
         Options {
             clock: Arc::new(ManualClock::starting_now()),
             audit: Durability::Durable,
+            ..Options::default()
         },
     )
 }

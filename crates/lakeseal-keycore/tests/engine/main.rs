@@ -11,4 +11,5 @@ mod common;
 mod corruption;
 mod lifecycle;
 mod policies;
+mod rotation;
 mod state_table;

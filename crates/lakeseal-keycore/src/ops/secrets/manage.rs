@@ -28,7 +28,7 @@ impl KeyCore {
     /// Applies `change` to the secret `secret_id` names once the caller may do `action` on it,
     /// stores the result durably and indexes it. A secret being deleted is refused unless
     /// `while_deleted`.
-    fn change_secret(
+    pub(super) fn change_secret(
         &self,
         secret_id: &str,
         action: &str,

@@ -1,11 +1,14 @@
 //! The AWS Secrets Manager operations, by family: `write` (create, put, update), `read` (get,
 //! batch get), `describe` (describe, list, list versions), `manage` (labels, tags, deletion,
-//! resource policies). Shapes from `lakeseal_kms_types::secrets`.
+//! resource policies), `rotate` (rotation and its schedule). Shapes from `lakeseal_kms_types::secrets`.
 
 mod describe;
 mod manage;
 mod read;
+mod rotate;
 mod write;
+
+pub(crate) use self::write::refuse_if_deleted;
 
 use lakeseal_envelope::SecretBytes;
 use lakeseal_kms_types::secrets::{MAX_SECRET_BYTES, SecretTag, SecretValue};

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use super::{check_tags, value_of};
 use crate::core::{Call, SecretTarget, State};
 use crate::secrets::names::{self, MAX_DESCRIPTION};
-use crate::secrets::{SecretEntry, SecretRecord, VersionRecord, labels};
+use crate::secrets::{SecretEntry, SecretRecord, labels};
 use crate::{Error, KeyCore, Principal, RequestContext, Result};
 
 impl KeyCore {
@@ -95,14 +95,7 @@ impl KeyCore {
             Some(value) => {
                 let (sealed, key_arn) =
                     self.seal_secret_value(&state, &key_id, &arn, &token, value, call)?;
-                add_version(
-                    &mut record,
-                    &token,
-                    value,
-                    key_arn,
-                    &[AWSCURRENT.to_owned()],
-                    now,
-                )?;
+                record.add_version(&token, value, key_arn, &[AWSCURRENT.to_owned()], now)?;
                 Some((token.as_str(), sealed))
             }
             None => None,
@@ -320,7 +313,7 @@ impl KeyCore {
         let (sealed, key_arn) =
             self.seal_secret_value(&state, &key_id, &arn, token, value, call)?;
         let now = self.now_ms();
-        add_version(&mut record, token, value, key_arn, stages, now)?;
+        record.add_version(token, value, key_arn, stages, now)?;
         record.last_changed = now;
         let record = self.put_secret(&mut state, record, Some((token, sealed)))?;
         Ok((record, token.to_owned()))
@@ -342,34 +335,8 @@ impl KeyCore {
     }
 }
 
-/// Adds version `token` to `record` and puts `stages` on it (taking each off the version that
-/// had it; `AWSCURRENT` hands `AWSPREVIOUS` to the version it leaves).
-fn add_version(
-    record: &mut SecretRecord,
-    token: &str,
-    value: &SecretValue,
-    key_arn: String,
-    stages: &[String],
-    now: crate::clock::Millis,
-) -> Result<()> {
-    record.versions.insert(
-        token.to_owned(),
-        VersionRecord {
-            stages: Vec::new(),
-            created: now,
-            last_accessed: None,
-            key_arn,
-            binary: value.is_binary(),
-        },
-    );
-    for stage in stages {
-        labels::attach(&mut record.versions, stage, token)?;
-    }
-    Ok(())
-}
-
 /// The caller's `ClientRequestToken`, checked, or a new one.
-fn token_of(given: Option<String>) -> Result<String> {
+pub(super) fn token_of(given: Option<String>) -> Result<String> {
     match given {
         Some(token) => {
             names::check_token(&token)?;
