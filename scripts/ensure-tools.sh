@@ -1,7 +1,7 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: installs what they need when it is missing —
 # a C compiler (bundled SQLite, librdkafka), the OpenSSL and libcurl headers librdkafka links for
 # TLS, SASL and OIDC, stunnel and the openssl tool (the TLS broker tests), Python 3 with venv (the
-# venvs of the interop clients and readers), and the tansu Kafka broker with its SQLite storage
+# venvs of the interop clients and readers), PostgreSQL (the secret-rotation test), and the tansu Kafka broker with its SQLite storage
 # (SCRAM users live there; about 13 minutes to build on 2 cores, once a machine).
 apt_install() {
     echo "==> installing $*"
@@ -15,6 +15,10 @@ if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists openssl libc
 fi
 if ! command -v stunnel >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
     apt_install stunnel4 openssl
+fi
+# PostgreSQL's server binaries, for the rotation test (which runs its own server with initdb).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    apt_install postgresql
 fi
 if ! python3 -m venv --help >/dev/null 2>&1; then
     apt_install python3 python3-venv
