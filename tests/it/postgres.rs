@@ -49,7 +49,12 @@ fn as_server_user(program: &Path) -> Command {
     if root {
         let mut command = Command::new("setpriv");
         command
-            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .args([
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--init-groups",
+                "--",
+            ])
             .arg(program);
         command
     } else {

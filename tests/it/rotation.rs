@@ -56,7 +56,8 @@ async fn set_up(pg: &Postgres, dir: &Path) -> KeyCore {
     let core = open(dir);
     pg.as_master("CREATE ROLE app LOGIN PASSWORD 'first-app-password'; CREATE TABLE readings (v int); GRANT SELECT ON readings TO app")
         .await;
-    let server = json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port, "dbname": "postgres"});
+    let server =
+        json!({"engine": "postgres", "host": "127.0.0.1", "port": pg.port, "dbname": "postgres"});
     let mut master = server.clone();
     master["username"] = json!(MASTER);
     master["password"] = json!(pg.master_password);
@@ -123,9 +124,15 @@ async fn rotate(core: &KeyCore) -> lakeseal_keycore::Result<()> {
 }
 
 async fn logs_in(pg: &Postgres, secret: &Value) -> bool {
-    let (user, password) = (secret["username"].as_str().unwrap(), secret["password"].as_str().unwrap());
+    let (user, password) = (
+        secret["username"].as_str().unwrap(),
+        secret["password"].as_str().unwrap(),
+    );
     match pg.login(user, password).await {
-        Ok(client) => client.simple_query("SELECT count(*) FROM readings").await.is_ok(),
+        Ok(client) => client
+            .simple_query("SELECT count(*) FROM readings")
+            .await
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -189,7 +196,12 @@ async fn a_client_keeps_logging_in_while_the_password_rotates() {
         .unwrap();
     assert!(described.rotation_enabled && described.last_rotated_date.is_some());
     // The master password never changed, and is not in the application's secret.
-    assert!(!value(&core, "AWSCURRENT").await.to_string().contains(&pg.master_password));
+    assert!(
+        !value(&core, "AWSCURRENT")
+            .await
+            .to_string()
+            .contains(&pg.master_password)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +230,11 @@ async fn a_key_core_killed_between_set_and_finish_leaves_current_working() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert_eq!(line.trim(), "setSecret done", "the key core did not reach setSecret");
+    assert_eq!(
+        line.trim(),
+        "setSecret done",
+        "the key core did not reach setSecret"
+    );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 
@@ -248,5 +264,8 @@ async fn a_key_core_killed_between_set_and_finish_leaves_current_working() {
             },
         )
         .await;
-    assert!(pending.is_err(), "AWSPENDING should be gone once the rotation finished");
+    assert!(
+        pending.is_err(),
+        "AWSPENDING should be gone once the rotation finished"
+    );
 }

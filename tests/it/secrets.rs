@@ -170,3 +170,52 @@ async fn boto3_drives_the_secrets_manager() {
     }
     assert!(audit::verify(&core.audit_path()).unwrap().is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sdk_client_keeps_working_through_an_access_key_rotation() {
+    let kc = RunningKeyCore::start().await;
+    let root = Principal::account_root(ACCOUNT);
+    let ctx = RequestContext::local("secrets-test");
+    kc.core.create_user(&root, &ctx, "svc").await.unwrap();
+    let own = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:svc/access-key-??????"}},
+            {{"Effect":"Allow","Action":"kms:GenerateRandom","Resource":"*"}}]}}"#
+    );
+    kc.core
+        .put_user_policy(&root, &ctx, "svc", "own-secret", &own)
+        .await
+        .unwrap();
+    let svc_key = access_key(&kc, "svc").await;
+    let out = kc
+        .python(
+            "access_key_rotation_boto3.py",
+            &[("SVC_KEY", svc_key.as_str())],
+        )
+        .await;
+    println!("{out}");
+    assert!(out.contains("ALL PASSED"), "{out}");
+
+    // Each step of the rotation is in the audit trail, with the secret and the new version.
+    let records = audit::query(&kc.core.audit_path(), &Query::default()).unwrap();
+    for step in ["createSecret", "setSecret", "testSecret", "finishSecret"] {
+        let record = records
+            .iter()
+            .find(|r| r.event.operation == step)
+            .unwrap_or_else(|| panic!("{step} is not audited"));
+        assert_eq!(record.event.result, "Success");
+        assert!(record.event.version_id.is_some());
+        assert!(
+            record
+                .event
+                .secret_arn
+                .as_deref()
+                .is_some_and(|a| a.contains(":secret:svc/access-key-"))
+        );
+    }
+    assert!(
+        records
+            .iter()
+            .any(|r| r.event.operation == "DeleteAccessKey" && r.event.result == "Success")
+    );
+}

@@ -59,7 +59,12 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args_os().skip(1);
     let usage = "usage: rotation-crash DATA_DIR SECRET_ID";
     let dir: PathBuf = args.next().context(usage)?.into();
-    let secret_id = args.next().context(usage)?.into_string().ok().context(usage)?;
+    let secret_id = args
+        .next()
+        .context(usage)?
+        .into_string()
+        .ok()
+        .context(usage)?;
     let options = Options {
         rotators: Rotators::builtin().with(Arc::new(StopAfterSet(PostgresAlternatingUsers))),
         ..Options::default()
