@@ -18,6 +18,7 @@ mod postgres;
 mod readme;
 mod rotation;
 mod secrets;
+mod secrets_cli;
 mod secure_broker;
 mod stage;
 mod support;

@@ -17,7 +17,7 @@ use crate::output::Output;
 const IAM_REGION: &str = "us-east-1";
 
 /// The credentials file as the AWS CLI finds it.
-fn credentials_path() -> anyhow::Result<PathBuf> {
+pub(crate) fn credentials_path() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE") {
         return Ok(PathBuf::from(path));
     }

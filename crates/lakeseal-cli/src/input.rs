@@ -65,6 +65,19 @@ impl Source {
         }
     }
 
+    /// A secret value, as given: `file://` or `fileb://` (the file's bytes) or `-`. Never
+    /// inline: an argument is visible to every process (`ps`) and stays in shell history.
+    pub(crate) fn secret(&self, flag: &str) -> anyhow::Result<SecretBytes> {
+        match self {
+            Source::Inline(_) => bail!(
+                "{flag} takes file://PATH, fileb://PATH or - (standard input), never the value \
+                 itself: arguments are visible to every process and kept in shell history"
+            ),
+            Source::File(path) | Source::FileBytes(path) => read(path, flag),
+            Source::Stdin => stdin(flag),
+        }
+    }
+
     /// A text document (a policy): inline, `file://`, `fileb://` or `-`, as UTF-8.
     pub(crate) fn text(&self, flag: &str) -> anyhow::Result<String> {
         let bytes = match self {

@@ -11,6 +11,7 @@ mod keys;
 mod lake;
 mod metrics_endpoint;
 mod output;
+mod secrets;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -133,6 +134,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(endpoint) => iam_remote::iam(endpoint, &a.profile, a.cmd, out).await?,
             None => iam(&open(data_dir()?)?, a.cmd, out).await?,
         },
+        Command::Secret(a) => {
+            let backend = match (&a.endpoint_url, &a.region) {
+                (Some(endpoint), Some(region)) => {
+                    secrets::Backend::remote(endpoint, &a.profile, region)?
+                }
+                (Some(_), None) => bail!("--endpoint-url needs --region (or AWS_REGION)"),
+                (None, _) => secrets::Backend::Local(open(data_dir()?)?),
+            };
+            secrets::secret(&backend, a.cmd, out).await?;
+        }
         Command::Stage(StageCmd::Run {
             config,
             metrics_listen,
@@ -247,7 +258,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// An opened data directory and the local operator who acts on it.
-struct Session {
+pub(crate) struct Session {
     core: KeyCore,
     who: Principal,
     ctx: RequestContext,

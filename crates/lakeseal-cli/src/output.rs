@@ -17,19 +17,46 @@ pub(crate) enum Output {
 impl Output {
     pub(crate) fn print<T: Serialize>(self, value: &T) -> anyhow::Result<()> {
         let value = serde_json::to_value(value)?;
-        let text = match self {
+        write(&self.render(&value)?)
+    }
+
+    /// Prints a response that holds a secret value (`GetSecretValue`), wiping every copy made
+    /// on the way to standard output.
+    pub(crate) fn print_secret<T: Serialize>(self, value: &T) -> anyhow::Result<()> {
+        let mut tree = serde_json::to_value(value)?;
+        let text = self.render(&tree).map(zeroize::Zeroizing::new);
+        wipe(&mut tree);
+        write(&text?)
+    }
+
+    fn render(self, value: &Value) -> anyhow::Result<String> {
+        Ok(match self {
             Output::Json => serde_json::to_string_pretty(&value)? + "\n",
             Output::Text => {
                 let mut lines = Vec::new();
-                flatten("", &value, &mut lines);
-                lines.into_iter().map(|l| l + "\n").collect()
+                flatten("", value, &mut lines);
+                let text = lines.iter().map(|l| format!("{l}\n")).collect();
+                lines.iter_mut().for_each(zeroize::Zeroize::zeroize);
+                text
             }
-        };
-        match io::stdout().lock().write_all(text.as_bytes()) {
-            // A reader that stopped early (`| head`) is not an error.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-            other => Ok(other?),
-        }
+        })
+    }
+}
+
+fn write(text: &str) -> anyhow::Result<()> {
+    match io::stdout().lock().write_all(text.as_bytes()) {
+        // A reader that stopped early (`| head`) is not an error.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn wipe(value: &mut Value) {
+    match value {
+        Value::String(s) => zeroize::Zeroize::zeroize(s),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        Value::Object(map) => map.values_mut().for_each(wipe),
+        _ => {}
     }
 }
 

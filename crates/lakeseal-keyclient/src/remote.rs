@@ -129,12 +129,38 @@ impl Remote {
         operation: &str,
         req: &Req,
     ) -> Result<Resp> {
+        self.json(("kms", "TrentService"), operation, req).await
+    }
+
+    /// One Secrets Manager operation (`secretsmanager.<Operation>`, signed for the service
+    /// `secretsmanager`). A response that carries a value (`GetSecretValue`) is decoded straight
+    /// into its type, whose value zeroizes on drop.
+    pub async fn secrets<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        operation: &str,
+        req: &Req,
+    ) -> Result<Resp> {
+        self.json(("secretsmanager", "secretsmanager"), operation, req)
+            .await
+    }
+
+    /// One operation of a JSON 1.1 service: `service` signs it, `prefix.operation` is its
+    /// `X-Amz-Target`.
+    async fn json<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        (service, prefix): (&str, &str),
+        operation: &str,
+        req: &Req,
+    ) -> Result<Resp> {
+        // A request or answer holding a value (PutSecretValue, GetSecretValue) crosses the
+        // HTTP boundary as one body buffer each, which hyper owns and frees unwiped: the copies
+        // ARCHITECTURE.md lists; the typed values on either side zeroize.
         let body = serde_json::to_vec(req).map_err(|e| Error::Protocol(e.to_string()))?;
-        let target = format!("TrentService.{operation}");
+        let target = format!("{prefix}.{operation}");
         let (status, bytes) = self
             .send(
                 operation,
-                ("kms", &self.region),
+                (service, &self.region),
                 ("application/x-amz-json-1.1", Some(target.as_str())),
                 body,
             )

@@ -9,10 +9,12 @@ use crate::output::Output;
 mod crypto;
 mod iam;
 mod keys;
+mod secrets;
 
 pub(crate) use self::crypto::*;
 pub(crate) use self::iam::*;
 pub(crate) use self::keys::*;
+pub(crate) use self::secrets::*;
 
 /// Lakeseal: envelope encryption for streams into a data lake, and its key core.
 #[derive(Debug, Parser)]
@@ -57,6 +59,9 @@ pub(crate) enum Command {
     /// Manage users, access keys, roles and identity policies: offline in the data directory,
     /// or through a running key core with --endpoint-url.
     Iam(IamArgs),
+    /// Manage secrets (the AWS Secrets Manager API): offline in the data directory, or through
+    /// a running key core with --endpoint-url.
+    Secret(SecretArgs),
     /// The stream stage: Kafka to encrypted Parquet.
     #[command(subcommand)]
     Stage(StageCmd),
