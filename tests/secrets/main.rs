@@ -26,7 +26,9 @@ use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
 use lakeseal_keycore::ops::generate_random::GenerateRandomRequest;
 use lakeseal_keycore::ops::re_encrypt::ReEncryptRequest;
 use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
+use lakeseal_kms_types::secrets::RotationRules;
 use lakeseal_kms_types::secrets::read::{BatchGetSecretValueRequest, GetSecretValueRequest};
+use lakeseal_kms_types::secrets::rotate::RotateSecretRequest;
 use lakeseal_kms_types::secrets::write::{CreateSecretRequest, PutSecretValueRequest};
 
 #[derive(Clone, Default)]
@@ -252,6 +254,93 @@ async fn no_secret_reaches_store_audit_or_logs() {
     .unwrap();
     secrets.push(string_value);
     secrets.push(binary_value);
+
+    // Values a rotation makes: a random token, and a new access key's secret (the rotated-out
+    // key's secret too).
+    let rotator = |name: &str| {
+        Some(format!(
+            "arn:aws:lakeseal:eu-west-1:{}:rotator/{name}",
+            core.location().account_id
+        ))
+    };
+    let daily = Some(RotationRules {
+        automatically_after_days: Some(1),
+        ..Default::default()
+    });
+    core.create_secret(
+        &who,
+        &ctx,
+        CreateSecretRequest {
+            name: "api/token".into(),
+            secret_string: Some(SecretBytes::new(b"token-before-rotation".to_vec())),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    core.create_user(&who, &ctx, "svc").await.unwrap();
+    let first = core.create_access_key(&who, &ctx, "svc").await.unwrap();
+    let key_json = serde_json::json!({
+        "UserName": "svc",
+        "AccessKeyId": first.access_key_id,
+        "SecretAccessKey": std::str::from_utf8(first.secret_access_key.expose_secret()).unwrap(),
+    })
+    .to_string();
+    core.create_secret(
+        &who,
+        &ctx,
+        CreateSecretRequest {
+            name: "svc/key".into(),
+            secret_string: Some(SecretBytes::new(key_json.into_bytes())),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    secrets.push(first.secret_access_key.expose_secret().to_vec());
+    for (name, rotator_name) in [
+        ("api/token", "random-token"),
+        ("svc/key", "keycore-access-key"),
+    ] {
+        core.rotate_secret(
+            &who,
+            &ctx,
+            RotateSecretRequest {
+                secret_id: name.into(),
+                rotation_lambda_arn: rotator(rotator_name),
+                rotation_rules: daily.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let rotated = core
+            .get_secret_value(
+                &who,
+                &ctx,
+                GetSecretValueRequest {
+                    secret_id: name.into(),
+                    version_id: None,
+                    version_stage: None,
+                },
+            )
+            .await
+            .unwrap();
+        let value = rotated.secret_string.unwrap().expose_secret().to_vec();
+        if name == "svc/key" {
+            let json: serde_json::Value = serde_json::from_slice(&value).unwrap();
+            secrets.push(
+                json["SecretAccessKey"]
+                    .as_str()
+                    .unwrap()
+                    .as_bytes()
+                    .to_vec(),
+            );
+        } else {
+            secrets.push(value);
+        }
+    }
+    secrets.push(b"token-before-rotation".to_vec());
     drop(core);
 
     let logs = logs.0.lock().unwrap().clone();

@@ -270,20 +270,16 @@ impl KeyCore {
 
     /// Seals the new value as version `token`, labelled `AWSPENDING`.
     fn store_pending(&self, arn: &str, token: &str, value: &SecretValue) -> Result<()> {
-        let kms_key_id = self
-            .read()
-            .secrets
-            .get(arn)
-            .and_then(|e| e.record.kms_key_id.clone());
-        let key_id = self.secret_key_id(kms_key_id.as_deref())?;
         let (who, ctx) = self.service_caller("rotation");
         let mut call = self.internal_call("createSecret", &who, &ctx);
         let mut state = self.write();
-        let entry = state
+        let mut record = state
             .secrets
             .get(arn)
-            .ok_or_else(|| Error::NotFound(format!("secret {arn} does not exist")))?;
-        let mut record = entry.record.clone();
+            .ok_or_else(|| Error::NotFound(format!("secret {arn} does not exist")))?
+            .record
+            .clone();
+        let key_id = self.secret_key_id(&mut state, record.kms_key_id.as_deref())?;
         let (sealed, key_arn) =
             self.seal_secret_value(&state, &key_id, arn, token, value, &mut call)?;
         let now = self.now_ms();

@@ -155,20 +155,21 @@ impl KeyCore {
 
     /// The id of the CMK that seals `record`'s new values: the one it names, else the account's
     /// default secrets key, made on first use.
-    pub(crate) fn secret_key_id(&self, kms_key_id: Option<&str>) -> Result<String> {
+    /// Called once the caller is authorised, so a refused request makes no key.
+    pub(crate) fn secret_key_id(
+        &self,
+        state: &mut State,
+        kms_key_id: Option<&str>,
+    ) -> Result<String> {
         match kms_key_id {
             Some(named) => Ok(named.to_owned()),
-            None => self.default_secrets_key(),
+            None => self.default_secrets_key(state),
         }
     }
 
     /// The account's `alias/aws/secretsmanager` key, made with AWS's managed-key policy (any
     /// principal of the account, through the secrets manager only) the first time it is needed.
-    fn default_secrets_key(&self) -> Result<String> {
-        if let Some(alias) = self.read().aliases.get(DEFAULT_SECRETS_KEY_ALIAS) {
-            return Ok(alias.target_key_id.clone());
-        }
-        let mut state = self.write();
+    fn default_secrets_key(&self, state: &mut State) -> Result<String> {
         if let Some(alias) = state.aliases.get(DEFAULT_SECRETS_KEY_ALIAS) {
             return Ok(alias.target_key_id.clone());
         }

@@ -50,7 +50,6 @@ impl KeyCore {
         }
         let token = token_of(req.client_request_token)?;
         let value = value_of(req.secret_string, req.secret_binary)?;
-        let key_id = self.secret_key_id(req.kms_key_id.as_deref())?;
         let mut state = self.write();
         if let Some(existing) = state
             .secret_names
@@ -74,6 +73,7 @@ impl KeyCore {
             SecretTarget::new_secret(&arn, &req.tags),
             None,
         )?;
+        let key_id = self.secret_key_id(&mut state, req.kms_key_id.as_deref())?;
         let now = self.now_ms();
         let mut record = SecretRecord {
             arn: arn.clone(),
@@ -220,61 +220,44 @@ impl KeyCore {
         check_description(req.description.as_deref())?;
         let value = value_of(req.secret_string, req.secret_binary)?;
         let token = token_of(req.client_request_token)?;
-        if req.kms_key_id.is_some() || req.description.is_some() {
-            let mut state = self.write();
-            let entry = self.authorized_secret(
-                &state,
-                &req.secret_id,
-                "secretsmanager:UpdateSecret",
-                None,
-                call,
-            )?;
-            refuse_if_deleted(&entry.record)?;
-            let mut record = entry.record.clone();
-            if let Some(description) = req.description {
-                record.description = Some(description);
-            }
-            if let Some(key) = req.kms_key_id {
-                // Checked now, so a key the caller cannot use is refused before it is recorded.
-                self.resolve(&state, &key)?;
-                record.kms_key_id = Some(key);
-            }
-            record.last_changed = self.now_ms();
-            self.put_secret(&mut state, record, None)?;
+        // One lock, one authorisation, one stored record: the new description, CMK and value
+        // land together or not at all.
+        let mut state = self.write();
+        let entry = self.authorized_secret(
+            &state,
+            &req.secret_id,
+            "secretsmanager:UpdateSecret",
+            None,
+            call,
+        )?;
+        refuse_if_deleted(&entry.record)?;
+        let mut record = entry.record.clone();
+        let changed = req.description.is_some() || req.kms_key_id.is_some();
+        if let Some(description) = req.description {
+            record.description = Some(description);
         }
-        match value {
+        if let Some(key) = req.kms_key_id {
+            // Checked now, so a key that does not exist is refused before it is recorded.
+            self.resolve(&state, &key)?;
+            record.kms_key_id = Some(key);
+        }
+        let version_id = match value {
             Some(value) => {
-                let (record, version_id) = self.new_version(
-                    &req.secret_id,
-                    "secretsmanager:UpdateSecret",
-                    &token,
-                    &value,
-                    &[AWSCURRENT.to_owned()],
-                    call,
-                )?;
-                Ok(UpdateSecretResponse {
-                    secret: secret_ref(&record),
-                    version_id: Some(version_id),
-                })
+                let stages = [AWSCURRENT.to_owned()];
+                record = self.write_version(&mut state, record, &token, &value, &stages, call)?;
+                Some(token)
             }
-            None => {
-                let state = self.read();
-                let entry = self.resolve_secret(&state, &req.secret_id)?;
-                if call.event.secret_arn.is_none() {
-                    self.authorize_secret(
-                        &state,
-                        call,
-                        "secretsmanager:UpdateSecret",
-                        SecretTarget::of(entry),
-                        None,
-                    )?;
-                }
-                Ok(UpdateSecretResponse {
-                    secret: secret_ref(&entry.record),
-                    version_id: None,
-                })
+            None if changed => {
+                record.last_changed = self.now_ms();
+                record = self.put_secret(&mut state, record, None)?;
+                None
             }
-        }
+            None => None,
+        };
+        Ok(UpdateSecretResponse {
+            secret: secret_ref(&record),
+            version_id,
+        })
     }
 
     /// Writes version `token` of a secret with `stages`, or answers a retry of that write. The
@@ -288,20 +271,33 @@ impl KeyCore {
         stages: &[String],
         call: &mut Call<'_>,
     ) -> Result<(SecretRecord, String)> {
-        let kms_key_id = self
-            .resolve_secret(&self.read(), secret_id)?
-            .record
-            .kms_key_id
-            .clone();
-        let key_id = self.secret_key_id(kms_key_id.as_deref())?;
         let mut state = self.write();
         let entry = self.authorized_secret(&state, secret_id, action, None, call)?;
-        let arn = entry.record.arn.clone();
         refuse_if_deleted(&entry.record)?;
+        let record = entry.record.clone();
+        let record = self.write_version(&mut state, record, token, value, stages, call)?;
+        Ok((record, token.to_owned()))
+    }
+
+    /// Adds version `token` to `record` (already authorised) and stores it; a retry with the
+    /// same token and value is answered as the first write, another value refused.
+    fn write_version(
+        &self,
+        state: &mut State,
+        mut record: SecretRecord,
+        token: &str,
+        value: &SecretValue,
+        stages: &[String],
+        call: &mut Call<'_>,
+    ) -> Result<SecretRecord> {
         call.event.version_id = Some(token.to_owned());
-        if entry.record.versions.contains_key(token) {
-            return if self.same_value(&state, entry, token, value, call)? {
-                Ok((entry.record.clone(), token.to_owned()))
+        if record.versions.contains_key(token) {
+            let entry = state
+                .secrets
+                .get(&record.arn)
+                .ok_or_else(|| Error::Internal(format!("secret {} is not indexed", record.arn)))?;
+            return if self.same_value(state, entry, token, value, call)? {
+                Ok(record)
             } else {
                 Err(Error::AlreadyExists(format!(
                     "version {token} exists with another value: a version cannot be changed, \
@@ -309,14 +305,13 @@ impl KeyCore {
                 )))
             };
         }
-        let mut record = entry.record.clone();
+        let key_id = self.secret_key_id(state, record.kms_key_id.as_deref())?;
         let (sealed, key_arn) =
-            self.seal_secret_value(&state, &key_id, &arn, token, value, call)?;
+            self.seal_secret_value(state, &key_id, &record.arn, token, value, call)?;
         let now = self.now_ms();
         record.add_version(token, value, key_arn, stages, now)?;
         record.last_changed = now;
-        let record = self.put_secret(&mut state, record, Some((token, sealed)))?;
-        Ok((record, token.to_owned()))
+        self.put_secret(state, record, Some((token, sealed)))
     }
 
     /// Whether version `token` holds `value` (compared in constant time).
