@@ -19,6 +19,12 @@ use crate::policy::Policy;
 
 pub(crate) use self::seal::Sealed;
 
+/// When a rotation schedule next falls due after `after`, with the checks `RotateSecret`
+/// makes: an invalid schedule is an `InvalidParameter` error.
+pub fn next_rotation(rules: &RotationRules, after: Millis) -> crate::Result<Option<Millis>> {
+    Ok(schedule::Schedule::parse(rules)?.next_after(after))
+}
+
 /// A secret as stored (its versions' values are stored apart, sealed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecretRecord {
