@@ -22,6 +22,7 @@ use std::time::Duration;
 use lakeseal_keycore::rotation::Alphabet;
 use lakeseal_keycore::rotation::{Rotating, RotationError, Rotator, SecretJson, random_string};
 use lakeseal_kms_types::secrets::SecretValue;
+use postgres_protocol::escape::{escape_identifier, escape_literal};
 use tokio_postgres::{Client, Config, NoTls};
 
 /// The rotator; register it with `Rotators::builtin().with(Arc::new(PostgresAlternatingUsers))`.
@@ -103,19 +104,15 @@ fn other_role(current: &str) -> String {
     }
 }
 
-/// `"name"`, quoted as an SQL identifier.
+/// A role name checked and quoted as an SQL identifier (libpq's escaping, from
+/// `postgres-protocol`).
 fn identifier(name: &str) -> Result<String, RotationError> {
     if name.is_empty() || name.len() > MAX_NAME_BYTES || name.contains('\0') {
         return Err(RotationError::new(format!(
             "role names are 1-{MAX_NAME_BYTES} bytes without NUL"
         )));
     }
-    Ok(format!("\"{}\"", name.replace('"', "\"\"")))
-}
-
-/// `'text'`, quoted as an SQL string literal (`standard_conforming_strings`, on since 9.1).
-fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+    Ok(escape_identifier(name))
 }
 
 #[async_trait::async_trait]
@@ -169,13 +166,13 @@ impl Rotator for PostgresAlternatingUsers {
             format!(
                 "ALTER ROLE {} WITH LOGIN PASSWORD {}",
                 identifier(role)?,
-                literal(&verifier)
+                escape_literal(&verifier)
             )
         } else {
             format!(
                 "CREATE ROLE {} WITH LOGIN PASSWORD {} IN ROLE {}",
                 identifier(role)?,
-                literal(&verifier),
+                escape_literal(&verifier),
                 identifier(current.required("username")?)?
             )
         };
@@ -221,10 +218,9 @@ mod tests {
     }
 
     #[test]
-    fn names_and_text_are_quoted() {
+    fn role_names_are_checked_and_quoted() {
         assert_eq!(identifier("a\"b").unwrap(), "\"a\"\"b\"");
         assert!(identifier("").is_err());
         assert!(identifier(&"x".repeat(64)).is_err());
-        assert_eq!(literal("it's"), "'it''s'");
     }
 }
