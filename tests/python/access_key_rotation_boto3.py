@@ -14,23 +14,10 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from checks import check, error_code
+
 OVERLAP_SECONDS = 6
 ROTATOR = "arn:aws:lakeseal:eu-west-1:111122223333:rotator/keycore-access-key"
-
-
-def check(name, condition, detail=""):
-    if not condition:
-        print(f"FAIL {name} {detail}", flush=True)
-        sys.exit(1)
-    print(f"PASS {name}", flush=True)
-
-
-def error_code(call):
-    try:
-        call()
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"]
-    return "ok"
 
 
 def client(service, access=None, secret=None):

@@ -9,18 +9,11 @@ import os
 import sys
 
 import boto3
-import botocore.exceptions
+
+from checks import error_code
 
 endpoint = os.environ["AWS_ENDPOINT_URL_KMS"]
 mode = os.environ["MODE"]
-
-
-def error_code(call):
-    try:
-        call()
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"]
-    return "ok"
 
 
 if mode == "assume":
@@ -47,6 +40,7 @@ if mode == "expired":
 
 blob = os.environ["TELEMETRY_BLOB"]
 import base64
+
 
 blob = base64.b64decode(blob)
 calls = {

@@ -14,20 +14,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-
-def check(name, condition, detail=""):
-    if not condition:
-        print(f"FAIL {name} {detail}", flush=True)
-        sys.exit(1)
-    print(f"PASS {name}", flush=True)
-
-
-def error_code(call):
-    try:
-        call()
-    except botocore.exceptions.ClientError as e:
-        return e.response["Error"]["Code"]
-    return "ok"
+from checks import check, error_code
 
 
 def client(service, key=None, session=None):

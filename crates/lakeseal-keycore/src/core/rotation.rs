@@ -22,7 +22,7 @@ use crate::clock::Millis;
 use crate::request::Principal;
 use crate::rotation::{Rotating, RotationError, Rotator};
 use crate::secrets::schedule::Schedule;
-use crate::secrets::{SecretRecord, labels};
+use crate::secrets::{SecretEntry, SecretRecord, labels};
 use crate::{Error, Result, Service};
 
 /// A rotation that failed or was interrupted is tried again by the scheduler after this long.
@@ -144,11 +144,7 @@ impl KeyCore {
             Ok(())
         })?;
         let state = self.read();
-        let record = &state
-            .secrets
-            .get(arn)
-            .ok_or_else(|| Error::NotFound(format!("secret {arn} does not exist")))?
-            .record;
+        let record = &rotating(&state, arn)?.record;
         crate::ops::secrets::refuse_if_deleted(record)?;
         let config = record.rotation.as_ref().ok_or_else(|| {
             Error::InvalidRequest(
@@ -273,12 +269,7 @@ impl KeyCore {
         let (who, ctx) = self.service_caller("rotation");
         let mut call = self.internal_call("createSecret", &who, &ctx);
         let mut state = self.write();
-        let mut record = state
-            .secrets
-            .get(arn)
-            .ok_or_else(|| Error::NotFound(format!("secret {arn} does not exist")))?
-            .record
-            .clone();
+        let mut record = rotating(&state, arn)?.record.clone();
         let key_id = self.secret_key_id(&mut state, record.kms_key_id.as_deref())?;
         let (sealed, key_arn) =
             self.seal_secret_value(&state, &key_id, arn, token, value, &mut call)?;
@@ -316,10 +307,7 @@ impl KeyCore {
         change: impl FnOnce(&mut SecretRecord) -> Result<()>,
     ) -> Result<()> {
         let mut state = self.write();
-        let entry = state
-            .secrets
-            .get(arn)
-            .ok_or_else(|| Error::NotFound(format!("secret {arn} does not exist")))?;
+        let entry = rotating(&state, arn)?;
         let mut record = entry.record.clone();
         change(&mut record)?;
         record.last_changed = self.now_ms();
@@ -330,11 +318,7 @@ impl KeyCore {
     fn open_labelled(&self, arn: &str, label: &str) -> Result<SecretValue> {
         let id = {
             let state = self.read();
-            let record = &state
-                .secrets
-                .get(arn)
-                .ok_or_else(|| Error::NotFound(format!("secret {arn} does not exist")))?
-                .record;
+            let record = &rotating(&state, arn)?.record;
             labels::holder(&record.versions, label)
                 .ok_or_else(|| Error::InvalidRequest(format!("no version is labelled {label}")))?
                 .to_owned()
@@ -348,10 +332,7 @@ impl KeyCore {
         let (who, ctx) = self.service_caller("rotation");
         let mut call = self.internal_call("GetSecretValue", &who, &ctx);
         let state = self.read();
-        let entry = state
-            .secrets
-            .get(arn)
-            .ok_or_else(|| Error::NotFound(format!("secret {arn} does not exist")))?;
+        let entry = rotating(&state, arn)?;
         let binary = entry
             .record
             .versions
@@ -449,6 +430,15 @@ impl KeyCore {
         call.event.version_id = Some(token.to_owned());
         call
     }
+}
+
+/// The secret being rotated, which a concurrent `DeleteSecret` with
+/// `ForceDeleteWithoutRecovery` may have erased.
+fn rotating<'s>(state: &'s super::State, arn: &str) -> Result<&'s SecretEntry> {
+    state
+        .secrets
+        .get(arn)
+        .ok_or_else(|| Error::NotFound(format!("secret {arn} does not exist")))
 }
 
 fn value_of(bytes: SecretBytes, binary: bool) -> SecretValue {
