@@ -1,8 +1,9 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: installs what they need when it is missing —
 # a C compiler (bundled SQLite, librdkafka), the OpenSSL and libcurl headers librdkafka links for
 # TLS, SASL and OIDC, stunnel and the openssl tool (the TLS broker tests), Python 3 with venv (the
-# venvs of the interop clients and readers), PostgreSQL (the secret-rotation test), and the tansu Kafka broker with its SQLite storage
-# (SCRAM users live there; about 13 minutes to build on 2 cores, once a machine).
+# venvs of the interop clients and readers), PostgreSQL's server (the secret-rotation tests), and
+# the tansu Kafka broker with its SQLite storage (SCRAM users live there; about 13 minutes to
+# build on 2 cores, once a machine).
 apt_install() {
     echo "==> installing $*"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"

@@ -3,7 +3,8 @@
 # Installs what it needs when missing (scripts/ensure-tools.sh): a C compiler, the OpenSSL and
 # libcurl headers librdkafka links, stunnel and openssl (the TLS broker tests), Python 3 with venv
 # (the interop tests make a venv with boto3, the AWS Encryption SDK, pyarrow, DuckDB and
-# confluent-kafka from PyPI), and the tansu Kafka broker.
+# confluent-kafka from PyPI), PostgreSQL (the secret-rotation tests start their own server), and
+# the tansu Kafka broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
