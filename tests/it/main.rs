@@ -17,6 +17,7 @@ mod policies;
 mod postgres;
 mod readme;
 mod rotation;
+mod scan;
 mod secrets;
 mod secrets_cli;
 mod secure_broker;

@@ -53,6 +53,9 @@ key = iam.create_access_key(UserName="writer")["AccessKey"]
 check("create access key", key["AccessKeyId"].startswith("AKIA") and len(key["SecretAccessKey"]) == 40)
 listed = iam.list_access_keys(UserName="writer")["AccessKeyMetadata"]
 check("list access keys", [k["AccessKeyId"] for k in listed] == [key["AccessKeyId"]])
+last_used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
+check("last use names the owner", last_used["UserName"] == "writer")
+check("an unknown key is no entity", error_code(lambda: iam.get_access_key_last_used(AccessKeyId="AKIA" + "Q" * 16)) == "NoSuchEntity")
 as_writer = dict(
     endpoint_url=endpoint,
     aws_access_key_id=key["AccessKeyId"],

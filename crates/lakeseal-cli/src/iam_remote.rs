@@ -14,7 +14,7 @@ use crate::args::IamCmd;
 use crate::output::Output;
 
 /// IAM is a global service: AWS SDKs sign it for this region, and the key core accepts that.
-const IAM_REGION: &str = "us-east-1";
+pub(crate) const IAM_REGION: &str = "us-east-1";
 
 /// The credentials file as the AWS CLI finds it.
 pub(crate) fn credentials_path() -> anyhow::Result<PathBuf> {

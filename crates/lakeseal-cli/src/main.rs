@@ -11,6 +11,7 @@ mod keys;
 mod lake;
 mod metrics_endpoint;
 mod output;
+mod scan_config;
 mod secrets;
 
 use std::path::Path;
@@ -134,6 +135,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(endpoint) => iam_remote::iam(endpoint, &a.profile, a.cmd, out).await?,
             None => iam(&open(data_dir()?)?, a.cmd, out).await?,
         },
+        Command::ScanConfig(a) => {
+            let confirm = match (&a.endpoint_url, cli.data_dir.as_deref()) {
+                (Some(url), _) => scan_config::Confirm::Endpoint {
+                    url,
+                    profile: &a.profile,
+                },
+                (None, Some(dir)) => scan_config::Confirm::DataDir(dir),
+                (None, None) => scan_config::Confirm::No,
+            };
+            return scan_config::scan_config(&a.paths, confirm, out).await;
+        }
         Command::Secret(a) => {
             let backend = match (&a.endpoint_url, &a.region) {
                 (Some(endpoint), Some(region)) => {

@@ -21,6 +21,7 @@ pub(crate) const ACTIONS: &[&str] = &[
     "CreateAccessKey",
     "ListAccessKeys",
     "DeleteAccessKey",
+    "GetAccessKeyLastUsed",
     "CreateRole",
     "GetRole",
     "ListRoles",
@@ -135,6 +136,18 @@ pub(crate) async fn dispatch(
             let id = params.required("AccessKeyId")?;
             core.delete_access_key(who, ctx, user()?, id).await?;
             String::new()
+        }
+        "GetAccessKeyLastUsed" => {
+            let id = params.required("AccessKeyId")?;
+            let user = match core.get_access_key_last_used(who, ctx, id).await? {
+                Some(name) => format!("<UserName>{}</UserName>", Escaped(&name)),
+                None => String::new(),
+            };
+            // Last use is not tracked: IAM's answer for a key never used.
+            format!(
+                "{user}<AccessKeyLastUsed><ServiceName>N/A</ServiceName><Region>N/A</Region>\
+                 </AccessKeyLastUsed>"
+            )
         }
         "CreateRole" => {
             let trust = params.required("AssumeRolePolicyDocument")?;

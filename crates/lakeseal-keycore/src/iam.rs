@@ -265,6 +265,12 @@ impl KeyCore {
         }))
     }
 
+    /// Whether an access key id is one of this key core's keys (for `scan-config`, which marks
+    /// a leaked id it finds as confirmed). Opens nothing.
+    pub fn knows_access_key(&self, access_key_id: &str) -> bool {
+        self.read().access_keys.contains_key(access_key_id)
+    }
+
     /// A user's ARN: as given, or the key core's account's user of that name.
     pub(crate) fn user_arn(&self, user: &str) -> String {
         if user.starts_with("arn:") {

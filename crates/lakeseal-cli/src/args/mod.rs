@@ -62,6 +62,10 @@ pub(crate) enum Command {
     /// Manage secrets (the AWS Secrets Manager API): offline in the data directory, or through
     /// a running key core with --endpoint-url.
     Secret(SecretArgs),
+    /// Find likely plaintext credentials in config and script files (file, line and rule; never
+    /// the value); exit 1 when any is found. With --data-dir or --endpoint-url, an access key id
+    /// the key core holds is marked confirmed.
+    ScanConfig(ScanConfigArgs),
     /// The stream stage: Kafka to encrypted Parquet.
     #[command(subcommand)]
     Stage(StageCmd),
@@ -70,6 +74,21 @@ pub(crate) enum Command {
     Lake(LakeCmd),
     /// Produce simulated IoT telemetry into a topic.
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanConfigArgs {
+    /// Files (scanned whatever their name) and directories (walked for config and script files).
+    #[arg(required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// Confirm access key ids with the key core serving at this URL (IAM's
+    /// GetAccessKeyLastUsed, signed with --profile's access key from AWS_SHARED_CREDENTIALS_FILE
+    /// or ~/.aws/credentials) rather than the one in --data-dir.
+    #[arg(long)]
+    pub(crate) endpoint_url: Option<String>,
+    /// The profile of the credentials file that signs requests to --endpoint-url.
+    #[arg(long, default_value = "default", env = "AWS_PROFILE")]
+    pub(crate) profile: String,
 }
 
 #[derive(Debug, Args)]

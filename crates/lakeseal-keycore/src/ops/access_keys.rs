@@ -1,6 +1,6 @@
-//! `CreateAccessKey`, `DeleteAccessKey`, `ListAccessKeys`, and the first admin's key made at
-//! `keycore init`. A secret is made here, handed out once, and stored only sealed under the root
-//! key.
+//! `CreateAccessKey`, `DeleteAccessKey`, `ListAccessKeys`, `GetAccessKeyLastUsed`, and the first
+//! admin's key made at `keycore init`. A secret is made here, handed out once, and stored only
+//! sealed under the root key.
 
 use crate::clock::Millis;
 use crate::iam::{
@@ -84,6 +84,33 @@ impl KeyCore {
                 .collect();
             keys.sort_by(|a, b| a.create_date.cmp(&b.create_date));
             Ok(keys)
+        });
+        self.finish(call, result).await
+    }
+
+    /// Whose access key `access_key_id` is, as IAM's `GetAccessKeyLastUsed` answers: the
+    /// user's name, or `None` for temporary credentials (a role's session). The key core does
+    /// not track last use, so this is all it says; a key it does not hold is `NotFound`.
+    pub async fn get_access_key_last_used(
+        &self,
+        who: &Principal,
+        ctx: &RequestContext,
+        access_key_id: &str,
+    ) -> Result<Option<String>> {
+        let call = self.call("GetAccessKeyLastUsed", who, ctx);
+        let result = self.admit(who, ctx).await.and_then(|()| {
+            let state = self.read();
+            self.authorize_account(&state, &call, "iam:GetAccessKeyLastUsed")?;
+            // Another account's key is answered as one that does not exist, as IAM does.
+            let (owner_arn, user) = match state.access_keys.get(access_key_id).map(|r| &r.owner) {
+                Some(KeyOwner::User { arn }) => (arn, state.users.get(arn).map(|u| u.name.clone())),
+                Some(KeyOwner::Session { arn, .. }) => (arn, None),
+                None => return Err(not_found(access_key_id)),
+            };
+            if owner_arn.split(':').nth(4) != Some(who.account_id.as_str()) {
+                return Err(not_found(access_key_id));
+            }
+            Ok(user)
         });
         self.finish(call, result).await
     }
@@ -217,4 +244,8 @@ impl KeyCore {
         state.access_keys.insert(key.access_key_id.clone(), record);
         Ok(key)
     }
+}
+
+fn not_found(access_key_id: &str) -> Error {
+    Error::NotFound(format!("the access key {access_key_id} does not exist"))
 }

@@ -296,3 +296,55 @@ async fn malformed_policies_are_refused() {
         .unwrap_err();
     assert_eq!(err.code(), "MalformedPolicyDocumentException");
 }
+
+#[tokio::test]
+async fn get_access_key_last_used_names_the_owner_in_the_callers_account_only() {
+    const OTHER: &str = "444455556666";
+    let f = fixture();
+    f.core.create_user(&f.admin, &ctx(), "svc").await.unwrap();
+    let own = f
+        .core
+        .create_access_key(&f.admin, &ctx(), "svc")
+        .await
+        .unwrap();
+    f.core
+        .create_user_in(&f.admin, &ctx(), OTHER, "partner")
+        .await
+        .unwrap();
+    let theirs = f
+        .core
+        .create_access_key(&f.admin, &ctx(), &user(OTHER, "partner").arn)
+        .await
+        .unwrap();
+
+    let owner = f
+        .core
+        .get_access_key_last_used(&f.admin, &ctx(), &own.access_key_id)
+        .await
+        .unwrap();
+    assert_eq!(owner.as_deref(), Some("svc"));
+    for unknown in [theirs.access_key_id.as_str(), "AKIAQQQQQQQQQQQQQQQQ"] {
+        let err = f
+            .core
+            .get_access_key_last_used(&f.admin, &ctx(), unknown)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "NotFoundException", "{unknown}");
+    }
+    // Without iam:GetAccessKeyLastUsed a user learns nothing, not even whether the key exists.
+    let err = f
+        .core
+        .get_access_key_last_used(&user(ACCOUNT, "svc"), &ctx(), &own.access_key_id)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "AccessDeniedException");
+    let calls = audit::query(
+        &f.core.audit_path(),
+        &Query {
+            operation: Some("GetAccessKeyLastUsed".into()),
+            ..Query::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(calls.len(), 4);
+}
