@@ -208,7 +208,7 @@ pub(crate) async fn scan_config(
                     });
                 }
             }
-            Err(why) => report.skipped.push(format!("{}: {why:?}", file.display())),
+            Err(why) => report.skipped.push(format!("{}: {why}", file.display())),
         }
     }
     match out {

@@ -36,6 +36,15 @@ pub enum Skipped {
     TooLarge,
 }
 
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Skipped::Binary => "binary (holds a NUL byte), not scanned",
+            Skipped::TooLarge => "over 1 MiB, not scanned",
+        })
+    }
+}
+
 /// The likely credentials in one file's bytes.
 pub fn scan(bytes: &[u8]) -> Result<Vec<Finding>, Skipped> {
     if bytes.len() > MAX_FILE_BYTES {
