@@ -40,11 +40,24 @@ impl Api {
                 .map(Value::take)
                 .filter(|v| v.is_object())
                 .unwrap_or_else(|| json!({}))),
-            Err(lakeseal_keyclient::Error::Refused { code, message }) => {
-                bail!("An error occurred ({code}): {message}")
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(refusal(e)),
         }
+    }
+}
+
+/// A client of the key core's IAM API at `endpoint`, signing with `profile`'s access key.
+pub(crate) fn connect(endpoint: &str, profile: &str) -> anyhow::Result<Remote> {
+    let credentials = RemoteCredentials::from_file(&credentials_path()?, profile)?;
+    Ok(Remote::new(endpoint, IAM_REGION, credentials)?)
+}
+
+/// An error of an IAM call as the AWS CLI words a refusal.
+pub(crate) fn refusal(e: lakeseal_keyclient::Error) -> anyhow::Error {
+    match e {
+        lakeseal_keyclient::Error::Refused { code, message } => {
+            anyhow::anyhow!("An error occurred ({code}): {message}")
+        }
+        e => e.into(),
     }
 }
 
@@ -54,9 +67,8 @@ pub(crate) async fn iam(
     cmd: IamCmd,
     out: Output,
 ) -> anyhow::Result<()> {
-    let credentials = RemoteCredentials::from_file(&credentials_path()?, profile)?;
     let api = Api {
-        remote: Remote::new(endpoint, IAM_REGION, credentials)?,
+        remote: connect(endpoint, profile)?,
     };
     let answer = match cmd {
         IamCmd::CreateUser(a) => {

@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use lakeseal_keyclient::{Remote, RemoteCredentials};
+use anyhow::Context;
+use lakeseal_keyclient::Remote;
 use lakeseal_keycore::{KeyCore, Options};
 use serde::Serialize;
 
@@ -137,15 +137,9 @@ impl Confirmer {
                     )
                 })?,
             )),
-            Confirm::Endpoint { url, profile } => {
-                let credentials =
-                    RemoteCredentials::from_file(&crate::iam_remote::credentials_path()?, profile)?;
-                Some(Confirmer::Remote(Box::new(Remote::new(
-                    url,
-                    crate::iam_remote::IAM_REGION,
-                    credentials,
-                )?)))
-            }
+            Confirm::Endpoint { url, profile } => Some(Confirmer::Remote(Box::new(
+                crate::iam_remote::connect(url, profile)?,
+            ))),
         })
     }
 
@@ -165,10 +159,7 @@ impl Confirmer {
                 Err(lakeseal_keyclient::Error::Refused { code, .. }) if code == "NoSuchEntity" => {
                     Ok(false)
                 }
-                Err(lakeseal_keyclient::Error::Refused { code, message }) => {
-                    bail!("cannot confirm access keys: An error occurred ({code}): {message}")
-                }
-                Err(e) => Err(anyhow::Error::new(e).context("cannot confirm access keys")),
+                Err(e) => Err(crate::iam_remote::refusal(e).context("cannot confirm access keys")),
             },
         }
     }

@@ -10,7 +10,7 @@
 
 mod rules;
 
-pub use rules::{Rule, SECRET_KEY_MIN_ENTROPY};
+pub use rules::Rule;
 
 /// Files larger than this are skipped (data, not configuration).
 pub const MAX_FILE_BYTES: usize = 1 << 20;

@@ -41,7 +41,7 @@ impl Rule {
 const SECRET_KEY_MIN_LENGTH: usize = 20;
 /// … and at least this many bits of entropy per character (random base64 has about 5.5; a word
 /// or a repeated placeholder has under 3).
-pub const SECRET_KEY_MIN_ENTROPY: f64 = 3.5;
+const SECRET_KEY_MIN_ENTROPY: f64 = 3.5;
 /// A literal password: at least this many characters, and …
 const PASSWORD_MIN_LENGTH: usize = 4;
 /// … at least this much entropy, which lets `xxxx` and `****` placeholders through.
@@ -163,7 +163,7 @@ impl Rules {
             }
         }
         found.sort();
-        found.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        found.dedup();
         found
     }
 }
