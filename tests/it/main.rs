@@ -10,6 +10,7 @@ mod broker;
 mod clients;
 mod compose;
 mod crash;
+mod credentials_endpoint;
 mod hostile;
 mod keyclient;
 mod lake;

@@ -52,6 +52,7 @@ impl RunningKeyCore {
             &data,
             Options {
                 clock,
+                min_session_seconds: config.min_session_seconds,
                 ..Options::default()
             },
         )
@@ -89,6 +90,24 @@ impl RunningKeyCore {
             let _ = stopped.await;
         }));
         self.stop = Some(stop);
+    }
+
+    /// Serves the credentials endpoint (loopback only) on a free port for the life of the test;
+    /// returns its URI, as `AWS_CONTAINER_CREDENTIALS_FULL_URI` takes it.
+    pub async fn serve_credentials(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::new(self.core.clone(), self.config.clone());
+        tokio::spawn(async move {
+            server
+                .serve_credentials(
+                    listener,
+                    lakeseal_keycore_server::CredentialsAccess::LoopbackOnly,
+                    std::future::pending(),
+                )
+                .await
+        });
+        format!("http://{addr}{}", lakeseal_keycore_server::CREDENTIALS_PATH)
     }
 
     /// Stops the server (the key core stays open in this process): clients see it down.

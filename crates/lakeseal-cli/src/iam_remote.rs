@@ -173,8 +173,70 @@ pub(crate) async fn iam(
             let roles = api.call("ListRoles", &[]).await?;
             json!({ "Users": list(&users["Users"]), "Roles": list(&roles["Roles"]) })
         }
+        IamCmd::CreateWorkloadIdentity(a) => {
+            let file = crate::new_credentials_file(&a.token_file)?;
+            let duration = a.duration_seconds.map(|d| d.to_string());
+            let mut params = vec![
+                ("WorkloadIdentityName", a.name.as_str()),
+                ("RoleName", &a.role_name),
+            ];
+            if let Some(d) = &duration {
+                params.push(("DurationSeconds", d));
+            }
+            let mut made = match api.call("CreateWorkloadIdentity", &params).await {
+                Ok(made) => made,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&a.token_file);
+                    return Err(e);
+                }
+            };
+            let token = take_token(&mut made)?;
+            if let Err(e) = crate::fill_credentials(file, &a.token_file, &token) {
+                let _ = std::fs::remove_file(&a.token_file);
+                api.call(
+                    "DeleteWorkloadIdentity",
+                    &[("WorkloadIdentityName", &a.name)],
+                )
+                .await?;
+                return Err(e.context("the new workload identity was deleted again"));
+            }
+            json!({
+                "WorkloadIdentity": made["WorkloadIdentity"],
+                "TokenFile": a.token_file.display().to_string(),
+            })
+        }
+        IamCmd::RotateWorkloadIdentityToken(a) => {
+            let mut made = api
+                .call(
+                    "RotateWorkloadIdentityToken",
+                    &[("WorkloadIdentityName", &a.name)],
+                )
+                .await?;
+            let token = take_token(&mut made)?;
+            crate::workload::replace_token_file(&a.token_file, &token)?;
+            json!({ "TokenFile": a.token_file.display().to_string() })
+        }
+        IamCmd::DeleteWorkloadIdentity(a) => {
+            api.call(
+                "DeleteWorkloadIdentity",
+                &[("WorkloadIdentityName", &a.name)],
+            )
+            .await?
+        }
+        IamCmd::ListWorkloadIdentities => {
+            let all = api.call("ListWorkloadIdentities", &[]).await?;
+            json!({ "WorkloadIdentities": list(&all["WorkloadIdentities"]) })
+        }
     };
     out.print(&answer)
+}
+
+/// The new token of an answer, taken out of it (the parsed answer keeps no copy).
+fn take_token(answer: &mut Value) -> anyhow::Result<SecretBytes> {
+    match answer.get_mut("Token").map(Value::take) {
+        Some(Value::String(token)) => Ok(SecretBytes::new(token.into_bytes())),
+        _ => bail!("no Token in the answer"),
+    }
 }
 
 /// An XML list as JSON: an empty one comes as an empty string.

@@ -3,9 +3,9 @@
 //! keys through the key client alone and does not compile the engine.
 
 use anyhow::Context;
-use lakeseal_keyclient::{Either, InProcess, Remote, RemoteCredentials};
+use lakeseal_keyclient::{CONTAINER_URI_ENV, CredentialSource, Either, InProcess, Remote};
 use lakeseal_keycore::{KeyCore, Options, Principal};
-use lakeseal_stage::config::KeycoreConfig;
+use lakeseal_stage::config::{CredentialsConfig, KeycoreConfig};
 
 /// Opens the embedded key core (calling it as the configured user, or as the account root for
 /// an operator's own commands) or reaches the remote one.
@@ -22,14 +22,31 @@ pub(crate) fn service(config: &KeycoreConfig) -> anyhow::Result<Either> {
         KeycoreConfig::Remote {
             endpoint,
             region,
-            credentials_file,
-            profile,
-        } => {
-            let credentials = RemoteCredentials::from_file(credentials_file, profile)
-                .context("keycore.credentials_file")?;
-            Either::Remote(Box::new(
-                Remote::new(endpoint, region, credentials).context("keycore.endpoint")?,
-            ))
+            credentials,
+        } => Either::Remote(Box::new(
+            Remote::new(endpoint, region, source(credentials)?).context("keycore.endpoint")?,
+        )),
+    })
+}
+
+/// The key client's credential source for a configuration.
+fn source(config: &CredentialsConfig) -> anyhow::Result<CredentialSource> {
+    Ok(match config {
+        CredentialsConfig::File { path, profile } => CredentialSource::File {
+            path: path.clone(),
+            profile: profile.clone(),
+        },
+        CredentialsConfig::Container { uri, token_file } => CredentialSource::Container {
+            uri: uri.clone(),
+            token_file: token_file.clone(),
+        },
+        CredentialsConfig::Environment => {
+            CredentialSource::container_from_env()?.with_context(|| {
+                format!(
+                    "no credentials for the key core: set keycore.credentials_file, \
+                     keycore.container_credentials_uri, or {CONTAINER_URI_ENV}"
+                )
+            })?
         }
     })
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use lakeseal_stage::config::{KeycoreConfig, StageConfig};
+use lakeseal_stage::config::{CredentialsConfig, KeycoreConfig, StageConfig};
 use lakeseal_stage::health::Health;
 use lakeseal_stage::keys::{self, KeyClient};
 use lakeseal_stage::lake::{Lake, LakeFile, Location, S3Location};
@@ -65,11 +65,13 @@ fn key_client(source: &KeySource, data_dir: Option<&Path>) -> anyhow::Result<Key
         (None, Some(endpoint), _) => KeycoreConfig::Remote {
             endpoint: endpoint.clone(),
             region: source.region.clone().context("--region is required")?,
-            credentials_file: source
-                .credentials_file
-                .clone()
-                .context("--credentials-file is required")?,
-            profile: source.profile.clone(),
+            credentials: match &source.credentials_file {
+                Some(path) => CredentialsConfig::File {
+                    path: path.clone(),
+                    profile: source.profile.clone(),
+                },
+                None => CredentialsConfig::Environment,
+            },
         },
         (None, None, Some(dir)) => KeycoreConfig::Embedded {
             data_dir: dir.to_path_buf(),

@@ -13,6 +13,7 @@ mod metrics_endpoint;
 mod output;
 mod scan_config;
 mod secrets;
+mod workload;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -115,9 +116,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     &std::fs::read_to_string(path)
                         .with_context(|| format!("reading {}", path.display()))?,
                 )?,
-                None => Default::default(),
+                None => lakeseal_keycore_server::ServerConfig::default(),
             };
-            let s = open(data_dir()?)?;
+            let s = open_with(data_dir()?, config.min_session_seconds)?;
             if let Some(addr) = &a.metrics_listen {
                 metrics_endpoint::serve(addr, None).await?;
             }
@@ -127,9 +128,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let local = listener.local_addr()?;
             tracing::info!(%local, region = %s.core.location().region, "key core serving");
             eprintln!("lakeseal key core listening on {local}");
-            lakeseal_keycore_server::Server::new(s.core, config)
-                .serve(listener, shutdown_signal())
-                .await?;
+            let server = lakeseal_keycore_server::Server::new(s.core, config);
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let credentials = match &a.credentials_listen {
+                Some(addr) => Some(
+                    credentials_endpoint(&server, addr, a.credentials_allow_remote, stopped)
+                        .await?,
+                ),
+                None => None,
+            };
+            server.serve(listener, shutdown_signal()).await?;
+            let _ = stop.send(true);
+            if let Some(endpoint) = credentials {
+                endpoint.await??;
+            }
         }
         Command::Iam(a) => match &a.endpoint_url {
             Some(endpoint) => iam_remote::iam(endpoint, &a.profile, a.cmd, out).await?,
@@ -269,6 +281,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Starts the credentials endpoint on `addr` beside the API; it stops when `stop` turns true.
+async fn credentials_endpoint(
+    server: &lakeseal_keycore_server::Server,
+    addr: &str,
+    allow_remote: bool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    use lakeseal_keycore_server::{CREDENTIALS_PATH, CredentialsAccess};
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (--credentials-listen)"))?;
+    let local = listener.local_addr()?;
+    let access = if allow_remote {
+        CredentialsAccess::AnyAddress
+    } else if local.ip().is_loopback() {
+        CredentialsAccess::LoopbackOnly
+    } else {
+        bail!(
+            "--credentials-listen {addr} is not a loopback address: the credentials endpoint \
+             serves this host only unless --credentials-allow-remote"
+        );
+    };
+    eprintln!("lakeseal credentials endpoint at http://{local}{CREDENTIALS_PATH}");
+    let server = server.clone();
+    Ok(tokio::spawn(async move {
+        server
+            .serve_credentials(listener, access, async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            })
+            .await
+    }))
+}
+
 /// An opened data directory and the local operator who acts on it.
 pub(crate) struct Session {
     core: KeyCore,
@@ -277,8 +322,14 @@ pub(crate) struct Session {
 }
 
 fn open(dir: &Path) -> anyhow::Result<Session> {
+    open_with(dir, Options::default().min_session_seconds)
+}
+
+/// Opens the data directory granting `AssumeRole` sessions as short as `min_session_seconds`.
+fn open_with(dir: &Path, min_session_seconds: u32) -> anyhow::Result<Session> {
     let options = Options {
         rotators: Rotators::builtin().with(std::sync::Arc::new(PostgresAlternatingUsers)),
+        min_session_seconds,
         ..Options::default()
     };
     let core = KeyCore::open(dir, options)?;
@@ -505,6 +556,10 @@ pub(crate) fn fill_credentials(
 async fn iam(s: &Session, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
     let (c, w, x) = (&s.core, &s.who, &s.ctx);
     match cmd {
+        IamCmd::CreateWorkloadIdentity(_)
+        | IamCmd::RotateWorkloadIdentityToken(_)
+        | IamCmd::DeleteWorkloadIdentity(_)
+        | IamCmd::ListWorkloadIdentities => out.print(&workload::local(s, &cmd).await?),
         IamCmd::CreateUser(a) => {
             let account = a
                 .account_id

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod cache;
+mod credentials;
 mod either;
 #[cfg(feature = "in-process")]
 mod in_process;
@@ -39,6 +40,9 @@ use std::future::Future;
 use lakeseal_envelope::{DataKey, EncryptionContext};
 
 pub use crate::cache::{CachedDek, DekCache, DekCacheConfig};
+pub use crate::credentials::{
+    CONTAINER_TOKEN_FILE_ENV, CONTAINER_URI_ENV, CredentialSource, Credentials,
+};
 pub use crate::either::Either;
 #[cfg(feature = "in-process")]
 pub use crate::in_process::InProcess;

@@ -4,10 +4,8 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -20,7 +18,11 @@ use lakeseal_kms_types::{ErrorBody, ErrorCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::credentials::{CredentialSource, Credentials};
 use crate::{Error, KeyService, NewDataKey, Result, data_key};
+
+/// The error name of a request signed with expired temporary credentials.
+const EXPIRED: &str = "ExpiredTokenException";
 
 /// An access key (and, for temporary credentials, its session token).
 pub struct RemoteCredentials {
@@ -87,14 +89,19 @@ pub struct Remote {
     endpoint: String,
     host: String,
     region: String,
-    identity: Identity,
+    credentials: Credentials,
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
 }
 
 impl Remote {
-    /// A client of `endpoint` (`http://host:port`) in `region`. Requests time out after 10 s.
-    pub fn new(endpoint: &str, region: &str, credentials: RemoteCredentials) -> Result<Self> {
+    /// A client of `endpoint` (`http://host:port`) in `region`, signing with credentials from
+    /// `credentials` (renewed as they near expiry). Requests time out after 10 s.
+    pub fn new(
+        endpoint: &str,
+        region: &str,
+        credentials: impl Into<CredentialSource>,
+    ) -> Result<Self> {
         let uri: http::Uri = endpoint
             .parse()
             .map_err(|e| Error::Protocol(format!("endpoint {endpoint:?}: {e}")))?;
@@ -107,18 +114,11 @@ impl Remote {
             .authority()
             .ok_or_else(|| Error::Protocol(format!("endpoint {endpoint:?} has no host")))?
             .to_string();
-        let secret = String::from_utf8(credentials.secret_access_key.expose_secret().to_vec())
-            .map_err(|_| Error::Protocol("the secret access key is not UTF-8".into()))?;
-        let token = credentials
-            .session_token
-            .map(|t| String::from_utf8_lossy(t.expose_secret()).into_owned());
-        let identity =
-            Credentials::new(credentials.access_key_id, secret, token, None, "lakeseal").into();
         Ok(Self {
             endpoint: format!("http://{host}/"),
             host,
             region: region.to_owned(),
-            identity,
+            credentials: Credentials::new(credentials.into())?,
             client: Client::builder(TokioExecutor::new()).build_http(),
             timeout: Duration::from_secs(10),
         })
@@ -155,36 +155,58 @@ impl Remote {
         // A request or answer holding a value (PutSecretValue, GetSecretValue) crosses the
         // HTTP boundary as one body buffer each, which hyper owns and frees unwiped: the copies
         // ARCHITECTURE.md lists; the typed values on either side zeroize.
-        let body = serde_json::to_vec(req).map_err(|e| Error::Protocol(e.to_string()))?;
+        let body =
+            Bytes::from(serde_json::to_vec(req).map_err(|e| Error::Protocol(e.to_string()))?);
         let target = format!("{prefix}.{operation}");
-        let (status, bytes) = self
-            .send(
-                operation,
-                (service, &self.region),
-                ("application/x-amz-json-1.1", Some(target.as_str())),
-                body,
-            )
-            .await?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Protocol(format!("{operation}: {e}")));
-        }
-        let failure: ErrorBody = serde_json::from_slice(&bytes).unwrap_or_else(|_| ErrorBody {
-            kind: String::new(),
-            message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-        });
-        let code = failure.name().to_owned();
-        Err(match ErrorCode::from_name(&code) {
-            Some(known) if known.is_throttling() => Error::Throttled(failure.message),
-            _ if status.is_server_error() => {
-                Error::Unavailable(format!("{status}: {code} {}", failure.message))
+        let mut renewed = false;
+        loop {
+            let answer = self
+                .send(
+                    operation,
+                    (service, &self.region),
+                    ("application/x-amz-json-1.1", Some(target.as_str())),
+                    body.clone(),
+                )
+                .await
+                .and_then(|(status, bytes)| json_answer(operation, status, &bytes));
+            match answer {
+                // Expired between the last renewal and this request (a clock apart, a
+                // suspended host): renew and send once more.
+                Err(Error::Refused { code, .. }) if code == EXPIRED && !renewed => {
+                    renewed = true;
+                    self.credentials.invalidate();
+                }
+                answer => return answer,
             }
-            _ => Error::Refused {
-                code,
-                message: failure.message,
-            },
-        })
+        }
     }
+}
+
+/// A JSON 1.1 answer: the operation's response, or its error as an [`Error`].
+fn json_answer<Resp: DeserializeOwned>(
+    operation: &str,
+    status: http::StatusCode,
+    bytes: &[u8],
+) -> Result<Resp> {
+    if status.is_success() {
+        return serde_json::from_slice(bytes)
+            .map_err(|e| Error::Protocol(format!("{operation}: {e}")));
+    }
+    let failure: ErrorBody = serde_json::from_slice(bytes).unwrap_or_else(|_| ErrorBody {
+        kind: String::new(),
+        message: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+    });
+    let code = failure.name().to_owned();
+    Err(match ErrorCode::from_name(&code) {
+        Some(known) if known.is_throttling() => Error::Throttled(failure.message),
+        _ if status.is_server_error() => {
+            Error::Unavailable(format!("{status}: {code} {}", failure.message))
+        }
+        _ => Error::Refused {
+            code,
+            message: failure.message,
+        },
+    })
 }
 
 impl Remote {
@@ -195,14 +217,15 @@ impl Remote {
         operation: &str,
         (service, region): (&str, &str),
         (content_type, target): (&str, Option<&str>),
-        body: Vec<u8>,
+        body: Bytes,
     ) -> Result<(http::StatusCode, Bytes)> {
         let mut headers = vec![("host", self.host.as_str()), ("content-type", content_type)];
         if let Some(target) = target {
             headers.push(("x-amz-target", target));
         }
+        let identity = self.credentials.identity().await?;
         let params = v4::SigningParams::builder()
-            .identity(&self.identity)
+            .identity(&identity)
             .region(region)
             .name(service)
             .time(SystemTime::now())
@@ -225,7 +248,7 @@ impl Remote {
             request = request.header(*k, *v);
         }
         let mut request = request
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| Error::Protocol(e.to_string()))?;
         instructions.apply_to_request_http1x(&mut request);
 
@@ -270,7 +293,7 @@ impl Remote {
                 action,
                 (service, region),
                 ("application/x-www-form-urlencoded; charset=utf-8", None),
-                body.into_bytes(),
+                Bytes::from(body.into_bytes()),
             )
             .await?;
         if status.is_success() {

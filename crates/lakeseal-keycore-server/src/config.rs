@@ -29,11 +29,17 @@
 //! overall_per_second = 20            # all addresses together; default 20
 //! overall_burst = 200                # default 200
 //! summary_seconds = 10               # default 10
+//!
+//! [sts]
+//! # The shortest AssumeRole session granted, 1 to 900 seconds. Lower it only in tests that
+//! # watch credentials expire.
+//! min_session_seconds = 900          # default 900, as AWS
 //! ```
 
 use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
+use lakeseal_keycore::iam::MIN_SESSION_SECONDS;
 use serde::Deserialize;
 
 use crate::{ConnectionLimits, DEFAULT_MAX_BODY, Limit, RateLimits, RefusalAudit, ServerConfig};
@@ -55,6 +61,16 @@ struct RawConfig {
     /// How refusals before an operation are audited.
     #[serde(default)]
     refusal_audit: RawRefusalAudit,
+    /// Temporary credentials.
+    #[serde(default)]
+    sts: RawSts,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSts {
+    /// The shortest `AssumeRole` session, seconds; default 900.
+    min_session_seconds: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +143,12 @@ impl ServerConfig {
         let seconds = |v: Option<NonZeroU64>, default: Duration| {
             v.map_or(default, |s| Duration::from_secs(s.get()))
         };
+        let min_session_seconds = raw.sts.min_session_seconds.unwrap_or(MIN_SESSION_SECONDS);
+        if !(1..=MIN_SESSION_SECONDS).contains(&min_session_seconds) {
+            return Err(ConfigError(format!(
+                "[sts] min_session_seconds = {min_session_seconds}: expected 1 to {MIN_SESSION_SECONDS}"
+            )));
+        }
         let a = raw.refusal_audit;
         let audit_defaults = RefusalAudit::default();
         Ok(Self {
@@ -156,6 +178,7 @@ impl ServerConfig {
                 summary_interval: seconds(a.summary_seconds, audit_defaults.summary_interval),
             },
             max_body,
+            min_session_seconds,
             scheduler_tick: seconds(raw.scheduler_tick_seconds, crate::DEFAULT_SCHEDULER_TICK),
             rate_limits: RateLimits {
                 cryptographic: limit(
@@ -185,6 +208,9 @@ mod tests {
         .unwrap();
         assert_eq!(c.connections.header_timeout, Duration::from_secs(3));
         assert_eq!(c.refusal_audit.per_address.burst.get(), 7);
+        assert_eq!(c.min_session_seconds, 900);
+        let c = ServerConfig::from_toml("[sts]\nmin_session_seconds = 20\n").unwrap();
+        assert_eq!(c.min_session_seconds, 20);
         let c = ServerConfig::from_toml("[rate_limits]\ncontrol_per_second = 5\n").unwrap();
         assert_eq!(c.rate_limits.control.per_second.get(), 5);
         assert_eq!(c.rate_limits.control.burst.get(), 5);
@@ -200,6 +226,8 @@ mod tests {
         assert!(e.to_string().contains("max_body_bytes"), "{e}");
         let e = ServerConfig::from_toml("[connections]\nheader_timeout_seconds = 0\n").unwrap_err();
         assert!(e.to_string().contains("header_timeout_seconds"), "{e}");
+        let e = ServerConfig::from_toml("[sts]\nmin_session_seconds = 901\n").unwrap_err();
+        assert!(e.to_string().contains("min_session_seconds"), "{e}");
         let e = ServerConfig::from_toml("[refusal_audit]\nsummary_secs = 5\n").unwrap_err();
         assert!(e.to_string().contains("summary_secs"), "{e}");
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use lakeseal_keycore::clock::rfc3339;
-use lakeseal_keycore::iam::{Role, User};
+use lakeseal_keycore::iam::{Role, User, WorkloadIdentity};
 use lakeseal_keycore::{Holder, KeyCore, Principal, RequestContext};
 
 use crate::ApiError;
@@ -34,6 +34,10 @@ pub(crate) const ACTIONS: &[&str] = &[
     "GetRolePolicy",
     "ListRolePolicies",
     "DeleteRolePolicy",
+    "CreateWorkloadIdentity",
+    "RotateWorkloadIdentityToken",
+    "DeleteWorkloadIdentity",
+    "ListWorkloadIdentities",
 ];
 
 const NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -210,6 +214,47 @@ pub(crate) async fn dispatch(
                 .await?;
             String::new()
         }
+        // Lakeseal's own: the credentials endpoint's workload identities.
+        "CreateWorkloadIdentity" => {
+            let duration = params
+                .0
+                .get("DurationSeconds")
+                .map(|d| {
+                    d.parse::<u32>().map_err(|_| {
+                        ApiError::Serialization(format!("DurationSeconds {d:?} is not a number"))
+                    })
+                })
+                .transpose()?;
+            let name = params.required("WorkloadIdentityName")?;
+            let (workload, token) = core
+                .create_workload_identity(who, ctx, name, role()?, duration)
+                .await?;
+            let described = format!(
+                "<WorkloadIdentity>{}</WorkloadIdentity>",
+                workload_xml(&workload)
+            );
+            return token_answer(action, ctx, &described, &token);
+        }
+        "RotateWorkloadIdentityToken" => {
+            let name = params.required("WorkloadIdentityName")?;
+            let token = core.rotate_workload_token(who, ctx, name).await?;
+            return token_answer(action, ctx, "", &token);
+        }
+        "DeleteWorkloadIdentity" => {
+            let name = params.required("WorkloadIdentityName")?;
+            core.delete_workload_identity(who, ctx, name).await?;
+            String::new()
+        }
+        "ListWorkloadIdentities" => {
+            let all = core.list_workload_identities(who, ctx).await?;
+            let members: String = all
+                .iter()
+                .map(|w| format!("<member>{}</member>", workload_xml(w)))
+                .collect();
+            format!(
+                "<WorkloadIdentities>{members}</WorkloadIdentities><IsTruncated>false</IsTruncated>"
+            )
+        }
         other => {
             return Err(ApiError::UnknownOperation(format!(
                 "{other:?} is not an IAM action of this key core"
@@ -230,6 +275,36 @@ fn envelope(action: &str, ctx: &RequestContext, result: &str) -> Result<Vec<u8>,
     )
     .map_err(|_| ApiError::Serialization("cannot write the answer".into()))?;
     Ok(xml.into_body())
+}
+
+/// An answer carrying a workload identity's new token (after `before`): the token's one copy
+/// outside the key core is this response body.
+fn token_answer(
+    action: &str,
+    ctx: &RequestContext,
+    before: &str,
+    token: &lakeseal_envelope::SecretBytes,
+) -> Result<Vec<u8>, ApiError> {
+    let token = std::str::from_utf8(token.expose_secret())
+        .map_err(|_| ApiError::Serialization("the new token is not UTF-8".into()))?;
+    let mut result = SecretText::with_capacity(before.len() + 64 + 6 * token.len());
+    write!(result, "{before}<Token>{}</Token>", Escaped(token))
+        .map_err(|_| ApiError::Serialization("cannot write the answer".into()))?;
+    envelope(action, ctx, result.as_str())
+}
+
+fn workload_xml(w: &WorkloadIdentity) -> String {
+    format!(
+        "<WorkloadIdentityName>{}</WorkloadIdentityName><Arn>{}</Arn><RoleArn>{}</RoleArn>\
+         <DurationSeconds>{}</DurationSeconds><CreateDate>{}</CreateDate>\
+         <TokenIssueDate>{}</TokenIssueDate>",
+        Escaped(&w.name),
+        Escaped(&w.arn),
+        Escaped(&w.role_arn),
+        w.duration_seconds,
+        rfc3339(w.created),
+        rfc3339(w.token_issued),
+    )
 }
 
 /// Whose inline policy an action names, the XML element that names it, and the name.

@@ -25,6 +25,7 @@
 
 mod auth;
 mod config;
+mod credentials;
 mod error;
 mod iam;
 mod json;
@@ -51,6 +52,7 @@ use lakeseal_keycore::{KeyCore, RequestContext, Service};
 use tracing::Instrument;
 
 pub use crate::config::ConfigError;
+pub use crate::credentials::{CREDENTIALS_PATH, CredentialsAccess};
 pub use crate::error::ApiError;
 use crate::limits::Limiter;
 pub use crate::limits::{Limit, RateLimits};
@@ -79,6 +81,9 @@ pub struct ServerConfig {
     /// How often the key core's scheduler runs due work (secret rotations among it), measured
     /// against the key core's clock.
     pub scheduler_tick: Duration,
+    /// The shortest `AssumeRole` session: the engine enforces it, so whoever opens the key core
+    /// for this server passes it on as [`lakeseal_keycore::Options::min_session_seconds`].
+    pub min_session_seconds: u32,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +94,7 @@ impl Default for ServerConfig {
             connections: ConnectionLimits::default(),
             refusal_audit: RefusalAudit::default(),
             scheduler_tick: DEFAULT_SCHEDULER_TICK,
+            min_session_seconds: lakeseal_keycore::iam::MIN_SESSION_SECONDS,
         }
     }
 }
@@ -168,6 +174,26 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Serves the credentials endpoint ([`CREDENTIALS_PATH`], see the `credentials` module) on
+    /// its own `listener` until `shutdown` completes. Runs beside [`Server::serve`], which does
+    /// the scheduled work and writes the refusal summaries for both.
+    pub async fn serve_credentials(
+        &self,
+        listener: tokio::net::TcpListener,
+        access: CredentialsAccess,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        listen::serve(
+            listener,
+            credentials::router(self.inner.clone(), access),
+            self.inner.config.connections,
+            shutdown,
+        )
+        .await
+    }
+}
+
 impl Shared {
     async fn write_summaries(&self) {
         if let Err(e) = self.refusals.write_summaries(&self.core).await {
@@ -237,7 +263,7 @@ pub(crate) fn operation_label(operation: &str) -> &'static str {
         .iter()
         .chain(secrets::OPERATIONS)
         .chain(iam::ACTIONS)
-        .chain(&["AssumeRole"])
+        .chain(&["AssumeRole", credentials::OPERATION])
         .find(|known| **known == operation)
         .copied()
         .unwrap_or("Unknown")

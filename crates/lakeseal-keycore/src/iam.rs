@@ -95,6 +95,43 @@ pub struct Role {
     pub created: Millis,
 }
 
+/// A workload identity: an authorisation token that obtains short-lived credentials of one
+/// role from the credentials endpoint, and nothing else. Only the token's digest is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WorkloadIdentity {
+    /// Its name, unique in its account; the session name of the credentials it obtains.
+    pub name: String,
+    /// `arn:aws:iam::<account>:workload-identity/<name>`: the principal a trust policy names.
+    pub arn: String,
+    /// The account.
+    pub account_id: String,
+    /// The role it obtains credentials of.
+    pub role_arn: String,
+    /// How long those credentials live, seconds.
+    pub duration_seconds: u32,
+    /// SHA-256 (hex) of the current token; the token itself is not kept.
+    pub token_sha256: String,
+    /// When it was created.
+    pub created: Millis,
+    /// When its token was last issued (at creation or rotation).
+    pub token_issued: Millis,
+}
+
+impl WorkloadIdentity {
+    /// As listed and described: never the token's digest.
+    pub fn aws(&self) -> serde_json::Value {
+        serde_json::json!({
+            "WorkloadIdentityName": self.name,
+            "Arn": self.arn,
+            "RoleArn": self.role_arn,
+            "DurationSeconds": self.duration_seconds,
+            "CreateDate": crate::clock::rfc3339(self.created),
+            "TokenIssueDate": crate::clock::rfc3339(self.token_issued),
+        })
+    }
+}
+
 /// Temporary credentials from `AssumeRole`: the only time the secret and token are seen.
 #[derive(Debug)]
 pub struct SessionCredentials {
@@ -123,8 +160,12 @@ pub struct SigningIdentity {
     pub expires: Option<Millis>,
 }
 
-/// The shortest and longest `AssumeRole` session, in seconds.
-pub const SESSION_SECONDS: std::ops::RangeInclusive<u32> = 900..=43_200;
+/// The shortest `AssumeRole` session AWS grants, in seconds: the default of
+/// [`crate::Options::min_session_seconds`].
+pub const MIN_SESSION_SECONDS: u32 = 900;
+
+/// The longest `AssumeRole` session, in seconds.
+pub const MAX_SESSION_SECONDS: u32 = 43_200;
 
 /// An access key as stored: its secret is sealed under the root key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

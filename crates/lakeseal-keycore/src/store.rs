@@ -15,7 +15,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock::Millis;
-use crate::iam::{AccessKeyRecord, Role, User};
+use crate::iam::{AccessKeyRecord, Role, User, WorkloadIdentity};
 use crate::model::{AliasRecord, KeyRecord};
 use crate::secrets::{Sealed, SecretRecord};
 use crate::{Error, Result};
@@ -34,6 +34,7 @@ pub(crate) struct Snapshot {
     pub(crate) users: Vec<User>,
     pub(crate) roles: Vec<Role>,
     pub(crate) access_keys: Vec<AccessKeyRecord>,
+    pub(crate) workloads: Vec<WorkloadIdentity>,
     /// Secrets with the sealed value of each version.
     pub(crate) secrets: Vec<(SecretRecord, BTreeMap<String, Sealed>)>,
 }
@@ -58,6 +59,7 @@ CREATE TABLE IF NOT EXISTS iam_users (arn TEXT PRIMARY KEY, record TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS iam_roles (arn TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS access_keys (access_key_id TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS secrets (arn TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workload_identities (arn TEXT PRIMARY KEY, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS secret_values (
     arn TEXT NOT NULL REFERENCES secrets(arn),
     version_id TEXT NOT NULL,
@@ -121,6 +123,11 @@ impl Store {
             snapshot
                 .access_keys
                 .push(decode("access_keys", &id, &record)?);
+        }
+        for (arn, record) in self.rows("SELECT arn, record FROM workload_identities")? {
+            snapshot
+                .workloads
+                .push(decode("workload_identities", &arn, &record)?);
         }
         let mut values = self.conn.prepare(
             "SELECT version_id, wrapped_key, ciphertext FROM secret_values WHERE arn = ?1",
@@ -215,6 +222,20 @@ impl Store {
             "DELETE FROM access_keys WHERE access_key_id = ?1",
             [access_key_id],
         )?;
+        Ok(())
+    }
+
+    pub(crate) fn put_workload(&mut self, workload: &WorkloadIdentity) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO workload_identities (arn, record) VALUES (?1, ?2)",
+            params![workload.arn, encode(workload)?],
+        )?;
+        Ok(())
+    }
+
+    pub(crate) fn delete_workload(&mut self, arn: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM workload_identities WHERE arn = ?1", [arn])?;
         Ok(())
     }
 

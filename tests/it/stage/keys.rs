@@ -263,3 +263,72 @@ async fn an_embedded_key_core_serves_the_stage_and_the_reader() {
         "the remote key core was not used"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_on_twenty_second_role_credentials_runs_on_through_their_expiries() {
+    let server = ServerConfig {
+        min_session_seconds: 20,
+        ..ServerConfig::default()
+    };
+    let p = Pipeline::start(
+        server,
+        Window {
+            max_records: 1_000_000,
+            max_age_seconds: 2,
+        },
+    )
+    .await;
+    crate::credentials_endpoint::stage_role_for_workload(&p.kc.core, "stage-1").await;
+    let token_file = p.dir.path().join("stage-token");
+    crate::credentials_endpoint::workload_token(&p.kc.core, "stage-1", Some(20), &token_file).await;
+    let uri = p.kc.serve_credentials().await;
+    // No access key in the stage's configuration: only the endpoint and the token file.
+    let toml = std::fs::read_to_string(&p.config).unwrap();
+    let credentials_line = format!("credentials_file = \"{}\"", p.kc.credentials.display());
+    assert!(toml.contains(&credentials_line));
+    std::fs::write(
+        &p.config,
+        toml.replace(
+            &credentials_line,
+            &format!(
+                "container_credentials_uri = \"{uri}\"\n\
+                 container_authorization_token_file = \"{}\"",
+                token_file.display()
+            ),
+        ),
+    )
+    .unwrap();
+
+    let stage = p.stage();
+    let producer = p.producer();
+    // Two minutes of steady input: six lifetimes of the stage's credentials.
+    let mut valid = Vec::new();
+    let start = Instant::now();
+    let mut second = 0;
+    while start.elapsed() < Duration::from_secs(120) {
+        valid.extend(p.produce(&producer, second * 20..second * 20 + 20).await);
+        second += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    p.wait_caught_up(Duration::from_secs(60));
+    assert!(stage.terminate().success(), "{}", p.stage_log());
+
+    let log = p.stage_log();
+    assert!(
+        !log.contains("pausing consumption"),
+        "the stage paused for its credentials:\n{log}"
+    );
+    assert_eq!(
+        p.audited("GenerateDataKey", "ExpiredTokenException"),
+        0,
+        "a request went out on expired credentials"
+    );
+    let issued = p.audited("GetRoleCredentials", "Success");
+    assert!(
+        issued >= 6,
+        "{issued} issues of credentials in two minutes of 20-second ones"
+    );
+    p.verify();
+    assert_exactly_once(&p.lake_seqs(), &valid);
+    p.assert_no_plaintext();
+}

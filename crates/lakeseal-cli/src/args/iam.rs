@@ -39,6 +39,51 @@ pub(crate) enum IamCmd {
     PutRolePolicy(PutRolePolicyArgs),
     /// List users and roles.
     List,
+    /// Bind a new token to a role for the credentials endpoint (keycore serve
+    /// --credentials-listen) and write it to --token-file (mode 0600, a new file). The role's
+    /// trust policy must name the identity (arn:aws:iam::ACCOUNT:workload-identity/NAME).
+    CreateWorkloadIdentity(CreateWorkloadArgs),
+    /// Give a workload identity a new token, written over --token-file; the old token is
+    /// refused at once.
+    RotateWorkloadIdentityToken(WorkloadTokenArgs),
+    /// Delete a workload identity: its token is refused from now on.
+    DeleteWorkloadIdentity(WorkloadNameArg),
+    /// List workload identities (never their tokens).
+    ListWorkloadIdentities,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CreateWorkloadArgs {
+    /// The workload identity's name (the session name of the credentials it obtains).
+    #[arg(long)]
+    pub(crate) name: String,
+    /// The role it obtains credentials of (name or ARN).
+    #[arg(long)]
+    pub(crate) role_name: String,
+    /// Where to write its token (mode 0600, a new file).
+    #[arg(long)]
+    pub(crate) token_file: PathBuf,
+    /// How long each issue of credentials lives (default 3600; at least the key core's
+    /// shortest session, 900 unless its configuration lowers it).
+    #[arg(long)]
+    pub(crate) duration_seconds: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkloadTokenArgs {
+    /// The workload identity's name or ARN.
+    #[arg(long)]
+    pub(crate) name: String,
+    /// The token file to replace (atomically, mode 0600).
+    #[arg(long)]
+    pub(crate) token_file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WorkloadNameArg {
+    /// The workload identity's name or ARN.
+    #[arg(long)]
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Args)]

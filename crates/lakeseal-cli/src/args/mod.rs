@@ -200,12 +200,13 @@ pub(crate) struct KeySource {
     #[arg(long, conflicts_with = "endpoint")]
     pub(crate) config: Option<PathBuf>,
     /// A key core (or KMS) endpoint, http://host:port.
-    #[arg(long, requires_all = ["region", "credentials_file"])]
+    #[arg(long, requires = "region")]
     pub(crate) endpoint: Option<String>,
     /// The region to sign for.
     #[arg(long)]
     pub(crate) region: Option<String>,
-    /// An AWS credentials file.
+    /// An AWS credentials file; without it, the container-credentials endpoint that
+    /// AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE name.
     #[arg(long)]
     pub(crate) credentials_file: Option<PathBuf>,
     /// Its profile.
@@ -233,6 +234,15 @@ pub(crate) struct ServeArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long)]
     pub(crate) metrics_listen: Option<String>,
+    /// Serve the credentials endpoint (the ECS container-credentials protocol, for workload
+    /// identities) at http://ADDR/v1/credentials. A loopback address unless
+    /// --credentials-allow-remote.
+    #[arg(long)]
+    pub(crate) credentials_listen: Option<String>,
+    /// Let the credentials endpoint listen on, and answer, addresses other than loopback (a
+    /// sidecar network). Forwarded requests are refused all the same.
+    #[arg(long, requires = "credentials_listen")]
+    pub(crate) credentials_allow_remote: bool,
 }
 
 #[derive(Debug, Args)]

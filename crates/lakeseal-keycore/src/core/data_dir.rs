@@ -14,6 +14,7 @@ use super::maintenance::earliest_due;
 use super::{Inner, KeyCore, KeyEntry, Options, State};
 use crate::audit::{AnchorStore, AuditEvent, AuditLog, ChainHead, Durability};
 use crate::clock::{Clock, SystemClock, rfc3339};
+use crate::iam::MIN_SESSION_SECONDS;
 use crate::model::{KeyRecord, Location};
 use crate::policy::Policy;
 use crate::request::{Principal, RequestContext};
@@ -112,6 +113,12 @@ impl KeyCore {
 
     /// Opens an initialised data directory, taking its lock.
     pub fn open(dir: &Path, options: Options) -> Result<Self> {
+        if !(1..=MIN_SESSION_SECONDS).contains(&options.min_session_seconds) {
+            return Err(Error::Validation(format!(
+                "the shortest AssumeRole session must be 1 to {MIN_SESSION_SECONDS} seconds, not {}",
+                options.min_session_seconds
+            )));
+        }
         let db = initialised_db(dir)?;
         let lock = lock(dir)?;
         let root = root::load(&dir.join(ROOT_KEY_FILE))?;
@@ -163,6 +170,11 @@ impl KeyCore {
         for role in snapshot.roles {
             state.set_role(role)?;
         }
+        state.workloads = snapshot
+            .workloads
+            .into_iter()
+            .map(|w| (w.arn.clone(), w))
+            .collect();
         state.access_keys = snapshot
             .access_keys
             .into_iter()
@@ -203,6 +215,7 @@ impl KeyCore {
                 next_due: AtomicI64::new(next_due),
                 maintenance: tokio::sync::Mutex::new(()),
                 rotators: options.rotators,
+                min_session_seconds: options.min_session_seconds,
                 rotating: Mutex::new(HashSet::new()),
                 dir: dir.to_owned(),
                 _lock: lock,

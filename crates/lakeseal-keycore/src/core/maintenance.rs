@@ -1,12 +1,14 @@
 //! The key core's own due work, done on the next call after it falls due: scheduled rotations,
 //! destroying keys whose deletion window has passed (crypto-erasure), erasing secrets whose
-//! recovery window has, and deleting access keys a rotation retired once their overlap ends.
+//! recovery window has, and deleting access keys a rotation retired once their overlap ends and
+//! those of sessions an hour after they expired.
 
 use std::sync::atomic::Ordering;
 
 use super::{Call, KeyCore, State};
 use crate::Result;
 use crate::clock::Millis;
+use crate::iam::{AccessKeyRecord, KeyOwner};
 use crate::model::{KeyRecord, RotationType};
 use crate::request::{Principal, RequestContext};
 use crate::state::{KeyOperation, KeyState};
@@ -22,6 +24,13 @@ impl KeyCore {
     /// Lowers the next-due time to `due`.
     pub(crate) fn note_due_at(&self, due: Millis) {
         self.inner.next_due.fetch_min(due, Ordering::SeqCst);
+    }
+
+    /// Lowers the next-due time to cover deleting `key` once it is retired or expired.
+    pub(crate) fn note_access_key(&self, key: &AccessKeyRecord) {
+        if let Some(due) = deleted_at(key) {
+            self.note_due_at(due);
+        }
     }
 
     /// Runs automatic rotations and destructions that are due. Cheap when nothing is: one clock
@@ -63,7 +72,7 @@ impl KeyCore {
             let retired = state
                 .access_keys
                 .values()
-                .filter(|k| k.retire_at.is_some_and(|t| t <= now))
+                .filter(|k| deleted_at(k).is_some_and(|t| t <= now))
                 .map(|k| k.access_key_id.clone())
                 .collect();
             (destroy, rotate, erase, retired)
@@ -107,12 +116,12 @@ impl KeyCore {
         outcome
     }
 
-    /// Deletes an access key whose overlap after a rotation has ended.
+    /// Deletes an access key whose overlap after a rotation has ended, or an expired session's.
     fn delete_retired_access_key(&self, access_key_id: &str) -> Result<()> {
         let mut state = self.write();
         self.store().delete_access_key(access_key_id)?;
         state.access_keys.remove(access_key_id);
-        tracing::info!(access_key_id, "retired access key deleted");
+        tracing::info!(access_key_id, "retired or expired access key deleted");
         Ok(())
     }
 
@@ -146,13 +155,26 @@ pub(super) fn due_of(record: &KeyRecord) -> Option<Millis> {
     }
 }
 
+/// How long an expired session's key is kept: a request signed with it in that time is told
+/// `ExpiredTokenException` (which clients answer by renewing), not that the key is unknown.
+const EXPIRED_SESSION_KEPT_MS: Millis = 3_600_000;
+
+/// When an access key is deleted by maintenance: a key a rotation retired, at the end of its
+/// overlap; a session's, an hour after it expired.
+fn deleted_at(key: &AccessKeyRecord) -> Option<Millis> {
+    match &key.owner {
+        KeyOwner::Session { expires, .. } => Some(expires.saturating_add(EXPIRED_SESSION_KEPT_MS)),
+        KeyOwner::User { .. } => key.retire_at,
+    }
+}
+
 pub(super) fn earliest_due(state: &State) -> Millis {
     let keys = state.keys.values().filter_map(|e| due_of(&e.record));
     let secrets = state
         .secrets
         .values()
         .filter_map(|e| e.record.deletion_date);
-    let retired = state.access_keys.values().filter_map(|k| k.retire_at);
+    let retired = state.access_keys.values().filter_map(deleted_at);
     keys.chain(secrets)
         .chain(retired)
         .min()

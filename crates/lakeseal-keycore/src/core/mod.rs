@@ -21,7 +21,7 @@ use lakeseal_envelope::{EncryptionContext, SealingKey};
 
 use crate::audit::{AuditEvent, AuditLog, Durability};
 use crate::clock::{Clock, Millis, SystemClock, rfc3339};
-use crate::iam::{AccessKeyRecord, Role, User};
+use crate::iam::{AccessKeyRecord, MIN_SESSION_SECONDS, Role, User, WorkloadIdentity};
 use crate::model::{AliasRecord, KeyName, KeyRecord, Location};
 use crate::policy::Policy;
 use crate::request::{Principal, RequestContext, Service};
@@ -47,6 +47,9 @@ pub struct Options {
     pub audit: Durability,
     /// The rotators secrets may name (the built-in ones unless told otherwise).
     pub rotators: Rotators,
+    /// The shortest `AssumeRole` session granted, 1 to 900 seconds (default 900, as AWS):
+    /// lowered only so that tests can watch credentials expire.
+    pub min_session_seconds: u32,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             audit: Durability::Durable,
             rotators: Rotators::builtin(),
+            min_session_seconds: MIN_SESSION_SECONDS,
         }
     }
 }
@@ -95,6 +99,8 @@ pub(crate) struct State {
     pub(crate) access_keys: HashMap<String, AccessKeyRecord>,
     /// Roles by ARN.
     pub(crate) roles: BTreeMap<String, Role>,
+    /// Workload identities by ARN.
+    pub(crate) workloads: BTreeMap<String, WorkloadIdentity>,
     /// Keys whose stored record or material cannot be loaded, with why: every operation on one
     /// is refused with that reason; every other key works.
     pub(crate) unusable: BTreeMap<String, String>,
@@ -144,6 +150,8 @@ pub(crate) struct Inner {
     maintenance: tokio::sync::Mutex<()>,
     /// The rotators secrets may name.
     pub(crate) rotators: Rotators,
+    /// The shortest `AssumeRole` session granted, seconds.
+    pub(crate) min_session_seconds: u32,
     /// ARNs of the secrets being rotated right now: one rotation per secret at a time.
     pub(crate) rotating: Mutex<HashSet<String>>,
     dir: PathBuf,

@@ -26,7 +26,7 @@ impl Holder {
 
 impl KeyCore {
     /// Runs `read` on the index for an authorised caller; audited as `operation`.
-    async fn iam_read<T>(
+    pub(crate) async fn iam_read<T>(
         &self,
         who: &Principal,
         ctx: &RequestContext,
@@ -43,7 +43,7 @@ impl KeyCore {
     }
 
     /// Runs `change` on the index (under its write lock) for an authorised caller; audited.
-    async fn iam_change<T>(
+    pub(crate) async fn iam_change<T>(
         &self,
         who: &Principal,
         ctx: &RequestContext,
@@ -245,7 +245,7 @@ impl KeyCore {
             .ok_or_else(|| Error::NotFound(format!("user {user} does not exist")))
     }
 
-    fn find_role<'s>(&self, state: &'s State, role: &str) -> Result<&'s Role> {
+    pub(crate) fn find_role<'s>(&self, state: &'s State, role: &str) -> Result<&'s Role> {
         state
             .roles
             .get(&self.role_arn(role))

@@ -21,6 +21,7 @@ pub mod re_encrypt;
 pub mod rotation;
 pub(crate) mod secrets;
 pub mod tags;
+pub mod workload_identity;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

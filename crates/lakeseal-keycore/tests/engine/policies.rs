@@ -2,16 +2,19 @@
 //! the encryption context and the source address, other accounts.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use lakeseal_keycore::audit::{self, Query};
+use lakeseal_keycore::clock::ManualClock;
 use lakeseal_keycore::ops::KeyIdRequest;
 use lakeseal_keycore::ops::create_key::CreateKeyRequest;
 use lakeseal_keycore::ops::decrypt::DecryptRequest;
 use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
 use lakeseal_keycore::ops::list_keys::ListKeysRequest;
-use lakeseal_keycore::{Principal, RequestContext};
+use lakeseal_keycore::{KeyCore, Options, Principal, RequestContext};
 
-use crate::common::{ACCOUNT, context, ctx, fixture};
+use crate::common::{ACCOUNT, context, ctx, fixture, init};
 
 fn user(account: &str, name: &str) -> Principal {
     Principal {
@@ -350,4 +353,69 @@ async fn get_access_key_last_used_names_the_owner_in_the_callers_account_only() 
     )
     .unwrap();
     assert_eq!(calls.len(), 4);
+}
+
+#[tokio::test]
+async fn the_shortest_session_is_configurable_downwards_and_expired_sessions_are_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let options = |min_session_seconds| Options {
+        min_session_seconds,
+        ..Options::default()
+    };
+    for refused in [0, 901] {
+        let err = KeyCore::open(dir.path(), options(refused)).unwrap_err();
+        assert!(err.to_string().contains("1 to 900 seconds"), "{err}");
+    }
+    let clock = Arc::new(ManualClock::starting_now());
+    let core = KeyCore::open(
+        dir.path(),
+        Options {
+            clock: clock.clone(),
+            ..options(20)
+        },
+    )
+    .unwrap();
+    let admin = Principal::account_root(ACCOUNT);
+    let trust = format!(
+        r#"{{"Statement":{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"sts:AssumeRole"}}}}"#
+    );
+    let role = core
+        .create_role(&admin, &ctx(), "stage", &trust)
+        .await
+        .unwrap()
+        .arn;
+    let err = core
+        .assume_role(&admin, &ctx(), &role, "short", Some(19))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ValidationException");
+    assert!(err.to_string().contains("use 20 to 43200"), "{err}");
+    let session = core
+        .assume_role(&admin, &ctx(), &role, "short", Some(20))
+        .await
+        .unwrap();
+    let identity = core
+        .signing_identity(&session.access_key_id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(identity.expires, Some(session.expiration));
+    assert_eq!(session.expiration - core.now_ms(), 20_000);
+
+    // An expired session's key is kept an hour (its requests are told the token expired), then
+    // deleted by the key core's maintenance.
+    clock.advance(Duration::from_secs(20 + 3599));
+    core.list_roles_of(&admin, &ctx()).await.unwrap();
+    assert!(
+        core.signing_identity(&session.access_key_id)
+            .unwrap()
+            .is_some()
+    );
+    clock.advance(Duration::from_secs(2));
+    core.list_roles_of(&admin, &ctx()).await.unwrap();
+    assert!(
+        core.signing_identity(&session.access_key_id)
+            .unwrap()
+            .is_none()
+    );
 }

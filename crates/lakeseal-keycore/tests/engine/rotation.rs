@@ -91,6 +91,7 @@ fn setup() -> Setup {
             clock: clock.clone(),
             audit: Durability::Durable,
             rotators: Rotators::builtin().with(flaky.clone()),
+            ..Options::default()
         },
     )
     .unwrap();

@@ -76,11 +76,33 @@ pub enum KeycoreConfig {
         endpoint: String,
         /// The region to sign for.
         region: String,
-        /// An AWS credentials file.
-        credentials_file: PathBuf,
-        /// Its profile.
+        /// Where the stage's credentials come from.
+        credentials: CredentialsConfig,
+    },
+}
+
+/// Where the caller of a remote key core gets its credentials; each is renewed as it changes or
+/// nears expiry, so the stage runs on past any one credential's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialsConfig {
+    /// `[profile]` of an AWS credentials file, read again when the file changes.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The profile.
         profile: String,
     },
+    /// A container-credentials endpoint (the key core's `--credentials-listen`): temporary
+    /// role credentials for a workload identity's token.
+    Container {
+        /// `http://127.0.0.1:PORT/v1/credentials`.
+        uri: String,
+        /// The file holding the workload identity's token.
+        token_file: PathBuf,
+    },
+    /// The endpoint the environment names, as the AWS SDKs find it
+    /// (`AWS_CONTAINER_CREDENTIALS_FULL_URI`, `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`).
+    Environment,
 }
 
 /// The stage's configuration, checked.
@@ -238,10 +260,34 @@ impl StageConfig {
                 region: k
                     .region
                     .ok_or_else(|| field("keycore.region", "is required with endpoint"))?,
-                credentials_file: k.credentials_file.ok_or_else(|| {
-                    field("keycore.credentials_file", "is required with endpoint")
-                })?,
-                profile: k.profile,
+                credentials: match (
+                    k.credentials_file,
+                    k.container_credentials_uri,
+                    k.container_authorization_token_file,
+                ) {
+                    (Some(path), None, None) => CredentialsConfig::File {
+                        path,
+                        profile: k.profile,
+                    },
+                    (None, Some(uri), Some(token_file)) => {
+                        CredentialsConfig::Container { uri, token_file }
+                    }
+                    (None, None, None) => CredentialsConfig::Environment,
+                    (Some(_), _, _) => {
+                        return Err(field(
+                            "keycore.credentials_file",
+                            "give a credentials file or a container credentials endpoint, \
+                             not both",
+                        ));
+                    }
+                    (None, _, _) => {
+                        return Err(field(
+                            "keycore.container_credentials_uri",
+                            "goes with container_authorization_token_file, the workload \
+                             identity's token",
+                        ));
+                    }
+                },
             },
             _ => {
                 return Err(field(

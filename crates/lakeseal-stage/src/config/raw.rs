@@ -136,8 +136,9 @@ pub(super) struct RawDlq {
     pub(super) topic: String,
 }
 
-/// `[keycore]`: embedded (`data_dir` and `user`) or remote (`endpoint`, `region`,
-/// `credentials_file`, `profile`).
+/// `[keycore]`: embedded (`data_dir` and `user`) or remote (`endpoint`, `region`, and
+/// `credentials_file` and `profile` or `container_credentials_uri` and
+/// `container_authorization_token_file`, or neither for the environment's endpoint).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawKeycore {
@@ -149,8 +150,14 @@ pub(super) struct RawKeycore {
     pub(super) endpoint: Option<String>,
     /// Remote, required there: the region to sign requests for.
     pub(super) region: Option<String>,
-    /// Remote, required there: an AWS credentials file.
+    /// Remote: an AWS credentials file (read again when it changes).
     pub(super) credentials_file: Option<PathBuf>,
+    /// Remote: a container-credentials endpoint instead, `http://127.0.0.1:PORT/v1/credentials`.
+    /// Neither this nor `credentials_file`: the endpoint `AWS_CONTAINER_CREDENTIALS_FULL_URI`
+    /// names.
+    pub(super) container_credentials_uri: Option<String>,
+    /// Remote, with `container_credentials_uri`: the file holding the workload identity's token.
+    pub(super) container_authorization_token_file: Option<PathBuf>,
     /// Remote: the profile in that file; default `default`.
     #[serde(default = "default_profile")]
     pub(super) profile: String,
