@@ -1,14 +1,20 @@
 #!/bin/sh
-# Once: the key core's data directory, the telemetry key, and the stage's own user whose only
-# permission is the least-privilege stage policy. Its credentials go to /data/stage-credentials.
+# Once: the key core's data directory, the telemetry key, the stage's least-privilege role, and
+# the stage's workload identity: a token (0600, alone on its own volume) that obtains that role's
+# short-lived credentials from the key core's credentials endpoint, and nothing else. No access
+# key leaves the key core's volume.
 set -e
 [ -d /data/keycore ] && exit 0
 export LAKESEAL_DATA_DIR=/data/keycore
-lakeseal keycore init --region eu-west-1 --output text >/dev/null
+account=$(lakeseal keycore init --region eu-west-1 --output text | sed -n 's/^AccountId\t//p')
 arn=$(lakeseal key create --description "IoT telemetry" --output text | sed -n 's/^KeyMetadata.Arn\t//p')
 lakeseal alias create --alias-name alias/telemetry --target-key-id "$arn" >/dev/null
 sed "s|\${TELEMETRY_KEY_ARN}|$arn|" /policies/stage-role-policy.json > /tmp/stage-policy.json
-lakeseal iam create-user --user-name stage >/dev/null
-lakeseal iam put-user-policy --user-name stage --policy-name telemetry-keys \
+sed -e "s|\${ACCOUNT_ID}|$account|" -e "s|\${WORKLOAD_IDENTITY}|stage|" \
+  /policies/workload-trust-policy.json > /tmp/stage-trust.json
+lakeseal iam create-role --role-name stage \
+  --assume-role-policy-document file:///tmp/stage-trust.json >/dev/null
+lakeseal iam put-role-policy --role-name stage --policy-name telemetry-keys \
   --policy-document file:///tmp/stage-policy.json >/dev/null
-lakeseal iam create-access-key --user-name stage --credentials-file /data/stage-credentials >/dev/null
+lakeseal iam create-workload-identity --name stage --role-name stage \
+  --token-file /stage-token/stage.token >/dev/null

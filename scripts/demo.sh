@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The IoT-to-warehouse demo, end to end, on this machine: a Kafka broker (tansu), the key core
 # server, the stream stage under a least-privilege role, 1,000,000 simulated records, the lake
-# queried with DuckDB and pyarrow, a summary; then everything stops. Installs what is missing.
-# RECORDS=N changes the number of records.
+# queried with DuckDB and pyarrow under a read-only role, a summary; then everything stops.
+# Neither the stage nor the queries hold an access key: each has a workload identity's token and
+# gets its role's short-lived credentials from the key core's credentials endpoint. Installs what
+# is missing. RECORDS=N changes the number of records.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -34,6 +36,7 @@ fi
 rm -rf "$work" && mkdir -p "$work"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 broker_port=$(free_port); kc_port=$(free_port); kc_metrics=$(free_port); stage_metrics=$(free_port)
+credentials_port=$(free_port)
 brokers=127.0.0.1:$broker_port
 wait_port() {
     for _ in $(seq 1 300); do
@@ -51,40 +54,39 @@ wait_port "$broker_port"
 tansu topic create telemetry --partitions 4 --broker "tcp://$brokers" >/dev/null
 tansu topic create telemetry-dlq --partitions 1 --broker "tcp://$brokers" >/dev/null
 
-step "setting up the key core: master key, alias, the stage's least-privilege role"
+step "setting up the key core: master key, alias, a least-privilege role each for the stage and the queries"
 export LAKESEAL_DATA_DIR=$work/keycore
 region=eu-west-1
 "$lakeseal" keycore init --region "$region" --output text >/dev/null
 account=$("$lakeseal" iam list | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["Users"][0]["Arn"].split(":")[4])')
 key_arn=$("$lakeseal" key create --description "IoT telemetry" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["KeyMetadata"]["Arn"])')
 "$lakeseal" alias create --alias-name alias/telemetry --target-key-id "$key_arn" >/dev/null
-fill() { sed -e "s|\${ACCOUNT_ID}|$account|g" -e "s|\${REGION}|$region|g" -e "s|\${TELEMETRY_KEY_ARN}|$key_arn|g" "$1"; }
-fill pipeline-examples/policies/trust-policy.json >"$work/trust.json"
-fill pipeline-examples/policies/stage-role-policy.json >"$work/stage-policy.json"
-"$lakeseal" iam create-role --role-name stage --assume-role-policy-document "file://$work/trust.json" >/dev/null
-"$lakeseal" iam put-role-policy --role-name stage --policy-name telemetry-keys \
-    --policy-document "file://$work/stage-policy.json" >/dev/null
+fill() { sed -e "s|\${ACCOUNT_ID}|$account|g" -e "s|\${REGION}|$region|g" -e "s|\${TELEMETRY_KEY_ARN}|$key_arn|g" \
+    -e "s|\${WORKLOAD_IDENTITY}|${2:-}|g" "$1"; }
+# Each role trusts one workload identity, whose token (a 0600 file) is all its process holds.
+for role in stage query; do
+    fill pipeline-examples/policies/workload-trust-policy.json "$role" >"$work/$role-trust.json"
+    fill "pipeline-examples/policies/$role-role-policy.json" >"$work/$role-policy.json"
+    "$lakeseal" iam create-role --role-name "$role" \
+        --assume-role-policy-document "file://$work/$role-trust.json" >/dev/null
+    "$lakeseal" iam put-role-policy --role-name "$role" --policy-name least-privilege \
+        --policy-document "file://$work/$role-policy.json" >/dev/null
+    "$lakeseal" iam create-workload-identity --name "$role" --role-name "$role" \
+        --token-file "$work/$role.token" >/dev/null
+done
 
-step "starting the key core server on 127.0.0.1:$kc_port (metrics on :$kc_metrics)"
+step "starting the key core server on 127.0.0.1:$kc_port (credentials endpoint on :$credentials_port, metrics on :$kc_metrics)"
 "$lakeseal" keycore serve --listen "127.0.0.1:$kc_port" --metrics-listen "127.0.0.1:$kc_metrics" \
-    >"$work/keycore.log" 2>&1 &
+    --credentials-listen "127.0.0.1:$credentials_port" >"$work/keycore.log" 2>&1 &
 pids+=($!)
 wait_port "$kc_port"
+wait_port "$credentials_port"
 endpoint=http://127.0.0.1:$kc_port
-# The admin assumes the stage's role; the stage runs with those temporary credentials only.
-AWS_SHARED_CREDENTIALS_FILE=$LAKESEAL_DATA_DIR/admin-credentials AWS_CONFIG_FILE=/dev/null \
-    AWS_DEFAULT_REGION=$region "$venv/bin/python" - "$endpoint" "arn:aws:iam::$account:role/stage" \
-    "$work/stage-credentials" <<'PY'
-import os, sys, boto3
-endpoint, role, path = sys.argv[1:]
-c = boto3.client("sts", endpoint_url=endpoint).assume_role(RoleArn=role, RoleSessionName="demo-stage")["Credentials"]
-fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-os.write(fd, f"[default]\naws_access_key_id = {c['AccessKeyId']}\naws_secret_access_key = {c['SecretAccessKey']}\naws_session_token = {c['SessionToken']}\n".encode())
-os.close(fd)
-PY
+credentials_uri=http://127.0.0.1:$credentials_port/v1/credentials
 
 sed -e "s|127.0.0.1:9092|$brokers|" -e "s|http://127.0.0.1:7070|$endpoint|" \
-    -e "s|./stage-credentials|$work/stage-credentials|" -e "s|file://./lake|file://$work/lake|" \
+    -e "s|http://127.0.0.1:7071/v1/credentials|$credentials_uri|" \
+    -e "s|./stage.token|$work/stage.token|" -e "s|file://./lake|file://$work/lake|" \
     "$scenario/stage.toml" >"$work/stage.toml"
 step "starting the stage (metrics on :$stage_metrics)"
 RUST_LOG=${RUST_LOG:-info} "$lakeseal" stage run --config "$work/stage.toml" \
@@ -122,7 +124,9 @@ echo
 step "stopping the stage (it writes and commits every window)"
 kill -TERM "$stage_pid"; wait "$stage_pid"
 
-keys=(--endpoint "$endpoint" --region "$region" --credentials-file "$work/stage-credentials")
+# The readers as the query role: its token, the endpoint, no access key (as an AWS SDK finds them).
+export AWS_CONTAINER_CREDENTIALS_FULL_URI=$credentials_uri AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$work/query.token
+keys=(--endpoint "$endpoint" --region "$region")
 step "checking the lake: every file decrypts, every offset exactly once"
 "$lakeseal" lake verify --table telemetry "$work/lake" --brokers "$brokers" --topic telemetry \
     "${keys[@]}" >"$work/verify.json"
@@ -132,8 +136,13 @@ files=$("$venv/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]
 step "querying the lake with DuckDB (keys from lakeseal lake unwrap-key)"
 LAKESEAL=$lakeseal "$venv/bin/python" "$scenario/query_duckdb.py" "$work/lake/telemetry" -- "${keys[@]}"
 step "querying the lake with pyarrow (its own decryption, keys unwrapped by the key core)"
-AWS_SHARED_CREDENTIALS_FILE=$work/stage-credentials AWS_CONFIG_FILE=/dev/null AWS_DEFAULT_REGION=$region \
+AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null AWS_DEFAULT_REGION=$region \
     AWS_ENDPOINT_URL_KMS=$endpoint "$venv/bin/python" "$scenario/query_pyarrow.py" "$work/lake/telemetry"
+
+step "scanning every file the demo wrote and ships for plaintext credentials"
+# The running key core holds the data directory; the scan needs no confirmation here.
+env -u LAKESEAL_DATA_DIR "$lakeseal" scan-config "$scenario" pipeline-examples/policies "$work"/*.toml "$work"/*.json
+issued=$(metric "$kc_metrics" lakeseal_keycore_requests_total 'operation="GetRoleCredentials"')
 
 calls=$(metric "$kc_metrics" lakeseal_keycore_requests_total)
 gdk=$(metric "$kc_metrics" lakeseal_keycore_requests_total 'operation="GenerateDataKey"')
@@ -144,7 +153,7 @@ cat <<SUMMARY
     records in the lake      $in_lake
     in the dead-letter topic $dead
     files                    $files
-    key-core calls           $calls ($gdk GenerateDataKey)
+    key-core calls           $calls ($gdk GenerateDataKey, $issued role credentials issued)
     records/s, end to end    $rate (simulate start to lake complete)
     logs and data            $work
 SUMMARY

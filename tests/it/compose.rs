@@ -1,6 +1,7 @@
 //! `docker-compose.yml` without a Docker engine: its lakeseal commands are real subcommands with
 //! real flags, its mounted files exist, its `stage.toml` is valid, and its key-core set-up script
-//! runs (with its paths pointed into a temporary directory) and gives the stage least privilege.
+//! runs (with its paths pointed into a temporary directory) and gives the stage least privilege:
+//! a role and a workload identity's token, no access key.
 
 use std::path::Path;
 use std::process::Command;
@@ -40,13 +41,13 @@ async fn compose_commands_files_and_set_up_are_real() {
     let policies = repo().join("pipeline-examples/policies");
     let script = std::fs::read_to_string(repo().join("docker/keycore-init.sh"))
         .unwrap()
+        // First, so that the temporary paths put in below are not moved again.
+        .replace("/tmp/", &format!("{}/", tmp.path().display()))
         .replace("/data", data.to_str().unwrap())
-        .replace("/policies", policies.to_str().unwrap())
-        .replace(
-            "/tmp/stage-policy.json",
-            tmp.path().join("p.json").to_str().unwrap(),
-        );
+        .replace("/stage-token", tmp.path().join("token").to_str().unwrap())
+        .replace("/policies", policies.to_str().unwrap());
     std::fs::create_dir(&data).unwrap();
+    std::fs::create_dir(tmp.path().join("token")).unwrap();
     let bin = lakeseal();
     let path = format!(
         "{}:{}",
@@ -60,13 +61,30 @@ async fn compose_commands_files_and_set_up_are_real() {
         .status()
         .unwrap();
     assert!(status.success(), "keycore-init.sh failed");
-    let credentials = std::fs::read_to_string(data.join("stage-credentials")).unwrap();
-    assert!(credentials.contains("aws_access_key_id"));
-    let users = Command::new(&bin)
-        .arg("--data-dir")
-        .arg(data.join("keycore"))
-        .args(["iam", "list"])
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&users.stdout).contains("user/stage"));
+    // The stage's one credential is a workload identity's token, 0600, on a volume of its own.
+    use std::os::unix::fs::PermissionsExt;
+    let token = tmp.path().join("token/stage.token");
+    assert!(std::fs::read(&token).unwrap().len() >= 43);
+    assert_eq!(
+        std::fs::metadata(&token).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let iam = |args: &[&str]| {
+        let out = Command::new(&bin)
+            .arg("--data-dir")
+            .arg(data.join("keycore"))
+            .arg("iam")
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(iam(&["list"]).contains("role/stage"));
+    assert!(iam(&["list-workload-identities"]).contains("workload-identity/stage"));
+    assert!(
+        !std::fs::read_to_string(repo().join("docker-compose.yml"))
+            .unwrap()
+            .contains("keycore:/data:ro"),
+        "the stage mounts the key core's volume"
+    );
 }

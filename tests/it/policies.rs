@@ -68,7 +68,7 @@ async fn example_roles_get_exactly_their_permissions() {
     let trust = example("trust-policy.json", &vars);
 
     let mut sessions = Vec::new();
-    for role in ["stage", "dashboard", "ingest"] {
+    for role in ["stage", "query", "dashboard", "ingest"] {
         let arn = kc
             .core
             .create_role(&root, &ctx, role, &trust)
@@ -108,7 +108,11 @@ async fn example_roles_get_exactly_their_permissions() {
             .iter()
             .filter(|r| r.event.result == "AccessDeniedException")
             .count();
-        let allowed = if role == "stage" { 2 } else { 0 };
+        let allowed = match role {
+            "stage" => 2,
+            "query" => 1,
+            _ => 0,
+        };
         assert_eq!(denied, 12 - allowed, "{role}: every refusal is audited");
         sessions.push(session);
     }

@@ -59,6 +59,7 @@ calls = {
 }
 permitted = {
     "stage": {"GenerateDataKey(telemetry)", "Decrypt(telemetry)"},
+    "query": {"Decrypt(telemetry)"},
     "dashboard": set(),
     "ingest": set(),
 }[os.environ["ROLE"]]

@@ -145,13 +145,16 @@ async fn simulated_telemetry_flows_through_the_shipped_scenario() {
             .join("../pipeline-examples/iot-to-warehouse/stage.toml"),
     )
     .unwrap();
+    // As shipped, the stage holds a workload identity's token, not an access key.
+    crate::credentials_endpoint::stage_role_for_workload(&p.kc.core, "stage").await;
+    let token_file = p.dir.path().join("stage.token");
+    crate::credentials_endpoint::workload_token(&p.kc.core, "stage", None, &token_file).await;
+    let credentials_uri = p.kc.serve_credentials().await;
     let config = shipped
         .replace("127.0.0.1:9092", &p.broker.bootstrap)
         .replace("http://127.0.0.1:7070", &p.kc.endpoint)
-        .replace(
-            "./stage-credentials",
-            &p.kc.credentials.display().to_string(),
-        )
+        .replace("http://127.0.0.1:7071/v1/credentials", &credentials_uri)
+        .replace("./stage.token", token_file.to_str().unwrap())
         .replace("file://./lake", &format!("file://{}", p.lake().display()))
         .replace("max_age_seconds = 10", "max_age_seconds = 1");
     std::fs::write(&p.config, config).unwrap();
