@@ -376,7 +376,10 @@ async fn handle_in(
     }
     .await;
     let result = match result {
-        Ok((who, _)) if !shared.limiter.admit(&who.account_id, operation) => {
+        Ok((who, body)) if !shared.limiter.admit(&who.account_id, operation) => {
+            if protocol == Protocol::Kms {
+                count_throttled_key(&shared.core, operation, &body);
+            }
             Err((Some(who), ApiError::Throttled))
         }
         Ok(ok) => Ok(ok),
@@ -427,6 +430,32 @@ async fn handle_in(
         }
     }
 }
+/// Counts a throttled data-plane request under its key, when it names (or its ciphertext blob
+/// was made under) a key this key core holds.
+fn count_throttled_key(core: &KeyCore, operation: &str, body: &[u8]) {
+    use base64::Engine;
+    if !lakeseal_keycore::key_metrics::KEY_OPERATIONS.contains(&operation) {
+        return;
+    }
+    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return;
+    };
+    let named = ["DestinationKeyId", "KeyId"]
+        .iter()
+        .find_map(|member| request.get(*member)?.as_str().map(str::to_owned))
+        .or_else(|| {
+            let blob = base64::engine::general_purpose::STANDARD
+                .decode(request.get("CiphertextBlob")?.as_str()?)
+                .ok()?;
+            lakeseal_envelope::Blob::parse(&blob)
+                .ok()
+                .map(|b| b.key_id().to_owned())
+        });
+    if let Some(key_id) = named.and_then(|n| core.held_key_id(&n)) {
+        lakeseal_keycore::key_metrics::record_throttled(&key_id, operation);
+    }
+}
+
 const KMS_PREFIX: &str = "TrentService.";
 const SECRETS_PREFIX: &str = "secretsmanager.";
 

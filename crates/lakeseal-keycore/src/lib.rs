@@ -54,6 +54,7 @@ pub mod clock;
 mod core;
 mod error;
 pub mod iam;
+pub mod key_metrics;
 pub mod model;
 pub mod ops;
 pub mod policy;

@@ -83,6 +83,22 @@ async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() 
         "{s1}"
     );
     assert_eq!(keys1, files, "the key core counted the same calls:\n{k1}");
+    // And per key: all of them under the one key's id, never a string a caller sent.
+    assert_eq!(
+        sample(
+            &k1,
+            "lakeseal_keycore_key_requests_total",
+            &[r#"operation="GenerateDataKey""#, r#"result="Success""#]
+        ),
+        files,
+        "{k1}"
+    );
+    let key_ids: std::collections::BTreeSet<&str> = k1
+        .lines()
+        .filter(|l| l.starts_with("lakeseal_keycore_key_requests_total{"))
+        .filter_map(|l| l.split("key_id=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(key_ids.len(), 1, "{k1}");
     assert_eq!(
         stage_series("lakeseal_keyclient_call_duration_seconds_count", &[]),
         stage_series("lakeseal_keyclient_calls_total", &[]),

@@ -271,6 +271,7 @@ impl KeyCore {
                 );
             }
         }
+        crate::key_metrics::record(&event);
         self.inner.audit.append(event).await?;
         result
     }
@@ -367,6 +368,16 @@ impl KeyCore {
 
     pub(crate) fn arn(&self, key_id: &str) -> String {
         self.inner.location.key_arn(key_id)
+    }
+
+    /// The id of the key `identifier` (an id, ARN, alias or alias ARN) names, if this key core
+    /// holds it; no one is authorised and nothing audited: for metric labels only, which must
+    /// never carry a caller's string.
+    pub fn held_key_id(&self, identifier: &str) -> Option<String> {
+        let state = self.read();
+        self.resolve(&state, identifier)
+            .ok()
+            .map(|entry| entry.record.key_id.clone())
     }
 }
 
