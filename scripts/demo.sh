@@ -142,6 +142,9 @@ AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_CONFIG_FILE=/dev/null AWS_DEFAULT_REGI
 step "scanning every file the demo wrote and ships for plaintext credentials"
 # The running key core holds the data directory; the scan needs no confirmation here.
 env -u LAKESEAL_DATA_DIR "$lakeseal" scan-config "$scenario" pipeline-examples/policies "$work"/*.toml "$work"/*.json
+step "looking for anomalies in the audit trail (rates, new addresses, denials …)"
+"$lakeseal" audit alerts >"$work/alerts.json"   # exits 1 on an alert
+live_alerts=$(metric "$kc_metrics" lakeseal_keycore_alerts_total)
 issued=$(metric "$kc_metrics" lakeseal_keycore_requests_total 'operation="GetRoleCredentials"')
 
 calls=$(metric "$kc_metrics" lakeseal_keycore_requests_total)
@@ -154,6 +157,7 @@ cat <<SUMMARY
     in the dead-letter topic $dead
     files                    $files
     key-core calls           $calls ($gdk GenerateDataKey, $issued role credentials issued)
+    audit alerts             $live_alerts
     records/s, end to end    $rate (simulate start to lake complete)
     logs and data            $work
 SUMMARY

@@ -6,6 +6,7 @@
     unreachable_pub
 )]
 
+mod alerts;
 mod broker;
 mod clients;
 mod compose;

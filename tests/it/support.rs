@@ -53,6 +53,7 @@ impl RunningKeyCore {
             Options {
                 clock,
                 min_session_seconds: config.min_session_seconds,
+                alerts: config.alerts,
                 ..Options::default()
             },
         )

@@ -5,6 +5,7 @@
 //! a script written for one reads naturally on the other.
 
 mod args;
+mod audit_cmd;
 mod iam_remote;
 mod input;
 mod keys;
@@ -20,7 +21,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use lakeseal_keycore::audit::{self, ChainHead, Query};
 use lakeseal_keycore::iam::{Role, User};
 use lakeseal_keycore::ops::KeyIdRequest;
 use lakeseal_keycore::ops::aliases::{AliasRequest, DeleteAliasRequest, ListAliasesRequest};
@@ -42,7 +42,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::args::{
-    AliasCmd, AuditCmd, Cli, Command, CryptoCmd, IamCmd, KeyCmd, KeycoreCmd, LogFormat, StageCmd,
+    AliasCmd, Cli, Command, CryptoCmd, IamCmd, KeyCmd, KeycoreCmd, LogFormat, StageCmd,
 };
 use crate::output::Output;
 
@@ -111,14 +111,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }))?;
         }
         Command::Keycore(KeycoreCmd::Serve(a)) => {
-            let config = match &a.config {
-                Some(path) => lakeseal_keycore_server::ServerConfig::from_toml(
-                    &std::fs::read_to_string(path)
-                        .with_context(|| format!("reading {}", path.display()))?,
-                )?,
-                None => lakeseal_keycore_server::ServerConfig::default(),
-            };
-            let s = open_with(data_dir()?, config.min_session_seconds)?;
+            let config = server_config(a.config.as_deref())?;
+            let s = open_with(data_dir()?, &config)?;
             if let Some(addr) = &a.metrics_listen {
                 metrics_endpoint::serve(addr, None).await?;
             }
@@ -215,70 +209,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "RecordsPerSecond": (produced.records as f64 / seconds).round(),
             }))?;
         }
-        Command::Audit(AuditCmd::Verify) => {
-            let path = KeyCore::audit_path_in(data_dir()?);
-            let anchor = KeyCore::audit_anchor_in(data_dir()?)?.unwrap_or(ChainHead::GENESIS);
-            return match audit::verify_anchored(&path, anchor)? {
-                Ok(v) => {
-                    out.print(&json!({"Records": v.records, "Head": v.head, "Valid": true}))?;
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(broken) => {
-                    out.print(&json!({
-                        "Valid": false,
-                        "Line": broken.line,
-                        "Seq": broken.seq,
-                        "Problem": broken.problem,
-                    }))?;
-                    eprintln!("error: {broken}");
-                    Ok(ExitCode::FAILURE)
-                }
-            };
-        }
-        Command::Audit(AuditCmd::Reset(_acknowledged)) => {
-            let dir = data_dir()?;
-            let who = Principal::account_root(&KeyCore::account_in(dir)?);
-            let ctx = RequestContext::local(concat!("lakeseal-cli/", env!("CARGO_PKG_VERSION")));
-            let reset = KeyCore::reset_audit(dir, &who, &ctx).await?;
-            out.print(&json!({
-                "Reset": true,
-                "Problem": reset.problem,
-                "BrokenTrailKeptAs": reset.moved_to.display().to_string(),
-            }))?;
-        }
-        Command::Audit(AuditCmd::Query(q)) => {
-            let since = q
-                .since
-                .as_deref()
-                .map(|s| {
-                    lakeseal_keycore::clock::parse_rfc3339(s)
-                        .with_context(|| format!("--since {s:?} is not an RFC 3339 time"))
-                })
-                .transpose()?;
-            // An alias names the key it points at now; records name keys by ARN.
-            let key = match q.key {
-                Some(alias) if alias.starts_with("alias/") => Some(
-                    KeyCore::alias_target_in(data_dir()?, &alias)?
-                        .with_context(|| format!("--key {alias}: no such alias"))?,
-                ),
-                other => other,
-            };
-            let records = audit::query(
-                &KeyCore::audit_path_in(data_dir()?),
-                &Query {
-                    since,
-                    operation: q.operation,
-                    principal: q.principal,
-                    key,
-                },
-            )?;
-            out.print(&json!({ "Records": records }))?;
-        }
+        Command::Audit(cmd) => return audit_cmd::run(cmd, data_dir()?, out).await,
         Command::Key(cmd) => key(&open(data_dir()?)?, cmd, out).await?,
         Command::Alias(cmd) => alias(&open(data_dir()?)?, cmd, out).await?,
         Command::Crypto(cmd) => crypto(&open(data_dir()?)?, cmd, out).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The server's configuration file, or the defaults.
+pub(crate) fn server_config(
+    path: Option<&Path>,
+) -> anyhow::Result<lakeseal_keycore_server::ServerConfig> {
+    Ok(match path {
+        Some(path) => lakeseal_keycore_server::ServerConfig::from_toml(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        )?,
+        None => lakeseal_keycore_server::ServerConfig::default(),
+    })
 }
 
 /// Starts the credentials endpoint on `addr` beside the API; it stops when `stop` turns true.
@@ -322,14 +271,19 @@ pub(crate) struct Session {
 }
 
 fn open(dir: &Path) -> anyhow::Result<Session> {
-    open_with(dir, Options::default().min_session_seconds)
+    open_with(dir, &lakeseal_keycore_server::ServerConfig::default())
 }
 
-/// Opens the data directory granting `AssumeRole` sessions as short as `min_session_seconds`.
-fn open_with(dir: &Path, min_session_seconds: u32) -> anyhow::Result<Session> {
+/// Opens the data directory with the engine's settings of a server `config` (the shortest
+/// session, the alert thresholds).
+fn open_with(
+    dir: &Path,
+    config: &lakeseal_keycore_server::ServerConfig,
+) -> anyhow::Result<Session> {
     let options = Options {
         rotators: Rotators::builtin().with(std::sync::Arc::new(PostgresAlternatingUsers)),
-        min_session_seconds,
+        min_session_seconds: config.min_session_seconds,
+        alerts: config.alerts,
         ..Options::default()
     };
     let core = KeyCore::open(dir, options)?;

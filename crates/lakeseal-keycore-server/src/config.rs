@@ -34,11 +34,21 @@
 //! # The shortest AssumeRole session granted, 1 to 900 seconds. Lower it only in tests that
 //! # watch credentials expire.
 //! min_session_seconds = 900          # default 900, as AWS
+//!
+//! [alerts]
+//! # Anomaly alerts from the audit trail (lakeseal_keycore_alerts_total{kind} and a log event).
+//! learning_seconds = 3600            # a principal's learning period (no new-address,
+//!                                    # new-secret or rate alerts before its end)
+//! rate_factor = 10.0                 # data-key calls in a minute above this × the baseline
+//! rate_min_per_minute = 600          # … and above this many
+//! denied_burst = 10                  # AccessDenied of one principal …
+//! denied_window_seconds = 60         # … within this many seconds
 //! ```
 
 use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
+use lakeseal_keycore::audit::alerts::AlertThresholds;
 use lakeseal_keycore::iam::MIN_SESSION_SECONDS;
 use serde::Deserialize;
 
@@ -64,6 +74,24 @@ struct RawConfig {
     /// Temporary credentials.
     #[serde(default)]
     sts: RawSts,
+    /// Anomaly alerts.
+    #[serde(default)]
+    alerts: RawAlerts,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    /// A principal's learning period, seconds; default 3600.
+    learning_seconds: Option<NonZeroU64>,
+    /// A minute's data-key calls above this many times the baseline; default 10.
+    rate_factor: Option<f64>,
+    /// … and above this many; default 600.
+    rate_min_per_minute: Option<NonZeroU32>,
+    /// `AccessDenied` of one principal; default 10.
+    denied_burst: Option<NonZeroU32>,
+    /// … within this many seconds; default 60.
+    denied_window_seconds: Option<NonZeroU64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +177,29 @@ impl ServerConfig {
                 "[sts] min_session_seconds = {min_session_seconds}: expected 1 to {MIN_SESSION_SECONDS}"
             )));
         }
+        let alert_defaults = AlertThresholds::default();
+        let al = raw.alerts;
+        let rate_factor = al.rate_factor.unwrap_or(alert_defaults.rate_factor);
+        if !(rate_factor.is_finite() && rate_factor >= 1.0) {
+            return Err(ConfigError(format!(
+                "[alerts] rate_factor = {rate_factor}: expected a number of at least 1"
+            )));
+        }
+        let alerts = AlertThresholds {
+            learning_seconds: al
+                .learning_seconds
+                .map_or(alert_defaults.learning_seconds, NonZeroU64::get),
+            rate_factor,
+            rate_min_per_minute: al
+                .rate_min_per_minute
+                .map_or(alert_defaults.rate_min_per_minute, NonZeroU32::get),
+            denied_burst: al
+                .denied_burst
+                .map_or(alert_defaults.denied_burst, NonZeroU32::get),
+            denied_window_seconds: al
+                .denied_window_seconds
+                .map_or(alert_defaults.denied_window_seconds, NonZeroU64::get),
+        };
         let a = raw.refusal_audit;
         let audit_defaults = RefusalAudit::default();
         Ok(Self {
@@ -179,6 +230,7 @@ impl ServerConfig {
             },
             max_body,
             min_session_seconds,
+            alerts,
             scheduler_tick: seconds(raw.scheduler_tick_seconds, crate::DEFAULT_SCHEDULER_TICK),
             rate_limits: RateLimits {
                 cryptographic: limit(
@@ -211,6 +263,9 @@ mod tests {
         assert_eq!(c.min_session_seconds, 900);
         let c = ServerConfig::from_toml("[sts]\nmin_session_seconds = 20\n").unwrap();
         assert_eq!(c.min_session_seconds, 20);
+        let c = ServerConfig::from_toml("[alerts]\ndenied_burst = 3\n").unwrap();
+        assert_eq!(c.alerts.denied_burst, 3);
+        assert_eq!(c.alerts.learning_seconds, 3600);
         let c = ServerConfig::from_toml("[rate_limits]\ncontrol_per_second = 5\n").unwrap();
         assert_eq!(c.rate_limits.control.per_second.get(), 5);
         assert_eq!(c.rate_limits.control.burst.get(), 5);
@@ -226,6 +281,8 @@ mod tests {
         assert!(e.to_string().contains("max_body_bytes"), "{e}");
         let e = ServerConfig::from_toml("[connections]\nheader_timeout_seconds = 0\n").unwrap_err();
         assert!(e.to_string().contains("header_timeout_seconds"), "{e}");
+        let e = ServerConfig::from_toml("[alerts]\nrate_factor = 0.5\n").unwrap_err();
+        assert!(e.to_string().contains("rate_factor"), "{e}");
         let e = ServerConfig::from_toml("[sts]\nmin_session_seconds = 901\n").unwrap_err();
         assert!(e.to_string().contains("min_session_seconds"), "{e}");
         let e = ServerConfig::from_toml("[refusal_audit]\nsummary_secs = 5\n").unwrap_err();

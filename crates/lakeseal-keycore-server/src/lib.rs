@@ -84,6 +84,9 @@ pub struct ServerConfig {
     /// The shortest `AssumeRole` session: the engine enforces it, so whoever opens the key core
     /// for this server passes it on as [`lakeseal_keycore::Options::min_session_seconds`].
     pub min_session_seconds: u32,
+    /// When the audit trail's anomaly alerts fire: like `min_session_seconds`, the engine's
+    /// ([`lakeseal_keycore::Options::alerts`]).
+    pub alerts: lakeseal_keycore::audit::alerts::AlertThresholds,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             refusal_audit: RefusalAudit::default(),
             scheduler_tick: DEFAULT_SCHEDULER_TICK,
             min_session_seconds: lakeseal_keycore::iam::MIN_SESSION_SECONDS,
+            alerts: Default::default(),
         }
     }
 }

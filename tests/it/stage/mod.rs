@@ -31,8 +31,8 @@ mod observe;
 mod s3;
 mod stage_toml;
 
-pub(crate) use self::observe::{free_port, wait_health};
-use self::observe::{sample, scrape, wait_caught_up_in_metrics, wait_taken_in};
+pub(crate) use self::observe::{free_port, sample, scrape, wait_health};
+use self::observe::{wait_caught_up_in_metrics, wait_taken_in};
 pub(crate) use self::stage_toml::{Window, stage_toml};
 
 const TOPIC: &str = "telemetry";
@@ -540,7 +540,7 @@ fn record_body(seq: i64) -> (String, bool) {
 }
 
 /// `lakeseal --data-dir DATA <args>`, which must succeed; its stdout.
-fn lakeseal_at(data: &Path, args: &[&str]) -> Vec<u8> {
+pub(crate) fn lakeseal_at(data: &Path, args: &[&str]) -> Vec<u8> {
     let out = Command::new(lakeseal())
         .arg("--data-dir")
         .arg(data)

@@ -64,7 +64,7 @@ pub(crate) fn http_get(port: u16, path: &str) -> (u16, String) {
 }
 
 /// `GET /metrics` of `port`: the Prometheus text.
-pub(super) fn scrape(port: u16) -> String {
+pub(crate) fn scrape(port: u16) -> String {
     let (status, text) = http_get(port, "/metrics");
     assert_eq!(status, 200, "{text}");
     text
@@ -93,7 +93,7 @@ pub(crate) fn wait_health(port: u16, status: &str, within: Duration) -> (u16, se
 }
 
 /// The sum of the samples of `name` whose labels include every one of `labels` (`k="v"`).
-pub(super) fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
+pub(crate) fn sample(text: &str, name: &str, labels: &[&str]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| {

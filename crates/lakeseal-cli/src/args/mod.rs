@@ -264,9 +264,23 @@ pub(crate) enum AuditCmd {
     Verify,
     /// Print matching records.
     Query(QueryArgs),
+    /// Anomalies in the trail: a principal's data-key rate far above its baseline, a source
+    /// address or a secret new to a principal, a read of a secret pending deletion, a burst of
+    /// AccessDenied. Exits 1 when there is one.
+    Alerts(AlertsArgs),
     /// Acknowledge a broken trail (emptied, cut short, replaced): keep it beside a new chain
     /// whose first record says what was broken. The key core refuses to run until then.
     Reset(ResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AlertsArgs {
+    /// Alerts at or after this RFC 3339 time (the records before still set the baselines).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// The server's TOML configuration, for its [alerts] thresholds; defaults when absent.
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

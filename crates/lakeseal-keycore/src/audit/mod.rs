@@ -16,6 +16,7 @@
 //! answers every caller in it: one sync serves many requests (group commit). If a write or sync
 //! fails, the log fails closed: every later append is refused, and so is every operation.
 
+pub mod alerts;
 mod anchor;
 mod read;
 
@@ -33,7 +34,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 pub(crate) use self::anchor::AnchorStore;
-pub use self::read::{Query, Record, Verified, VerifyError, query, verify, verify_anchored};
+pub use self::read::{
+    Query, Record, Verified, VerifyError, for_each, query, verify, verify_anchored,
+};
 use crate::{Error, Result};
 
 /// One audited operation. Never holds key material or plaintext.

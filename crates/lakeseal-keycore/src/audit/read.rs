@@ -136,8 +136,18 @@ pub struct Record {
 
 /// Reads the records of the log at `path` that match `filter`.
 pub fn query(path: &Path, filter: &Query) -> Result<Vec<Record>> {
-    let file = File::open(path)?;
     let mut out = Vec::new();
+    for_each(path, |record| {
+        if matches(&record.event, filter) {
+            out.push(record);
+        }
+    })?;
+    Ok(out)
+}
+
+/// Hands every record of the log at `path` to `f`, in order, one at a time.
+pub fn for_each(path: &Path, mut f: impl FnMut(Record)) -> Result<()> {
+    let file = File::open(path)?;
     for line in BufReader::new(file).lines() {
         let line = line?;
         #[derive(Deserialize)]
@@ -147,14 +157,12 @@ pub fn query(path: &Path, filter: &Query) -> Result<Vec<Record>> {
         }
         let record: Owned = serde_json::from_str(&line)
             .map_err(|e| Error::Audit(format!("an audit record is corrupt: {e}")))?;
-        if matches(&record.event, filter) {
-            out.push(Record {
-                seq: record.seq,
-                event: record.event,
-            });
-        }
+        f(Record {
+            seq: record.seq,
+            event: record.event,
+        });
     }
-    Ok(out)
+    Ok(())
 }
 
 fn matches(event: &AuditEvent, filter: &Query) -> bool {

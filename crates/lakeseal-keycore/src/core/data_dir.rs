@@ -12,6 +12,7 @@ use lakeseal_envelope::SealingKey;
 
 use super::maintenance::earliest_due;
 use super::{Inner, KeyCore, KeyEntry, Options, State};
+use crate::audit::alerts::Detector;
 use crate::audit::{AnchorStore, AuditEvent, AuditLog, ChainHead, Durability};
 use crate::clock::{Clock, SystemClock, rfc3339};
 use crate::iam::MIN_SESSION_SECONDS;
@@ -203,6 +204,13 @@ impl KeyCore {
             options.audit,
             AnchorStore::open(&db)?,
         )?;
+        // The detector picks up where the trail leaves off (what each principal has done, its
+        // baseline), so a restart does not open a new learning period; past alerts are not
+        // raised again.
+        let mut alerts = Detector::new(options.alerts);
+        crate::audit::for_each(&dir.join(AUDIT_FILE), |record| {
+            alerts.observe(&record.event);
+        })?;
         let next_due = earliest_due(&state);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -216,6 +224,7 @@ impl KeyCore {
                 maintenance: tokio::sync::Mutex::new(()),
                 rotators: options.rotators,
                 min_session_seconds: options.min_session_seconds,
+                alerts: Mutex::new(alerts),
                 rotating: Mutex::new(HashSet::new()),
                 dir: dir.to_owned(),
                 _lock: lock,

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 
 use lakeseal_envelope::{EncryptionContext, SealingKey};
 
+use crate::audit::alerts::{AlertThresholds, Detector};
 use crate::audit::{AuditEvent, AuditLog, Durability};
 use crate::clock::{Clock, Millis, SystemClock, rfc3339};
 use crate::iam::{AccessKeyRecord, MIN_SESSION_SECONDS, Role, User, WorkloadIdentity};
@@ -50,6 +51,8 @@ pub struct Options {
     /// The shortest `AssumeRole` session granted, 1 to 900 seconds (default 900, as AWS):
     /// lowered only so that tests can watch credentials expire.
     pub min_session_seconds: u32,
+    /// When the audit trail's anomaly alerts fire as operations are answered.
+    pub alerts: AlertThresholds,
 }
 
 impl Default for Options {
@@ -59,6 +62,7 @@ impl Default for Options {
             audit: Durability::Durable,
             rotators: Rotators::builtin(),
             min_session_seconds: MIN_SESSION_SECONDS,
+            alerts: AlertThresholds::default(),
         }
     }
 }
@@ -152,6 +156,8 @@ pub(crate) struct Inner {
     pub(crate) rotators: Rotators,
     /// The shortest `AssumeRole` session granted, seconds.
     pub(crate) min_session_seconds: u32,
+    /// Reads every audited event as it is answered and raises anomaly alerts.
+    pub(crate) alerts: Mutex<Detector>,
     /// ARNs of the secrets being rotated right now: one rotation per secret at a time.
     pub(crate) rotating: Mutex<HashSet<String>>,
     dir: PathBuf,
@@ -272,8 +278,33 @@ impl KeyCore {
             }
         }
         crate::key_metrics::record(&event);
+        self.raise_alerts(&event);
         self.inner.audit.append(event).await?;
         result
+    }
+
+    /// Feeds an answered event to the anomaly detector: each alert is a
+    /// `lakeseal_keycore_alerts_total{kind}` increment and a `warn` event of target
+    /// `lakeseal_keycore::alert`.
+    fn raise_alerts(&self, event: &AuditEvent) {
+        let alerts = self
+            .inner
+            .alerts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .observe(event);
+        for alert in alerts {
+            metrics::counter!("lakeseal_keycore_alerts_total", "kind" => alert.kind.as_str())
+                .increment(1);
+            tracing::warn!(
+                target: "lakeseal_keycore::alert",
+                kind = alert.kind.as_str(),
+                principal = %alert.principal,
+                request_id = %alert.request_id,
+                detail = %alert.detail,
+                "audit alert"
+            );
+        }
     }
 
     /// Audits a request refused before it reached an operation: a bad signature, an unknown
@@ -296,6 +327,7 @@ impl KeyCore {
         event.time = rfc3339(self.now_ms());
         event.result = code.to_owned();
         event.error_message = Some(message.to_owned());
+        self.raise_alerts(&event);
         self.inner.audit.append(event).await.map(drop)
     }
 
