@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use lakeseal_envelope::{EncryptionContext, SecretBytes};
 use lakeseal_keyclient::{
-    DekCache, DekCacheConfig, InProcess, KeyService, Remote, RemoteCredentials, Resilient,
-    RetryPolicy,
+    CredentialSource, DekCache, DekCacheConfig, InProcess, KeyService, Remote, RemoteCredentials,
+    Resilient, RetryPolicy,
 };
 use lakeseal_keycore::audit::{self, Query};
 use lakeseal_keycore::{Principal, RequestContext};
@@ -137,4 +137,75 @@ async fn a_wrong_secret_is_refused_at_once() {
         .unwrap_err();
     assert_eq!(err.code(), Some("InvalidSignatureException"));
     assert!(!err.is_retryable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assumed_role_is_renewed_before_each_session_expires() {
+    let kc = RunningKeyCore::start_with(ServerConfig {
+        min_session_seconds: 4,
+        ..ServerConfig::default()
+    })
+    .await;
+    let key = telemetry_key(&kc).await;
+    let root = Principal::account_root("111122223333");
+    let ctx = RequestContext::local("test");
+    let trust = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}}"#;
+    let role_arn = kc
+        .core
+        .create_role(&root, &ctx, "worker", trust)
+        .await
+        .unwrap()
+        .arn;
+    let policy =
+        r#"{"Statement":{"Effect":"Allow","Action":"kms:GenerateDataKey","Resource":"*"}}"#;
+    kc.core
+        .put_role_policy(&root, &ctx, "worker", "data-keys", policy)
+        .await
+        .unwrap();
+    let admin = RemoteCredentials::from_file(&kc.credentials, "default").unwrap();
+    let client = Remote::new(
+        &kc.endpoint,
+        REGION,
+        CredentialSource::AssumeRole {
+            source: Box::new(admin.into()),
+            endpoint: kc.endpoint.clone(),
+            region: REGION.into(),
+            role_arn,
+            session_name: "renewing".into(),
+            duration_seconds: Some(4),
+        },
+    )
+    .unwrap();
+    let audited = |operation: &str| {
+        audit::query(
+            &kc.core.audit_path(),
+            &Query {
+                operation: Some(operation.into()),
+                ..Query::default()
+            },
+        )
+        .unwrap()
+    };
+    // Steady calls through three lifetimes of 4-second sessions: not one fails.
+    let start = std::time::Instant::now();
+    while audited("AssumeRole").len() < 4 {
+        client.generate_data_key(&key, &context()).await.unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the session was never renewed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let calls = audited("GenerateDataKey");
+    assert!(!calls.is_empty());
+    for call in &calls {
+        assert_eq!(call.event.result, "Success", "{:?}", call.event);
+        assert!(
+            call.event
+                .principal
+                .ends_with("assumed-role/worker/renewing"),
+            "{}",
+            call.event.principal
+        );
+    }
 }

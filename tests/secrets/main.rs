@@ -1,5 +1,5 @@
-//! No data key, plaintext, random output or secret value reaches the store, the audit trail or
-//! the logs.
+//! No data key, plaintext, random output, secret value, workload token or issued credential
+//! reaches the store, the audit trail or the logs.
 //!
 //! Its own test binary: tracing caches each call site's interest process-wide, and a call site
 //! first reached by another test's thread while this test installs its subscriber can be cached
@@ -341,6 +341,41 @@ async fn no_secret_reaches_store_audit_or_logs() {
         }
     }
     secrets.push(b"token-before-rotation".to_vec());
+
+    // Workload identities: the tokens (first and rotated) and the role credentials they obtain.
+    let account = core.location().account_id.clone();
+    let trust = format!(
+        r#"{{"Statement":{{"Effect":"Allow","Principal":{{"AWS":["arn:aws:iam::{account}:workload-identity/pipeline","arn:aws:iam::{account}:root"]}},"Action":"sts:AssumeRole"}}}}"#
+    );
+    let role = core
+        .create_role(&who, &ctx, "pipeline", &trust)
+        .await
+        .unwrap()
+        .arn;
+    let (_, token) = core
+        .create_workload_identity(&who, &ctx, "pipeline", "pipeline", None)
+        .await
+        .unwrap();
+    secrets.push(token.expose_secret().to_vec());
+    let rotated = core
+        .rotate_workload_token(&who, &ctx, "pipeline")
+        .await
+        .unwrap();
+    secrets.push(rotated.expose_secret().to_vec());
+    let workload = core.workload_for_token(rotated.expose_secret()).unwrap();
+    assert!(core.workload_for_token(token.expose_secret()).is_none());
+    let issued = core
+        .issue_workload_credentials(&workload, &ctx)
+        .await
+        .unwrap();
+    secrets.push(issued.secret_access_key.expose_secret().to_vec());
+    secrets.push(issued.session_token.expose_secret().to_vec());
+    let assumed = core
+        .assume_role(&who, &ctx, &role, "leak-test", None)
+        .await
+        .unwrap();
+    secrets.push(assumed.secret_access_key.expose_secret().to_vec());
+    secrets.push(assumed.session_token.expose_secret().to_vec());
     drop(core);
 
     let logs = logs.0.lock().unwrap().clone();

@@ -23,9 +23,23 @@ pub(crate) fn service(config: &KeycoreConfig) -> anyhow::Result<Either> {
             endpoint,
             region,
             credentials,
-        } => Either::Remote(Box::new(
-            Remote::new(endpoint, region, source(credentials)?).context("keycore.endpoint")?,
-        )),
+            assume_role,
+        } => {
+            let mut source = source(credentials)?;
+            if let Some(role) = assume_role {
+                source = CredentialSource::AssumeRole {
+                    source: Box::new(source),
+                    endpoint: endpoint.clone(),
+                    region: region.clone(),
+                    role_arn: role.role_arn.clone(),
+                    session_name: role.session_name.clone(),
+                    duration_seconds: role.duration_seconds,
+                };
+            }
+            Either::Remote(Box::new(
+                Remote::new(endpoint, region, source).context("keycore.endpoint")?,
+            ))
+        }
     })
 }
 

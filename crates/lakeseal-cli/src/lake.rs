@@ -72,6 +72,7 @@ fn key_client(source: &KeySource, data_dir: Option<&Path>) -> anyhow::Result<Key
                 },
                 None => CredentialsConfig::Environment,
             },
+            assume_role: None,
         },
         (None, None, Some(dir)) => KeycoreConfig::Embedded {
             data_dir: dir.to_path_buf(),

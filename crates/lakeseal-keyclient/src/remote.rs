@@ -223,7 +223,7 @@ impl Remote {
         if let Some(target) = target {
             headers.push(("x-amz-target", target));
         }
-        let identity = self.credentials.identity().await?;
+        let identity = self.credentials.identity_boxed().await?;
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(region)
@@ -284,35 +284,60 @@ impl Remote {
         action: &str,
         params: &[(&str, &str)],
     ) -> Result<serde_json::Value> {
-        let mut form = vec![("Action", action), ("Version", "2010-05-08")];
+        // Each query service has its API version: STS's is not IAM's.
+        let version = if service == "sts" {
+            "2011-06-15"
+        } else {
+            "2010-05-08"
+        };
+        let mut form = vec![("Action", action), ("Version", version)];
         form.extend_from_slice(params);
-        let body =
-            serde_urlencoded::to_string(&form).map_err(|e| Error::Protocol(e.to_string()))?;
-        let (status, bytes) = self
-            .send(
-                action,
-                (service, region),
-                ("application/x-www-form-urlencoded; charset=utf-8", None),
-                Bytes::from(body.into_bytes()),
-            )
-            .await?;
-        if status.is_success() {
-            return crate::query::xml_to_json(&bytes);
-        }
-        let (code, message) = crate::query::error_of(&bytes).unwrap_or_else(|| {
-            (
-                String::new(),
-                String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            )
-        });
-        Err(match code.as_str() {
-            "Throttling" => Error::Throttled(message),
-            _ if status.is_server_error() => {
-                Error::Unavailable(format!("{status}: {code} {message}"))
+        let body = Bytes::from(
+            serde_urlencoded::to_string(&form)
+                .map_err(|e| Error::Protocol(e.to_string()))?
+                .into_bytes(),
+        );
+        let mut renewed = false;
+        loop {
+            let answer = self
+                .send(
+                    action,
+                    (service, region),
+                    ("application/x-www-form-urlencoded; charset=utf-8", None),
+                    body.clone(),
+                )
+                .await
+                .and_then(|(status, bytes)| query_answer(status, &bytes));
+            match answer {
+                // The query protocols name it without the suffix.
+                Err(Error::Refused { code, .. })
+                    if (code == "ExpiredToken" || code == EXPIRED) && !renewed =>
+                {
+                    renewed = true;
+                    self.credentials.invalidate();
+                }
+                answer => return answer,
             }
-            _ => Error::Refused { code, message },
-        })
+        }
     }
+}
+
+/// A query-protocol answer: its XML as JSON, or its error as an [`Error`].
+fn query_answer(status: http::StatusCode, bytes: &[u8]) -> Result<serde_json::Value> {
+    if status.is_success() {
+        return crate::query::xml_to_json(bytes);
+    }
+    let (code, message) = crate::query::error_of(bytes).unwrap_or_else(|| {
+        (
+            String::new(),
+            String::from_utf8_lossy(bytes).chars().take(200).collect(),
+        )
+    });
+    Err(match code.as_str() {
+        "Throttling" => Error::Throttled(message),
+        _ if status.is_server_error() => Error::Unavailable(format!("{status}: {code} {message}")),
+        _ => Error::Refused { code, message },
+    })
 }
 
 impl KeyService for Remote {

@@ -78,7 +78,21 @@ pub enum KeycoreConfig {
         region: String,
         /// Where the stage's credentials come from.
         credentials: CredentialsConfig,
+        /// A role to assume with those credentials; the stage then calls as the role.
+        assume_role: Option<AssumeRoleConfig>,
     },
+}
+
+/// A role the caller of a remote key core assumes (STS `AssumeRole` at the key core's
+/// endpoint), renewing the session before it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssumeRoleConfig {
+    /// The role's ARN.
+    pub role_arn: String,
+    /// The session's name.
+    pub session_name: String,
+    /// How long each session lives; `None`: the key core's default, an hour.
+    pub duration_seconds: Option<u32>,
 }
 
 /// Where the caller of a remote key core gets its credentials; each is renewed as it changes or
@@ -288,6 +302,11 @@ impl StageConfig {
                         ));
                     }
                 },
+                assume_role: k.role_arn.map(|role_arn| AssumeRoleConfig {
+                    role_arn,
+                    session_name: k.role_session_name,
+                    duration_seconds: k.role_duration_seconds.map(NonZeroU32::get),
+                }),
             },
             _ => {
                 return Err(field(
@@ -455,6 +474,49 @@ user = "lakeseal-stage"
             .unwrap_err()
             .to_string();
         assert!(err.contains("file:///path (mode 0600), env:NAME"), "{err}");
+    }
+
+    #[test]
+    fn a_remote_key_core_takes_a_file_an_endpoint_or_the_environment_and_a_role() {
+        let remote = |lines: &str| {
+            StageConfig::from_toml(&GOOD.replace(
+                "data_dir = \"/var/lib/lakeseal/keycore\"\nuser = \"lakeseal-stage\"",
+                &format!("endpoint = \"http://k:7070\"\nregion = \"eu-west-1\"\n{lines}"),
+            ))
+        };
+        let c = remote("").unwrap();
+        assert!(matches!(
+            c.keycore,
+            KeycoreConfig::Remote {
+                credentials: CredentialsConfig::Environment,
+                assume_role: None,
+                ..
+            }
+        ));
+        let c =
+            remote("credentials_file = \"/etc/creds\"\nrole_arn = \"arn:aws:iam::1:role/stage\"")
+                .unwrap();
+        let KeycoreConfig::Remote {
+            credentials: CredentialsConfig::File { .. },
+            assume_role: Some(role),
+            ..
+        } = c.keycore
+        else {
+            panic!("{:?}", c.keycore);
+        };
+        assert_eq!(role.session_name, "lakeseal-stage");
+        assert_eq!(role.duration_seconds, None);
+        let e = remote("container_credentials_uri = \"http://127.0.0.1:1/v1/credentials\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("container_authorization_token_file"), "{e}");
+        let e = remote(
+            "credentials_file = \"/c\"\ncontainer_credentials_uri = \"http://x\"\n\
+             container_authorization_token_file = \"/t\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not both"), "{e}");
     }
 
     #[test]

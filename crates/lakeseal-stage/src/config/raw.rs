@@ -158,6 +158,15 @@ pub(super) struct RawKeycore {
     pub(super) container_credentials_uri: Option<String>,
     /// Remote, with `container_credentials_uri`: the file holding the workload identity's token.
     pub(super) container_authorization_token_file: Option<PathBuf>,
+    /// Remote: a role to assume (STS `AssumeRole` at `endpoint`) with the credentials above;
+    /// the stage then calls as the role, renewing its session before it expires.
+    pub(super) role_arn: Option<String>,
+    /// Remote, with `role_arn`: the session's name; default `lakeseal-stage`.
+    #[serde(default = "default_role_session_name")]
+    pub(super) role_session_name: String,
+    /// Remote, with `role_arn`: how long each session lives, seconds; default the key core's,
+    /// an hour.
+    pub(super) role_duration_seconds: Option<NonZeroU32>,
     /// Remote: the profile in that file; default `default`.
     #[serde(default = "default_profile")]
     pub(super) profile: String,
@@ -167,6 +176,10 @@ pub(super) struct RawKeycore {
     /// Requests the key client may send at once above that rate; default 20.
     #[serde(default = "default_burst")]
     pub(super) burst: NonZeroU32,
+}
+
+fn default_role_session_name() -> String {
+    "lakeseal-stage".to_owned()
 }
 
 fn default_profile() -> String {
