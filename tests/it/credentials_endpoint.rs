@@ -141,6 +141,11 @@ async fn missing_wrong_rotated_and_revoked_tokens_and_forwarded_requests_are_ref
         assert!(answer[member].is_string(), "{member} missing from {body}");
     }
     assert!(answer["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    assert_eq!(
+        answer["RoleArn"],
+        format!("arn:aws:iam::{ACCOUNT}:role/stage"),
+        "{body}"
+    );
 
     let refused = |headers: &[(&str, &str)], status: u16, says: &str| {
         let (got, body) = get(&uri, headers);

@@ -39,6 +39,8 @@ const FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// Temporary credentials are renewed this long before they expire, or at half their life if
 /// that is sooner (credentials that live seconds, in tests).
 const RENEW_AHEAD: Duration = Duration::from_secs(300);
+/// After a failed renewal, how long until the next attempt.
+const RENEW_RETRY: Duration = Duration::from_secs(1);
 /// How long one fetch from the endpoint may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -205,10 +207,38 @@ impl Credentials {
         if let Some(fresh) = self.fresh() {
             return Ok(fresh);
         }
-        let fetched = self.fetch().await?;
+        let fetched = match self.fetch().await {
+            Ok(fetched) => fetched,
+            Err(e) => return self.keep_current(e),
+        };
         let identity = fetched.identity.clone();
         *self.lock() = Some(fetched);
         Ok(identity)
+    }
+
+    /// A renewal failed (the endpoint is down, the file half-written): the current identity
+    /// stays in use while it is valid, and the renewal is tried again a little later rather
+    /// than on every request.
+    fn keep_current(&self, error: Error) -> Result<Identity> {
+        let mut current = self.lock();
+        let now = SystemTime::now();
+        let Some(c) = current
+            .as_mut()
+            .filter(|c| c.identity.expiration().is_none_or(|expires| now < expires))
+        else {
+            return Err(error);
+        };
+        tracing::warn!(
+            error = %error,
+            "cannot renew the key core credentials; the current ones stay in use"
+        );
+        if let Some(at) = &mut c.renew_at {
+            *at = now + RENEW_RETRY;
+        }
+        if let Some((_, checked)) = &mut c.file {
+            *checked = Instant::now();
+        }
+        Ok(c.identity.clone())
     }
 
     /// [`Credentials::identity`] as a boxed future: what a [`crate::Remote`] awaits. An assumed
@@ -558,6 +588,44 @@ mod tests {
         assert_eq!(trim_ascii_end(b"abc\n"), b"abc");
         assert_eq!(trim_ascii_end(b"abc"), b"abc");
         assert_eq!(trim_ascii_end(b"\n"), b"");
+    }
+
+    #[tokio::test]
+    async fn a_failed_renewal_keeps_the_current_credentials_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        std::fs::write(
+            &path,
+            "[p]\naws_access_key_id = KEPTKEY\naws_secret_access_key = s3cr3t\n",
+        )
+        .unwrap();
+        let credentials = Credentials::new(CredentialSource::File {
+            path: path.clone(),
+            profile: "p".into(),
+        })
+        .unwrap();
+        credentials.identity().await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        // Due for its once-a-second look at the file, which is gone.
+        if let Some(Current {
+            file: Some((_, checked)),
+            ..
+        }) = credentials.lock().as_mut()
+        {
+            *checked -= FILE_CHECK_INTERVAL * 2;
+        }
+        let kept = credentials.identity().await.unwrap();
+        assert_eq!(
+            kept.data::<AwsCredentials>().unwrap().access_key_id(),
+            "KEPTKEY"
+        );
+        // Never fetched at all: the error itself.
+        let never = Credentials::new(CredentialSource::File {
+            path,
+            profile: "p".into(),
+        })
+        .unwrap();
+        assert!(never.identity().await.is_err());
     }
 
     #[tokio::test]

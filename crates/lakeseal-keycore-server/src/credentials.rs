@@ -229,7 +229,13 @@ async fn issue(
         .map_err(|_| Refusal::Core(internal("the new secret is not UTF-8")))?;
     let token = std::str::from_utf8(credentials.session_token.expose_secret())
         .map_err(|_| Refusal::Core(internal("the new session token is not UTF-8")))?;
-    let role_arn = credentials.assumed_role_arn.clone();
+    // The role's own ARN, as ECS answers, not the session's.
+    let session = Principal {
+        account_id: who.account_id.clone(),
+        arn: credentials.assumed_role_arn.clone(),
+        access_key_id: None,
+    };
+    let role_arn = session.identity_arn();
     // Room for every character escaped, so that the buffer holding the secret need not grow.
     let mut json = SecretText::with_capacity(512 + 6 * (secret.len() + token.len()));
     write!(
