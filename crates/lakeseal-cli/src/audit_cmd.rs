@@ -44,7 +44,7 @@ pub(crate) async fn run(cmd: AuditCmd, dir: &Path, out: Output) -> anyhow::Resul
             }))?;
         }
         AuditCmd::Alerts(a) => {
-            let config = crate::server_config(a.config.as_deref())?;
+            let config = crate::serve::server_config(a.config.as_deref())?;
             let since = a.since.as_deref().map(parse_since).transpose()?;
             let mut detector = audit::alerts::Detector::new(config.alerts);
             let mut alerts = Vec::new();

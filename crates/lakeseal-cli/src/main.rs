@@ -14,6 +14,7 @@ mod metrics_endpoint;
 mod output;
 mod scan_config;
 mod secrets;
+mod serve;
 mod workload;
 
 use std::path::Path;
@@ -110,33 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "AdminCredentialsFile": path.display().to_string(),
             }))?;
         }
-        Command::Keycore(KeycoreCmd::Serve(a)) => {
-            let config = server_config(a.config.as_deref())?;
-            let s = open_with(data_dir()?, &config)?;
-            if let Some(addr) = &a.metrics_listen {
-                metrics_endpoint::serve(addr, None).await?;
-            }
-            let listener = tokio::net::TcpListener::bind(&a.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", a.listen))?;
-            let local = listener.local_addr()?;
-            tracing::info!(%local, region = %s.core.location().region, "key core serving");
-            eprintln!("lakeseal key core listening on {local}");
-            let server = lakeseal_keycore_server::Server::new(s.core, config);
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let credentials = match &a.credentials_listen {
-                Some(addr) => Some(
-                    credentials_endpoint(&server, addr, a.credentials_allow_remote, stopped)
-                        .await?,
-                ),
-                None => None,
-            };
-            server.serve(listener, shutdown_signal()).await?;
-            let _ = stop.send(true);
-            if let Some(endpoint) = credentials {
-                endpoint.await??;
-            }
-        }
+        Command::Keycore(KeycoreCmd::Serve(a)) => serve::keycore(data_dir()?, a).await?,
         Command::Iam(a) => match &a.endpoint_url {
             Some(endpoint) => iam_remote::iam(endpoint, &a.profile, a.cmd, out).await?,
             None => iam(&open(data_dir()?)?, a.cmd, out).await?,
@@ -217,52 +192,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The server's configuration file, or the defaults.
-pub(crate) fn server_config(
-    path: Option<&Path>,
-) -> anyhow::Result<lakeseal_keycore_server::ServerConfig> {
-    Ok(match path {
-        Some(path) => lakeseal_keycore_server::ServerConfig::from_toml(
-            &std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?,
-        )?,
-        None => lakeseal_keycore_server::ServerConfig::default(),
-    })
-}
-
-/// Starts the credentials endpoint on `addr` beside the API; it stops when `stop` turns true.
-async fn credentials_endpoint(
-    server: &lakeseal_keycore_server::Server,
-    addr: &str,
-    allow_remote: bool,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
-    use lakeseal_keycore_server::{CREDENTIALS_PATH, CredentialsAccess};
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} (--credentials-listen)"))?;
-    let local = listener.local_addr()?;
-    let access = if allow_remote {
-        CredentialsAccess::AnyAddress
-    } else if local.ip().is_loopback() {
-        CredentialsAccess::LoopbackOnly
-    } else {
-        bail!(
-            "--credentials-listen {addr} is not a loopback address: the credentials endpoint \
-             serves this host only unless --credentials-allow-remote"
-        );
-    };
-    eprintln!("lakeseal credentials endpoint at http://{local}{CREDENTIALS_PATH}");
-    let server = server.clone();
-    Ok(tokio::spawn(async move {
-        server
-            .serve_credentials(listener, access, async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            })
-            .await
-    }))
-}
-
 /// An opened data directory and the local operator who acts on it.
 pub(crate) struct Session {
     core: KeyCore,
@@ -276,7 +205,7 @@ fn open(dir: &Path) -> anyhow::Result<Session> {
 
 /// Opens the data directory with the engine's settings of a server `config` (the shortest
 /// session, the alert thresholds).
-fn open_with(
+pub(crate) fn open_with(
     dir: &Path,
     config: &lakeseal_keycore_server::ServerConfig,
 ) -> anyhow::Result<Session> {
@@ -459,7 +388,7 @@ async fn crypto(s: &Session, cmd: CryptoCmd, out: Output) -> anyhow::Result<()> 
 }
 
 /// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

@@ -216,15 +216,7 @@ pub(crate) async fn dispatch(
         }
         // Lakeseal's own: the credentials endpoint's workload identities.
         "CreateWorkloadIdentity" => {
-            let duration = params
-                .0
-                .get("DurationSeconds")
-                .map(|d| {
-                    d.parse::<u32>().map_err(|_| {
-                        ApiError::Serialization(format!("DurationSeconds {d:?} is not a number"))
-                    })
-                })
-                .transpose()?;
+            let duration = crate::sts::duration_seconds(&params.0)?;
             let name = params.required("WorkloadIdentityName")?;
             let (workload, token) = core
                 .create_workload_identity(who, ctx, name, role()?, duration)

@@ -78,15 +78,20 @@ fn parse_assume_role(
             .cloned()
             .ok_or_else(|| ApiError::Serialization(format!("{name} is required")))
     };
-    let duration = params
+    let duration = duration_seconds(params)?;
+    Ok((required("RoleArn")?, required("RoleSessionName")?, duration))
+}
+
+/// The optional `DurationSeconds` of a query request (`AssumeRole`, `CreateWorkloadIdentity`).
+pub(crate) fn duration_seconds(params: &BTreeMap<String, String>) -> Result<Option<u32>, ApiError> {
+    params
         .get("DurationSeconds")
         .map(|d| {
             d.parse::<u32>().map_err(|_| {
                 ApiError::Serialization(format!("DurationSeconds {d:?} is not a number"))
             })
         })
-        .transpose()?;
-    Ok((required("RoleArn")?, required("RoleSessionName")?, duration))
+        .transpose()
 }
 
 /// A new credential's `what` as text.

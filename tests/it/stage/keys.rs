@@ -308,6 +308,7 @@ async fn a_stage_on_twenty_second_role_credentials_runs_on_through_their_expirie
     while start.elapsed() < Duration::from_secs(120) {
         valid.extend(p.produce(&producer, second * 20..second * 20 + 20).await);
         second += 1;
+        // The input's pace (20 records a second), not a wait for something to happen.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     p.wait_caught_up(Duration::from_secs(60));

@@ -174,10 +174,14 @@ impl Detector {
             return alerts;
         }
         let t = self.thresholds;
-        let seen = self
-            .principals
-            .entry(event.principal.clone())
-            .or_insert_with(|| Seen::new(now));
+        // Looked up before inserting: the principal's name is copied once, not per event.
+        if !self.principals.contains_key(&event.principal) {
+            self.principals
+                .insert(event.principal.clone(), Seen::new(now));
+        }
+        let Some(seen) = self.principals.get_mut(&event.principal) else {
+            return alerts;
+        };
         let learnt = now - seen.first >= millis(t.learning_seconds);
 
         if let Some(ip) = &event.source_ip

@@ -20,14 +20,17 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_credential_types::Credentials as AwsCredentials;
 use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use lakeseal_envelope::SecretBytes;
-use serde::Deserialize;
 
+use self::assume_role::AssumedRole;
 use crate::{Error, RemoteCredentials, Result};
+
+mod assume_role;
+mod container;
 
 /// The environment variables the AWS SDKs read for the container-credentials endpoint.
 pub const CONTAINER_URI_ENV: &str = "AWS_CONTAINER_CREDENTIALS_FULL_URI";
@@ -44,7 +47,8 @@ const RENEW_RETRY: Duration = Duration::from_secs(1);
 /// How long one fetch from the endpoint may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where credentials come from.
+/// Where credentials come from. `Debug` shows no secret ([`RemoteCredentials`] hides its own).
+#[derive(Debug)]
 pub enum CredentialSource {
     /// Fixed for the life of the client.
     Static(RemoteCredentials),
@@ -79,31 +83,6 @@ pub enum CredentialSource {
         /// How long each session lives; `None`: the service's default, an hour.
         duration_seconds: Option<u32>,
     },
-}
-
-impl std::fmt::Debug for CredentialSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CredentialSource::Static(c) => f.debug_tuple("Static").field(c).finish(),
-            CredentialSource::File { path, profile } => f
-                .debug_struct("File")
-                .field("path", path)
-                .field("profile", profile)
-                .finish(),
-            CredentialSource::Container { uri, token_file } => f
-                .debug_struct("Container")
-                .field("uri", uri)
-                .field("token_file", token_file)
-                .finish(),
-            CredentialSource::AssumeRole {
-                source, role_arn, ..
-            } => f
-                .debug_struct("AssumeRole")
-                .field("source", source)
-                .field("role_arn", role_arn)
-                .finish_non_exhaustive(),
-        }
-    }
 }
 
 impl From<RemoteCredentials> for CredentialSource {
@@ -315,120 +294,27 @@ impl Credentials {
                 })
             }
             Source::AssumeRole(role) => role.fetch().await,
-            Source::Container { uri, token_file } => {
-                tokio::time::timeout(FETCH_TIMEOUT, self.fetch_from_endpoint(uri, token_file))
-                    .await
-                    .map_err(|_| {
-                        Error::Unavailable(format!(
-                            "the credentials endpoint {uri} did not answer within {FETCH_TIMEOUT:?}"
-                        ))
-                    })?
-            }
-        }
-    }
-
-    async fn fetch_from_endpoint(&self, uri: &str, token_file: &Path) -> Result<Current> {
-        let token = SecretBytes::new(std::fs::read(token_file).map_err(|e| {
-            Error::Protocol(format!(
-                "cannot read the credentials endpoint's token file {}: {e}",
-                token_file.display()
-            ))
-        })?);
-        let token = trim_ascii_end(token.expose_secret());
-        let mut request = http::Request::get(uri)
-            .body(Empty::new())
-            .map_err(|e| Error::Protocol(format!("credentials endpoint {uri:?}: {e}")))?;
-        let mut value = http::HeaderValue::from_bytes(token).map_err(|_| {
-            Error::Protocol(format!(
-                "the token in {} is not a valid header value",
-                token_file.display()
-            ))
-        })?;
-        value.set_sensitive(true);
-        request
-            .headers_mut()
-            .insert(http::header::AUTHORIZATION, value);
-        let requested = SystemTime::now();
-        let response = self
-            .inner
-            .http
-            .request(request)
-            .await
-            .map_err(|e| Error::Unavailable(format!("credentials endpoint {uri}: {e}")))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| Error::Unavailable(format!("credentials endpoint {uri}: {e}")))?
-            .to_bytes();
-        if !status.is_success() {
-            let refusal: EndpointError = serde_json::from_slice(&body).unwrap_or_default();
-            let message = format!("credentials endpoint {uri}: {status} {}", refusal.message);
-            return Err(if status.is_server_error() || status.as_u16() == 429 {
-                Error::Unavailable(message)
-            } else {
-                Error::Refused {
-                    code: refusal.code,
-                    message,
-                }
-            });
-        }
-        // The answer's buffer holds the secret unwiped until it is dropped, here: the one copy
-        // of this boundary, as with every HTTP body (ARCHITECTURE.md).
-        let answer: EndpointCredentials = serde_json::from_slice(&body)
-            .map_err(|e| Error::Protocol(format!("credentials endpoint {uri}: {e}")))?;
-        let expires = chrono::DateTime::parse_from_rfc3339(&answer.expiration)
-            .map_err(|e| {
-                Error::Protocol(format!(
-                    "credentials endpoint {uri}: Expiration {:?}: {e}",
-                    answer.expiration
-                ))
-            })?
-            .into();
-        Ok(Current {
-            identity: AwsCredentials::new(
-                answer.access_key_id,
-                answer.secret_access_key,
-                Some(answer.token),
-                Some(expires),
-                "lakeseal-container",
+            Source::Container { uri, token_file } => tokio::time::timeout(
+                FETCH_TIMEOUT,
+                container::fetch(&self.inner.http, uri, token_file),
             )
-            .into(),
-            renew_at: Some(renew_at(requested, expires)),
-            file: None,
-        })
+            .await
+            .map_err(|_| {
+                Error::Unavailable(format!(
+                    "the credentials endpoint {uri} did not answer within {FETCH_TIMEOUT:?}"
+                ))
+            })?,
+        }
     }
 }
 
 /// A [`CredentialSource`] made ready: an assumed role's STS client built once.
+#[derive(Debug)]
 enum Source {
     Static(RemoteCredentials),
     File { path: PathBuf, profile: String },
     Container { uri: String, token_file: PathBuf },
     AssumeRole(Box<AssumedRole>),
-}
-
-impl std::fmt::Debug for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Static(c) => f.debug_tuple("Static").field(c).finish(),
-            Source::File { path, profile } => f
-                .debug_struct("File")
-                .field("path", path)
-                .field("profile", profile)
-                .finish(),
-            Source::Container { uri, token_file } => f
-                .debug_struct("Container")
-                .field("uri", uri)
-                .field("token_file", token_file)
-                .finish(),
-            Source::AssumeRole(role) => f
-                .debug_struct("AssumeRole")
-                .field("role_arn", &role.role_arn)
-                .finish_non_exhaustive(),
-        }
-    }
 }
 
 impl Source {
@@ -457,58 +343,6 @@ impl Source {
     }
 }
 
-/// STS `AssumeRole` with another source's credentials.
-struct AssumedRole {
-    sts: crate::Remote,
-    region: String,
-    role_arn: String,
-    session_name: String,
-    duration_seconds: Option<u32>,
-}
-
-impl AssumedRole {
-    async fn fetch(&self) -> Result<Current> {
-        let duration = self.duration_seconds.map(|d| d.to_string());
-        let mut params = vec![
-            ("RoleArn", self.role_arn.as_str()),
-            ("RoleSessionName", self.session_name.as_str()),
-        ];
-        if let Some(d) = &duration {
-            params.push(("DurationSeconds", d));
-        }
-        let requested = SystemTime::now();
-        // The answer's strings are the boundary copy (ARCHITECTURE.md); taken, not cloned.
-        let mut answer = self
-            .sts
-            .query(("sts", &self.region), "AssumeRole", &params)
-            .await?;
-        let credentials = &mut answer["AssumeRoleResponse"]["AssumeRoleResult"]["Credentials"];
-        let mut take = |member: &str| match credentials.get_mut(member).map(serde_json::Value::take)
-        {
-            Some(serde_json::Value::String(text)) => Ok(text),
-            _ => Err(Error::Protocol(format!(
-                "AssumeRole of {}: no {member} in the answer",
-                self.role_arn
-            ))),
-        };
-        let (id, secret, token, expiration) = (
-            take("AccessKeyId")?,
-            take("SecretAccessKey")?,
-            take("SessionToken")?,
-            take("Expiration")?,
-        );
-        let expires: SystemTime = chrono::DateTime::parse_from_rfc3339(&expiration)
-            .map_err(|e| Error::Protocol(format!("AssumeRole: Expiration {expiration:?}: {e}")))?
-            .into();
-        Ok(Current {
-            identity: AwsCredentials::new(id, secret, Some(token), Some(expires), "lakeseal-sts")
-                .into(),
-            renew_at: Some(renew_at(requested, expires)),
-            file: None,
-        })
-    }
-}
-
 /// When credentials fetched at `fetched` that expire at `expires` are renewed: [`RENEW_AHEAD`]
 /// before they expire, or halfway through their life if that is sooner.
 fn renew_at(fetched: SystemTime, expires: SystemTime) -> SystemTime {
@@ -520,14 +354,6 @@ fn renew_at(fetched: SystemTime, expires: SystemTime) -> SystemTime {
 fn file_stamp(path: &Path) -> std::io::Result<FileStamp> {
     let meta = std::fs::metadata(path)?;
     Ok((meta.modified()?, meta.len()))
-}
-
-fn trim_ascii_end(bytes: &[u8]) -> &[u8] {
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &bytes[..end]
 }
 
 fn identity(
@@ -543,25 +369,6 @@ fn identity(
         .transpose()
         .map_err(|_| Error::Protocol("the session token is not UTF-8".into()))?;
     Ok(AwsCredentials::new(access_key_id, secret, token, expires, "lakeseal").into())
-}
-
-/// The endpoint's answer (the ECS container-credentials shape).
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct EndpointCredentials {
-    access_key_id: String,
-    secret_access_key: String,
-    token: String,
-    expiration: String,
-}
-
-/// The endpoint's refusal.
-#[derive(Deserialize, Default)]
-struct EndpointError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
 }
 
 #[cfg(test)]
@@ -581,13 +388,6 @@ mod tests {
         );
         // Already expired: renewed at once.
         assert!(renew_at(t, t - Duration::from_secs(1)) <= t);
-    }
-
-    #[test]
-    fn token_files_may_end_in_a_newline() {
-        assert_eq!(trim_ascii_end(b"abc\n"), b"abc");
-        assert_eq!(trim_ascii_end(b"abc"), b"abc");
-        assert_eq!(trim_ascii_end(b"\n"), b"");
     }
 
     #[tokio::test]
