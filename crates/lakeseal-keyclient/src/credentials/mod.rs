@@ -153,16 +153,7 @@ impl Credentials {
     pub fn new(source: CredentialSource) -> Result<Self> {
         let source = Source::new(source)?;
         let current = match &source {
-            Source::Static(c) => Some(Current {
-                identity: identity(
-                    c.access_key_id.clone(),
-                    &c.secret_access_key,
-                    c.session_token.as_ref(),
-                    None,
-                )?,
-                renew_at: None,
-                file: None,
-            }),
+            Source::Static(c) => Some(fixed(c)?),
             _ => None,
         };
         Ok(Self {
@@ -264,16 +255,7 @@ impl Credentials {
 
     async fn fetch(&self) -> Result<Current> {
         match &self.inner.source {
-            Source::Static(c) => Ok(Current {
-                identity: identity(
-                    c.access_key_id.clone(),
-                    &c.secret_access_key,
-                    c.session_token.as_ref(),
-                    None,
-                )?,
-                renew_at: None,
-                file: None,
-            }),
+            Source::Static(c) => fixed(c),
             Source::File { path, profile } => {
                 let stamp = file_stamp(path).map_err(|e| {
                     Error::Protocol(format!(
@@ -349,6 +331,20 @@ fn renew_at(fetched: SystemTime, expires: SystemTime) -> SystemTime {
     let life = expires.duration_since(fetched).unwrap_or_default();
     let ahead = RENEW_AHEAD.min(life / 2);
     expires - ahead
+}
+
+/// Fixed credentials as an identity that is never renewed.
+fn fixed(c: &RemoteCredentials) -> Result<Current> {
+    Ok(Current {
+        identity: identity(
+            c.access_key_id.clone(),
+            &c.secret_access_key,
+            c.session_token.as_ref(),
+            None,
+        )?,
+        renew_at: None,
+        file: None,
+    })
 }
 
 fn file_stamp(path: &Path) -> std::io::Result<FileStamp> {
