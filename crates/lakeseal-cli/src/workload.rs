@@ -1,8 +1,6 @@
 //! `lakeseal iam create-workload-identity` and friends: the tokens of the credentials endpoint,
 //! written to files only their owner can read, never printed.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::Context;
@@ -84,16 +82,8 @@ pub(crate) fn replace_token_file(path: &Path, token: &SecretBytes) -> anyhow::Re
     staged.push(".new");
     let staged = path.with_file_name(staged);
     let _ = std::fs::remove_file(&staged);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&staged)
-        .with_context(|| format!("cannot create {}", staged.display()))?;
-    file.write_all(token.expose_secret())
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&staged, path))
-        .with_context(|| format!("cannot replace {}", path.display()))?;
+    fill_credentials(new_credentials_file(&staged)?, &staged, token)?;
+    std::fs::rename(&staged, path).with_context(|| format!("cannot replace {}", path.display()))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())

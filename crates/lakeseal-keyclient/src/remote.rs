@@ -21,8 +21,9 @@ use serde::de::DeserializeOwned;
 use crate::credentials::{CredentialSource, Credentials};
 use crate::{Error, KeyService, NewDataKey, Result, data_key};
 
-/// The error name of a request signed with expired temporary credentials.
-const EXPIRED: &str = "ExpiredTokenException";
+/// The error names of a request signed with expired temporary credentials: the JSON
+/// protocols', and the query protocols' (without the suffix).
+const EXPIRED: [&str; 2] = ["ExpiredTokenException", "ExpiredToken"];
 
 /// An access key (and, for temporary credentials, its session token).
 pub struct RemoteCredentials {
@@ -158,27 +159,14 @@ impl Remote {
         let body =
             Bytes::from(serde_json::to_vec(req).map_err(|e| Error::Protocol(e.to_string()))?);
         let target = format!("{prefix}.{operation}");
-        let mut renewed = false;
-        loop {
-            let answer = self
-                .send(
-                    operation,
-                    (service, &self.region),
-                    ("application/x-amz-json-1.1", Some(target.as_str())),
-                    body.clone(),
-                )
-                .await
-                .and_then(|(status, bytes)| json_answer(operation, status, &bytes));
-            match answer {
-                // Expired between the last renewal and this request (a clock apart, a
-                // suspended host): renew and send once more.
-                Err(Error::Refused { code, .. }) if code == EXPIRED && !renewed => {
-                    renewed = true;
-                    self.credentials.invalidate();
-                }
-                answer => return answer,
-            }
-        }
+        self.exchange(
+            operation,
+            (service, &self.region),
+            ("application/x-amz-json-1.1", Some(target.as_str())),
+            body,
+            |status, bytes| json_answer(operation, status, bytes),
+        )
+        .await
     }
 }
 
@@ -210,6 +198,35 @@ fn json_answer<Resp: DeserializeOwned>(
 }
 
 impl Remote {
+    /// Sends one request ([`Remote::send`]) and reads the answer with `decode`. A refusal of
+    /// expired credentials (they expired between the last renewal and this request: a clock
+    /// apart, a suspended host) drops them, and the request is signed anew and sent once more.
+    async fn exchange<T>(
+        &self,
+        operation: &str,
+        signing: (&str, &str),
+        content: (&str, Option<&str>),
+        body: Bytes,
+        decode: impl Fn(http::StatusCode, &[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let mut renewed = false;
+        loop {
+            let answer = self
+                .send(operation, signing, content, body.clone())
+                .await
+                .and_then(|(status, bytes)| decode(status, &bytes));
+            match answer {
+                Err(Error::Refused { code, .. })
+                    if EXPIRED.contains(&code.as_str()) && !renewed =>
+                {
+                    renewed = true;
+                    self.credentials.invalidate();
+                }
+                answer => return answer,
+            }
+        }
+    }
+
     /// Signs (for `service` in `region`) and sends one `POST /` with `content_type` and, for the
     /// JSON protocol, `X-Amz-Target`; returns the status and body.
     async fn send(
@@ -297,28 +314,14 @@ impl Remote {
                 .map_err(|e| Error::Protocol(e.to_string()))?
                 .into_bytes(),
         );
-        let mut renewed = false;
-        loop {
-            let answer = self
-                .send(
-                    action,
-                    (service, region),
-                    ("application/x-www-form-urlencoded; charset=utf-8", None),
-                    body.clone(),
-                )
-                .await
-                .and_then(|(status, bytes)| query_answer(status, &bytes));
-            match answer {
-                // The query protocols name it without the suffix.
-                Err(Error::Refused { code, .. })
-                    if (code == "ExpiredToken" || code == EXPIRED) && !renewed =>
-                {
-                    renewed = true;
-                    self.credentials.invalidate();
-                }
-                answer => return answer,
-            }
-        }
+        self.exchange(
+            action,
+            (service, region),
+            ("application/x-www-form-urlencoded; charset=utf-8", None),
+            body,
+            query_answer,
+        )
+        .await
     }
 }
 

@@ -192,33 +192,10 @@ async fn issue(
 ) -> Result<Vec<u8>, Refusal> {
     let who = match admit(shared, access, peer, request) {
         Ok(who) => who,
-        Err(refusal) => {
-            if shared.refusals.audit_one_by_one(ctx.source_ip)
-                && let Err(e) = shared
-                    .core
-                    .audit_refusal(OPERATION, None, ctx, refusal.code(), &refusal.to_string())
-                    .await
-            {
-                tracing::error!(error = %e, "cannot audit a refused credentials request");
-                return Err(Refusal::Core(e));
-            }
-            return Err(refusal);
-        }
+        Err(refusal) => return Err(audited(shared, ctx, None, refusal).await),
     };
     if !shared.limiter.admit(&who.account_id, OPERATION) {
-        let refusal = Refusal::Throttled;
-        shared
-            .core
-            .audit_refusal(
-                OPERATION,
-                Some(&who),
-                ctx,
-                refusal.code(),
-                &refusal.to_string(),
-            )
-            .await
-            .map_err(Refusal::Core)?;
-        return Err(refusal);
+        return Err(audited(shared, ctx, Some(&who), Refusal::Throttled).await);
     }
     let credentials = shared
         .core
@@ -229,13 +206,6 @@ async fn issue(
         .map_err(|_| Refusal::Core(internal("the new secret is not UTF-8")))?;
     let token = std::str::from_utf8(credentials.session_token.expose_secret())
         .map_err(|_| Refusal::Core(internal("the new session token is not UTF-8")))?;
-    // The role's own ARN, as ECS answers, not the session's.
-    let session = Principal {
-        account_id: who.account_id.clone(),
-        arn: credentials.assumed_role_arn.clone(),
-        access_key_id: None,
-    };
-    let role_arn = session.identity_arn();
     // Room for every character escaped, so that the buffer holding the secret need not grow.
     let mut json = SecretText::with_capacity(512 + 6 * (secret.len() + token.len()));
     write!(
@@ -245,10 +215,36 @@ async fn issue(
         JsonText(secret),
         JsonText(token),
         rfc3339(credentials.expiration),
-        JsonText(&role_arn),
+        // The role's own ARN, as ECS answers, not the session's.
+        JsonText(&credentials.role_arn),
     )
     .map_err(|_| Refusal::Core(internal("cannot write the answer")))?;
     Ok(json.into_body())
+}
+
+/// Audits a refusal made before the engine, as every such refusal is: one by one up to the
+/// per-address budget, then counted into the summaries. Returns the refusal to answer with, or
+/// the error that kept it from being audited.
+async fn audited(
+    shared: &Shared,
+    ctx: &RequestContext,
+    who: Option<&Principal>,
+    refusal: Refusal,
+) -> Refusal {
+    if !shared.refusals.audit_one_by_one(ctx.source_ip) {
+        return refusal;
+    }
+    match shared
+        .core
+        .audit_refusal(OPERATION, who, ctx, refusal.code(), &refusal.to_string())
+        .await
+    {
+        Ok(()) => refusal,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot audit a refused credentials request");
+            Refusal::Core(e)
+        }
+    }
 }
 
 /// The workload identity a request is from, if it may ask at all.

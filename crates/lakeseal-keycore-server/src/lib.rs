@@ -176,9 +176,7 @@ impl Server {
         self.inner.write_summaries().await;
         served
     }
-}
 
-impl Server {
     /// Serves the credentials endpoint ([`CREDENTIALS_PATH`], see the `credentials` module) on
     /// its own `listener` until `shutdown` completes. Runs beside [`Server::serve`], which does
     /// the scheduled work and writes the refusal summaries for both.

@@ -145,6 +145,8 @@ pub struct SessionCredentials {
     pub expiration: Millis,
     /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`.
     pub assumed_role_arn: String,
+    /// The role's own ARN.
+    pub role_arn: String,
 }
 
 /// What authentication needs to know about an access key.

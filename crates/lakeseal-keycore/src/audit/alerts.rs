@@ -69,15 +69,6 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    /// Every kind, for metrics that start at zero.
-    pub const ALL: [AlertKind; 5] = [
-        AlertKind::RateSpike,
-        AlertKind::NewSourceIp,
-        AlertKind::NewSecretRead,
-        AlertKind::PendingDeletionRead,
-        AlertKind::AccessDeniedBurst,
-    ];
-
     /// The metric label and the name in output.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -152,9 +143,15 @@ impl Detector {
 
     /// Reads the next event; returns the alerts it raises.
     pub fn observe(&mut self, event: &AuditEvent) -> Vec<Alert> {
-        let Some(now) = parse_rfc3339(&event.time) else {
-            return Vec::new();
-        };
+        match parse_rfc3339(&event.time) {
+            Some(now) => self.observe_at(event, now),
+            None => Vec::new(),
+        }
+    }
+
+    /// [`Detector::observe`] for an event whose time (`event.time`) the caller already holds
+    /// as `now`: the engine, which has just written it.
+    pub fn observe_at(&mut self, event: &AuditEvent, now: Millis) -> Vec<Alert> {
         let mut alerts = Vec::new();
         let mut raise = |kind, detail: String| {
             alerts.push(Alert {

@@ -259,7 +259,8 @@ impl KeyCore {
     /// the record cannot be made durable, the caller gets that error instead (fail closed).
     pub(crate) async fn finish<T>(&self, call: Call<'_>, result: Result<T>) -> Result<T> {
         let mut event = call.event;
-        event.time = rfc3339(self.now_ms());
+        let now = self.now_ms();
+        event.time = rfc3339(now);
         match &result {
             Ok(_) => {
                 event.result = "Success".to_owned();
@@ -278,21 +279,21 @@ impl KeyCore {
             }
         }
         crate::key_metrics::record(&event);
-        self.raise_alerts(&event);
+        self.raise_alerts(&event, now);
         self.inner.audit.append(event).await?;
         result
     }
 
     /// Feeds an answered event to the anomaly detector: each alert is a
     /// `lakeseal_keycore_alerts_total{kind}` increment and a `warn` event of target
-    /// `lakeseal_keycore::alert`.
-    fn raise_alerts(&self, event: &AuditEvent) {
+    /// `lakeseal_keycore::alert`. `now` is the time `event.time` says, not parsed back.
+    fn raise_alerts(&self, event: &AuditEvent, now: Millis) {
         let alerts = self
             .inner
             .alerts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .observe(event);
+            .observe_at(event, now);
         for alert in alerts {
             metrics::counter!("lakeseal_keycore_alerts_total", "kind" => alert.kind.as_str())
                 .increment(1);
@@ -324,10 +325,11 @@ impl KeyCore {
         };
         let call = self.call(operation, who.unwrap_or(&anonymous), ctx);
         let mut event = call.event;
-        event.time = rfc3339(self.now_ms());
+        let now = self.now_ms();
+        event.time = rfc3339(now);
         event.result = code.to_owned();
         event.error_message = Some(message.to_owned());
-        self.raise_alerts(&event);
+        self.raise_alerts(&event, now);
         self.inner.audit.append(event).await.map(drop)
     }
 

@@ -103,6 +103,7 @@ impl KeyCore {
             session_token: token,
             expiration,
             assumed_role_arn: assumed,
+            role_arn: role.arn.clone(),
         })
     }
 }

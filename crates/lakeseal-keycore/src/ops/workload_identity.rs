@@ -41,7 +41,7 @@ impl KeyCore {
             core.check_session_seconds(seconds)?;
             let role = core.find_role(state, role)?.clone();
             let account_id = core.location().account_id.clone();
-            let arn = format!("arn:aws:iam::{account_id}:workload-identity/{name}");
+            let arn = core.workload_arn(name);
             if state.workloads.contains_key(&arn) {
                 return Err(Error::AlreadyExists(format!(
                     "workload identity {name} already exists"
