@@ -57,7 +57,10 @@ tansu topic create telemetry-dlq --partitions 1 --broker "tcp://$brokers" >/dev/
 step "setting up the key core: master key, alias, a least-privilege role each for the stage and the queries"
 export LAKESEAL_DATA_DIR=$work/keycore
 region=eu-west-1
-"$lakeseal" keycore init --region "$region" --output text >/dev/null
+# A private CA and the key core's certificate for this host: both listeners speak TLS only.
+"$lakeseal" keycore init --region "$region" --tls-name 127.0.0.1 --tls-name localhost --output text >/dev/null
+# Every client here (the lakeseal CLI, boto3, the stage through its ca_file) verifies against it.
+export AWS_CA_BUNDLE=$LAKESEAL_DATA_DIR/tls/ca.pem
 account=$("$lakeseal" iam list | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["Users"][0]["Arn"].split(":")[4])')
 key_arn=$("$lakeseal" key create --description "IoT telemetry" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["KeyMetadata"]["Arn"])')
 "$lakeseal" alias create --alias-name alias/telemetry --target-key-id "$key_arn" >/dev/null
@@ -75,17 +78,17 @@ for role in stage query; do
         --token-file "$work/$role.token" >/dev/null
 done
 
-step "starting the key core server on 127.0.0.1:$kc_port (credentials endpoint on :$credentials_port, metrics on :$kc_metrics)"
+step "starting the key core server on https://127.0.0.1:$kc_port (credentials endpoint on :$credentials_port, both TLS; metrics on :$kc_metrics)"
 "$lakeseal" keycore serve --listen "127.0.0.1:$kc_port" --metrics-listen "127.0.0.1:$kc_metrics" \
     --credentials-listen "127.0.0.1:$credentials_port" >"$work/keycore.log" 2>&1 &
 pids+=($!)
 wait_port "$kc_port"
 wait_port "$credentials_port"
-endpoint=http://127.0.0.1:$kc_port
-credentials_uri=http://127.0.0.1:$credentials_port/v1/credentials
+endpoint=https://127.0.0.1:$kc_port
+credentials_uri=https://127.0.0.1:$credentials_port/v1/credentials
 
-sed -e "s|127.0.0.1:9092|$brokers|" -e "s|http://127.0.0.1:7070|$endpoint|" \
-    -e "s|http://127.0.0.1:7071/v1/credentials|$credentials_uri|" \
+sed -e "s|127.0.0.1:9092|$brokers|" -e "s|https://127.0.0.1:7070|$endpoint|" \
+    -e "s|https://127.0.0.1:7071/v1/credentials|$credentials_uri|" -e "s|./ca.pem|$AWS_CA_BUNDLE|" \
     -e "s|./stage.token|$work/stage.token|" -e "s|file://./lake|file://$work/lake|" \
     "$scenario/stage.toml" >"$work/stage.toml"
 step "starting the stage (metrics on :$stage_metrics)"

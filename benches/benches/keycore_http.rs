@@ -7,6 +7,9 @@
 //! connection with unsigned requests carrying 30 KB headers: the signed rate under the flood is
 //! reported against the rate without it, and so is what the flood added to the audit trail.
 //!
+//! Last, the key client (`Remote`, as the stage uses it) against the same key core served twice,
+//! over plain HTTP and over TLS (rustls, TLS 1.3, keep-alive): HTTPS ops/s as a ratio to HTTP.
+//!
 //! `cargo bench -p lakeseal-benches --bench keycore_http` (env `SECONDS`, `CONNECTIONS`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -18,11 +21,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use lakeseal_envelope::EncryptionContext;
+use lakeseal_envelope::{EncryptionContext, SecretBytes};
 use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
 use lakeseal_keycore::{Principal, RequestContext};
 
-use crate::load::{Bench, drive, env_or};
+use lakeseal_keyclient::{KeyService, Remote, RemoteCredentials, TrustRoots};
+
+use crate::load::{Bench, REGION, drive, env_or};
 
 fn main() {
     let seconds = env_or("SECONDS", 10);
@@ -101,6 +106,39 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(11)).await;
         let (flood_records, flood_bytes) = flood_audit(&audit_path, audit_before);
 
+        // The key client over HTTP, then over HTTPS, the same calls on keep-alive connections.
+        let (tls_endpoint, ca) = bench.serve_tls().await;
+        let key_client = |endpoint: &str, roots: TrustRoots| {
+            let credentials = RemoteCredentials {
+                access_key_id: admin.access_key_id.clone(),
+                secret_access_key: SecretBytes::new(
+                    admin.secret_access_key.expose_secret().to_vec(),
+                ),
+                session_token: None,
+            };
+            let remote =
+                Arc::new(Remote::with_roots(endpoint, REGION, credentials, &roots).unwrap());
+            let (key, context) = (key.clone(), context.clone());
+            move || {
+                let (remote, key, context) = (remote.clone(), key.clone(), context.clone());
+                async move {
+                    remote.generate_data_key(&key, &context).await.unwrap();
+                }
+            }
+        };
+        let mut client_http = drive(
+            connections,
+            seconds,
+            key_client(&endpoint, TrustRoots::System),
+        )
+        .await;
+        let mut client_https = drive(
+            connections,
+            seconds,
+            key_client(&tls_endpoint, TrustRoots::CaFile(ca)),
+        )
+        .await;
+
         let mut in_process = in_process;
         println!(
             "GenerateDataKey, {connections} concurrent callers, durable audit, {seconds} s each"
@@ -111,6 +149,8 @@ fn main() {
             ("in-process", &mut in_process),
             ("HTTP + SigV4 (keep-alive)", &mut http),
             ("HTTP + SigV4, under the flood", &mut flooded),
+            ("key client, HTTP", &mut client_http),
+            ("key client, HTTPS (TLS 1.3)", &mut client_https),
         ] {
             let (p50, p99) = (run.percentile(0.50), run.percentile(0.99));
             println!(
@@ -132,6 +172,10 @@ fn main() {
         println!(
             "ratio signed under the flood / signed alone: {:.3}",
             flooded.rate() / http.rate()
+        );
+        println!(
+            "ratio key client HTTPS / HTTP: {:.3}",
+            client_https.rate() / client_http.rate()
         );
     });
 }

@@ -3,6 +3,7 @@ its key unwrapped by the key core (boto3 KMS Decrypt, SigV4) through a KmsClient
 Usage: query_pyarrow.py LAKE_TABLE_DIR  (AWS_* variables point boto3 at the key core)"""
 import base64
 import json
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,27 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyarrow.parquet.encryption as pe
 
-kms = boto3.client("kms")
+
+
+def session():
+    """boto3, with its container-credentials fetcher trusting AWS_CA_BUNDLE: botocore verifies an
+    https:// credentials endpoint against certifi's roots alone, which know no private CA."""
+    import botocore.credentials
+    import botocore.httpsession
+    import botocore.session
+    import botocore.utils
+
+    core = botocore.session.get_session()
+    ca = os.environ.get("AWS_CA_BUNDLE")
+    if ca and os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI", "").startswith("https://"):
+        http = botocore.httpsession.URLLib3Session(verify=ca, timeout=2)
+        fetcher = botocore.utils.ContainerMetadataFetcher(session=http)
+        provider = botocore.credentials.ContainerProvider(fetcher=fetcher)
+        core.get_component("credential_provider").insert_before("env", provider)
+    return boto3.Session(botocore_session=core)
+
+
+kms = session().client("kms")
 
 
 class LakesealKms(pe.KmsClient):

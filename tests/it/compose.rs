@@ -79,6 +79,10 @@ async fn compose_commands_files_and_set_up_are_real() {
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    // Beside it, the public certificate of the key core's private CA, which the stage verifies
+    // both of the key core's listeners with.
+    let ca = std::fs::read_to_string(tmp.path().join("token/ca.pem")).unwrap();
+    assert!(ca.contains("BEGIN CERTIFICATE") && !ca.contains("PRIVATE KEY"));
     assert!(iam(&["list"]).contains("role/stage"));
     assert!(iam(&["list-workload-identities"]).contains("workload-identity/stage"));
     assert!(

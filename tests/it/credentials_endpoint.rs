@@ -66,7 +66,7 @@ fn get(uri: &str, headers: &[(&str, &str)]) -> (u16, String) {
 }
 
 /// Audit records of `GetRoleCredentials`: (principal, result).
-fn issues(kc: &RunningKeyCore) -> Vec<(String, String)> {
+pub(crate) fn issues(kc: &RunningKeyCore) -> Vec<(String, String)> {
     std::fs::read_to_string(kc.data.join("audit.log"))
         .unwrap()
         .lines()

@@ -488,7 +488,14 @@ fn serve_with(
     let mut child = Command::new(crate::stage::lakeseal())
         .arg("--data-dir")
         .arg(dir.join("kc"))
-        .args(["keycore", "serve", "--listen", "127.0.0.1:0", "--config"])
+        .args([
+            "keycore",
+            "serve",
+            "--insecure-http",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
         .arg(&config_path)
         .args(args)
         .env("RUST_LOG", "lakeseal_keycore_server=trace")
@@ -514,7 +521,13 @@ fn serve_with(
             metrics = url.strip_suffix("/metrics").map(str::to_owned);
         }
         if line.contains("listening on") {
-            break line.trim().rsplit(' ').next().unwrap().to_owned();
+            break line
+                .trim()
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .trim_start_matches("http://")
+                .to_owned();
         }
     };
     (child, address, metrics, rx)
@@ -658,7 +671,13 @@ fn a_deleted_audit_log_is_a_broken_trail_until_acknowledged() {
 
         for args in [
             &["key", "list"][..],
-            &["keycore", "serve", "--listen", "127.0.0.1:0"],
+            &[
+                "keycore",
+                "serve",
+                "--insecure-http",
+                "--listen",
+                "127.0.0.1:0",
+            ],
         ] {
             let refused = lakeseal(dir, args);
             assert!(!refused.status.success(), "{damage}: {args:?} ran");

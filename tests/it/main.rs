@@ -14,6 +14,7 @@ mod crash;
 mod credentials_endpoint;
 mod hostile;
 mod keyclient;
+mod keycore_tls;
 mod lake;
 mod policies;
 mod postgres;

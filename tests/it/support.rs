@@ -13,10 +13,14 @@ use tokio::sync::oneshot;
 
 pub const REGION: &str = "eu-west-1";
 
-/// A key core served over HTTP on 127.0.0.1, with an admin access key in a credentials file.
+/// A key core served over HTTP (or, started with [`RunningKeyCore::start_tls`], HTTPS) on
+/// 127.0.0.1, with an admin access key in a credentials file.
 pub struct RunningKeyCore {
     pub endpoint: String,
     pub credentials: PathBuf,
+    /// Over HTTPS: the private CA that signed the server's certificate (for 127.0.0.1 and
+    /// localhost), and beside it `other-ca.pem`, a CA that signed nothing of the server's.
+    pub ca_file: Option<PathBuf>,
     pub core: KeyCore,
     /// The key core's data directory (its `audit.log` is there).
     pub data: PathBuf,
@@ -37,7 +41,31 @@ impl RunningKeyCore {
     }
 
     pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Self {
+        Self::start_full(config, clock, false).await
+    }
+
+    /// Serves HTTPS under a private CA made for the test ([`RunningKeyCore::ca_file`]).
+    pub async fn start_tls() -> Self {
+        Self::start_full(ServerConfig::default(), Arc::new(SystemClock), true).await
+    }
+
+    async fn start_full(mut config: ServerConfig, clock: Arc<dyn Clock>, tls: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let ca_file = tls.then(|| {
+            let tls_dir = dir.path().join("tls");
+            std::fs::create_dir(&tls_dir).unwrap();
+            let names = ["127.0.0.1".to_owned(), "localhost".to_owned()];
+            let issued = lakeseal_keycore_server::issue_private_ca("test CA", &names).unwrap();
+            let other = lakeseal_keycore_server::issue_private_ca("other CA", &names).unwrap();
+            let (cert, key) = (tls_dir.join("server.pem"), tls_dir.join("server-key.pem"));
+            std::fs::write(&cert, &issued.server_pem).unwrap();
+            std::fs::write(&key, issued.server_key_pem.as_bytes()).unwrap();
+            std::fs::write(tls_dir.join("other-ca.pem"), &other.ca_pem).unwrap();
+            std::fs::write(tls_dir.join("ca.pem"), &issued.ca_pem).unwrap();
+            config.tls =
+                Some(lakeseal_keycore_server::TlsIdentity::from_pem_files(&cert, &key).unwrap());
+            tls_dir.join("ca.pem")
+        });
         let data = dir.path().join("keycore");
         KeyCore::init(
             &data,
@@ -70,9 +98,11 @@ impl RunningKeyCore {
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let scheme = if ca_file.is_some() { "https" } else { "http" };
         let mut running = Self {
-            endpoint: format!("http://{addr}"),
+            endpoint: format!("{scheme}://{addr}"),
             credentials,
+            ca_file,
             core,
             data,
             addr,
@@ -108,7 +138,15 @@ impl RunningKeyCore {
                 )
                 .await
         });
-        format!("http://{addr}{}", lakeseal_keycore_server::CREDENTIALS_PATH)
+        let scheme = if self.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!(
+            "{scheme}://{addr}{}",
+            lakeseal_keycore_server::CREDENTIALS_PATH
+        )
     }
 
     /// Stops the server (the key core stays open in this process): clients see it down.
@@ -154,6 +192,9 @@ impl RunningKeyCore {
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env_remove("AWS_SESSION_TOKEN")
             .env_remove("AWS_PROFILE");
+        if let Some(ca_file) = &self.ca_file {
+            command.env("AWS_CA_BUNDLE", ca_file);
+        }
         for (k, v) in env {
             command.env(k, v);
         }

@@ -66,12 +66,41 @@ impl Bench {
     /// Serves the key core on a free loopback port with quotas out of the way (this measures
     /// the protocol and the engine, not the limiter); returns `http://host:port/`.
     pub(crate) async fn serve(&self) -> String {
+        self.serve_with(None).await
+    }
+
+    /// As [`Bench::serve`], over TLS under a private CA made now: returns
+    /// `https://127.0.0.1:port/` and the CA's file.
+    #[allow(
+        dead_code,
+        reason = "each bench takes this file whole; only keycore_http serves TLS"
+    )]
+    pub(crate) async fn serve_tls(&self) -> (String, std::path::PathBuf) {
+        let issued =
+            lakeseal_keycore_server::issue_private_ca("bench CA", &["127.0.0.1".to_owned()])
+                .unwrap();
+        let dir = self._dir.path();
+        let (cert, key, ca) = (
+            dir.join("server.pem"),
+            dir.join("server-key.pem"),
+            dir.join("ca.pem"),
+        );
+        std::fs::write(&cert, &issued.server_pem).unwrap();
+        std::fs::write(&key, issued.server_key_pem.as_bytes()).unwrap();
+        std::fs::write(&ca, &issued.ca_pem).unwrap();
+        let tls = lakeseal_keycore_server::TlsIdentity::from_pem_files(&cert, &key).unwrap();
+        let endpoint = self.serve_with(Some(tls)).await;
+        (endpoint.replacen("http://", "https://", 1), ca)
+    }
+
+    async fn serve_with(&self, tls: Option<lakeseal_keycore_server::TlsIdentity>) -> String {
         let max = std::num::NonZeroU32::MAX;
         let config = ServerConfig {
             rate_limits: RateLimits {
                 cryptographic: Limit::per_second(max),
                 control: Limit::per_second(max),
             },
+            tls,
             ..Default::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

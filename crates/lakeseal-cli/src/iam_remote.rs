@@ -2,11 +2,11 @@
 //! (the query protocol boto3's `iam` client speaks), signed with an access key from the AWS
 //! credentials file, for when the key core holds its data directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use lakeseal_envelope::SecretBytes;
-use lakeseal_keyclient::{Remote, RemoteCredentials};
+use lakeseal_keyclient::{Remote, RemoteCredentials, TrustRoots};
 use lakeseal_keycore::iam::NewAccessKey;
 use serde_json::{Value, json};
 
@@ -45,10 +45,20 @@ impl Api {
     }
 }
 
-/// A client of the key core's IAM API at `endpoint`, signing with `profile`'s access key.
-pub(crate) fn connect(endpoint: &str, profile: &str) -> anyhow::Result<Remote> {
+/// A client of the key core's IAM API at `endpoint` (verified against `ca_file`, else the
+/// system's roots), signing with `profile`'s access key.
+pub(crate) fn connect(
+    endpoint: &str,
+    profile: &str,
+    ca_file: Option<&Path>,
+) -> anyhow::Result<Remote> {
     let credentials = RemoteCredentials::from_file(&credentials_path()?, profile)?;
-    Ok(Remote::new(endpoint, IAM_REGION, credentials)?)
+    Ok(Remote::with_roots(
+        endpoint,
+        IAM_REGION,
+        credentials,
+        &TrustRoots::from_ca_file(ca_file),
+    )?)
 }
 
 /// An error of an IAM call as the AWS CLI words a refusal.
@@ -61,15 +71,8 @@ pub(crate) fn refusal(e: lakeseal_keyclient::Error) -> anyhow::Error {
     }
 }
 
-pub(crate) async fn iam(
-    endpoint: &str,
-    profile: &str,
-    cmd: IamCmd,
-    out: Output,
-) -> anyhow::Result<()> {
-    let api = Api {
-        remote: connect(endpoint, profile)?,
-    };
+pub(crate) async fn iam(remote: Remote, cmd: IamCmd, out: Output) -> anyhow::Result<()> {
+    let api = Api { remote };
     let answer = match cmd {
         IamCmd::CreateUser(a) => {
             if a.account_id.is_some() {

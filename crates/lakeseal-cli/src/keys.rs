@@ -3,7 +3,9 @@
 //! keys through the key client alone and does not compile the engine.
 
 use anyhow::Context;
-use lakeseal_keyclient::{CONTAINER_URI_ENV, CredentialSource, Either, InProcess, Remote};
+use lakeseal_keyclient::{
+    CONTAINER_URI_ENV, CredentialSource, Either, InProcess, Remote, TrustRoots,
+};
 use lakeseal_keycore::{KeyCore, Options, Principal};
 use lakeseal_stage::config::{CredentialsConfig, KeycoreConfig};
 
@@ -22,6 +24,7 @@ pub(crate) fn service(config: &KeycoreConfig) -> anyhow::Result<Either> {
         KeycoreConfig::Remote {
             endpoint,
             region,
+            ca_file,
             credentials,
             assume_role,
         } => {
@@ -37,7 +40,13 @@ pub(crate) fn service(config: &KeycoreConfig) -> anyhow::Result<Either> {
                 };
             }
             Either::Remote(Box::new(
-                Remote::new(endpoint, region, source).context("keycore.endpoint")?,
+                Remote::with_roots(
+                    endpoint,
+                    region,
+                    source,
+                    &TrustRoots::from_ca_file(ca_file.as_deref()),
+                )
+                .context("keycore.endpoint")?,
             ))
         }
     })

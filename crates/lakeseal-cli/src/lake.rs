@@ -53,7 +53,11 @@ pub(crate) async fn run_stage(config: &Path, health: Health) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-fn key_client(source: &KeySource, data_dir: Option<&Path>) -> anyhow::Result<KeyClient> {
+fn key_client(
+    source: &KeySource,
+    data_dir: Option<&Path>,
+    ca_file: Option<&Path>,
+) -> anyhow::Result<KeyClient> {
     let one = std::num::NonZeroU32::MIN.saturating_add(99);
     let mut rate = (one, one);
     let config = match (&source.config, &source.endpoint, data_dir) {
@@ -65,6 +69,7 @@ fn key_client(source: &KeySource, data_dir: Option<&Path>) -> anyhow::Result<Key
         (None, Some(endpoint), _) => KeycoreConfig::Remote {
             endpoint: endpoint.clone(),
             region: source.region.clone().context("--region is required")?,
+            ca_file: ca_file.map(Path::to_path_buf),
             credentials: match &source.credentials_file {
                 Some(path) => CredentialsConfig::File {
                     path: path.clone(),
@@ -155,6 +160,7 @@ async fn files_under(paths: &[String]) -> anyhow::Result<Vec<(Lake, LakeFile)>> 
 pub(crate) async fn lake(
     cmd: LakeCmd,
     data_dir: Option<&Path>,
+    ca_file: Option<&Path>,
     output: Output,
 ) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -163,7 +169,7 @@ pub(crate) async fn lake(
             format,
             keys,
         } => {
-            let client = key_client(&keys, data_dir)?;
+            let client = key_client(&keys, data_dir, ca_file)?;
             let mut out = std::io::stdout().lock();
             for (lake, file) in files_under(&paths).await? {
                 let batches = read::read_file(&client, &lake, &file)
@@ -191,7 +197,7 @@ pub(crate) async fn lake(
             topic,
             keys,
         } => {
-            let client = key_client(&keys, data_dir)?;
+            let client = key_client(&keys, data_dir, ca_file)?;
             let lake = Lake::from_url(&path).with_context(|| path.clone())?;
             let report = verify::verify(&client, &lake, &table, brokers.as_deref(), &topic)
                 .await
@@ -204,7 +210,7 @@ pub(crate) async fn lake(
             });
         }
         LakeCmd::UnwrapKey { file, keys } => {
-            let client = key_client(&keys, data_dir)?;
+            let client = key_client(&keys, data_dir, ca_file)?;
             let (lake, file) = one_file(&file)?;
             let bytes = lake
                 .get(&file)

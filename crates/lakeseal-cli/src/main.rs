@@ -15,6 +15,7 @@ mod output;
 mod scan_config;
 mod secrets;
 mod serve;
+mod tls;
 mod workload;
 
 use std::path::Path;
@@ -103,17 +104,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let admin = s.core.bootstrap_admin(&s.ctx).await?;
             let path = data_dir()?.join("admin-credentials");
             write_credentials(&path, &admin.credentials_file("default"))?;
-            out.print(&json!({
+            let mut answer = json!({
                 "DataDir": data_dir()?.display().to_string(),
                 "Region": location.region,
                 "AccountId": location.account_id,
                 "AdminAccessKeyId": admin.access_key_id,
                 "AdminCredentialsFile": path.display().to_string(),
-            }))?;
+            });
+            if !a.tls_names.is_empty() {
+                let ca = tls::issue(data_dir()?, &a.tls_names)?;
+                answer["CaFile"] = ca.display().to_string().into();
+            }
+            out.print(&answer)?;
         }
         Command::Keycore(KeycoreCmd::Serve(a)) => serve::keycore(data_dir()?, a).await?,
         Command::Iam(a) => match &a.endpoint_url {
-            Some(endpoint) => iam_remote::iam(endpoint, &a.profile, a.cmd, out).await?,
+            Some(endpoint) => {
+                let remote = iam_remote::connect(endpoint, &a.profile, cli.ca_file.as_deref())?;
+                iam_remote::iam(remote, a.cmd, out).await?
+            }
             None => iam(&open(data_dir()?)?, a.cmd, out).await?,
         },
         Command::ScanConfig(a) => {
@@ -121,6 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (Some(url), _) => scan_config::Confirm::Endpoint {
                     url,
                     profile: &a.profile,
+                    ca_file: cli.ca_file.as_deref(),
                 },
                 (None, Some(dir)) => scan_config::Confirm::DataDir(dir),
                 (None, None) => scan_config::Confirm::No,
@@ -130,7 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secret(a) => {
             let backend = match (&a.endpoint_url, &a.region) {
                 (Some(endpoint), Some(region)) => {
-                    secrets::Backend::remote(endpoint, &a.profile, region)?
+                    secrets::Backend::remote(endpoint, &a.profile, region, cli.ca_file.as_deref())?
                 }
                 (Some(_), None) => bail!("--endpoint-url needs --region (or AWS_REGION)"),
                 (None, _) => secrets::Backend::Local(open(data_dir()?)?),
@@ -147,7 +157,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             return lake::run_stage(&config, health).await;
         }
-        Command::Lake(cmd) => return lake::lake(cmd, cli.data_dir.as_deref(), cli.output).await,
+        Command::Lake(cmd) => {
+            return lake::lake(
+                cmd,
+                cli.data_dir.as_deref(),
+                cli.ca_file.as_deref(),
+                cli.output,
+            )
+            .await;
+        }
         Command::Simulate(a) => {
             let now_ms =
                 i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)?;

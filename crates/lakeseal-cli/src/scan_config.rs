@@ -115,8 +115,13 @@ pub(crate) enum Confirm<'a> {
     No,
     /// The key core in this data directory (which no running key core may hold).
     DataDir(&'a Path),
-    /// The key core serving at this URL, asked as the profile's user.
-    Endpoint { url: &'a str, profile: &'a str },
+    /// The key core serving at this URL (its certificate verified against `ca_file`, else
+    /// the system's roots), asked as the profile's user.
+    Endpoint {
+        url: &'a str,
+        profile: &'a str,
+        ca_file: Option<&'a Path>,
+    },
 }
 
 enum Confirmer {
@@ -137,9 +142,13 @@ impl Confirmer {
                     )
                 })?,
             )),
-            Confirm::Endpoint { url, profile } => Some(Confirmer::Remote(Box::new(
-                crate::iam_remote::connect(url, profile)?,
-            ))),
+            Confirm::Endpoint {
+                url,
+                profile,
+                ca_file,
+            } => Some(Confirmer::Remote(Box::new(crate::iam_remote::connect(
+                url, profile, ca_file,
+            )?))),
         })
     }
 

@@ -3,9 +3,11 @@
 //! response with AWS's member names. Only `get` prints a value, as `SecretString` or
 //! `SecretBinary`, and wipes its copies.
 
+use std::path::Path;
+
 use anyhow::bail;
 use lakeseal_envelope::SecretBytes;
-use lakeseal_keyclient::{Remote, RemoteCredentials};
+use lakeseal_keyclient::{Remote, RemoteCredentials, TrustRoots};
 use lakeseal_keycore::Service;
 use lakeseal_kms_types::secrets::SecretIdRequest;
 use lakeseal_kms_types::secrets::SecretRef;
@@ -34,13 +36,19 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
-    pub(crate) fn remote(endpoint: &str, profile: &str, region: &str) -> anyhow::Result<Self> {
+    pub(crate) fn remote(
+        endpoint: &str,
+        profile: &str,
+        region: &str,
+        ca_file: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let credentials =
             RemoteCredentials::from_file(&crate::iam_remote::credentials_path()?, profile)?;
-        Ok(Backend::Remote(Box::new(Remote::new(
+        Ok(Backend::Remote(Box::new(Remote::with_roots(
             endpoint,
             region,
             credentials,
+            &TrustRoots::from_ca_file(ca_file),
         )?)))
     }
 }

@@ -10,7 +10,13 @@ use crate::metrics_endpoint;
 
 /// Serves the key core in `dir` as `a` says.
 pub(crate) async fn keycore(dir: &Path, a: ServeArgs) -> anyhow::Result<()> {
-    let config = server_config(a.config.as_deref())?;
+    let mut config = server_config(a.config.as_deref())?;
+    config.tls = crate::tls::identity(dir, &a)?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let s = crate::open_with(dir, &config)?;
     if let Some(addr) = &a.metrics_listen {
         metrics_endpoint::serve(addr, None).await?;
@@ -20,13 +26,14 @@ pub(crate) async fn keycore(dir: &Path, a: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", a.listen))?;
     let local = listener.local_addr()?;
     tracing::info!(%local, region = %s.core.location().region, "key core serving");
-    eprintln!("lakeseal key core listening on {local}");
+    eprintln!("lakeseal key core listening on {scheme}://{local}");
     let server = lakeseal_keycore_server::Server::new(s.core, config);
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let credentials = match &a.credentials_listen {
-        Some(addr) => {
-            Some(credentials_endpoint(&server, addr, a.credentials_allow_remote, stopped).await?)
-        }
+        Some(addr) => Some(
+            credentials_endpoint(&server, addr, scheme, a.credentials_allow_remote, stopped)
+                .await?,
+        ),
         None => None,
     };
     server.serve(listener, crate::shutdown_signal()).await?;
@@ -54,6 +61,7 @@ pub(crate) fn server_config(
 async fn credentials_endpoint(
     server: &lakeseal_keycore_server::Server,
     addr: &str,
+    scheme: &str,
     allow_remote: bool,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
@@ -72,7 +80,7 @@ async fn credentials_endpoint(
              serves this host only unless --credentials-allow-remote"
         );
     };
-    eprintln!("lakeseal credentials endpoint at http://{local}{CREDENTIALS_PATH}");
+    eprintln!("lakeseal credentials endpoint at {scheme}://{local}{CREDENTIALS_PATH}");
     let server = server.clone();
     Ok(tokio::spawn(async move {
         server

@@ -34,6 +34,7 @@ mod in_process;
 mod query;
 mod remote;
 mod retry;
+mod tls;
 
 use std::future::Future;
 
@@ -49,6 +50,7 @@ pub use crate::in_process::InProcess;
 pub use crate::query::xml_to_json;
 pub use crate::remote::{Remote, RemoteCredentials};
 pub use crate::retry::{Resilient, RetryPolicy};
+pub use crate::tls::TrustRoots;
 
 /// A fresh data key and its wrapped form.
 #[derive(Debug)]

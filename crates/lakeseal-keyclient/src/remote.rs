@@ -1,5 +1,5 @@
 //! [`Remote`]: a key service over the AWS KMS JSON 1.1 protocol, signed with SigV4 by the AWS
-//! SDK's own signer (`aws-sigv4`), over keep-alive HTTP connections.
+//! SDK's own signer (`aws-sigv4`), over keep-alive HTTPS (or, asked for, HTTP) connections.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -9,7 +9,6 @@ use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use lakeseal_envelope::{DataKey, EncryptionContext, SecretBytes};
 use lakeseal_kms_types::decrypt::{DecryptRequest, DecryptResponse};
@@ -19,6 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::credentials::{CredentialSource, Credentials};
+use crate::tls::{Connector, TrustRoots};
 use crate::{Error, KeyService, NewDataKey, Result, data_key};
 
 /// The error names of a request signed with expired temporary credentials: the JSON
@@ -84,43 +84,72 @@ impl RemoteCredentials {
     }
 }
 
-/// The key core (or any AWS KMS endpoint speaking plain HTTP) as a [`KeyService`].
+/// The key core (or any AWS KMS endpoint) as a [`KeyService`].
 #[derive(Debug, Clone)]
 pub struct Remote {
     endpoint: String,
     host: String,
     region: String,
     credentials: Credentials,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<Connector, Full<Bytes>>,
     timeout: Duration,
 }
 
 impl Remote {
-    /// A client of `endpoint` (`http://host:port`) in `region`, signing with credentials from
-    /// `credentials` (renewed as they near expiry). Requests time out after 10 s.
+    /// A client of `endpoint` (`https://host:port`, verified against the system's roots, or
+    /// `http://host:port`) in `region`, signing with credentials from `credentials` (renewed as
+    /// they near expiry). Requests time out after 10 s.
     pub fn new(
         endpoint: &str,
         region: &str,
         credentials: impl Into<CredentialSource>,
     ) -> Result<Self> {
+        Self::with_roots(endpoint, region, credentials, &TrustRoots::System)
+    }
+
+    /// As [`Remote::new`], trusting `roots` for `https://`: for the key service, for the STS
+    /// an assumed role is asked of, and for a credentials endpoint alike.
+    pub fn with_roots(
+        endpoint: &str,
+        region: &str,
+        credentials: impl Into<CredentialSource>,
+        roots: &TrustRoots,
+    ) -> Result<Self> {
+        Self::with_connector(
+            endpoint,
+            region,
+            credentials.into(),
+            crate::tls::connector(roots)?,
+        )
+    }
+
+    pub(crate) fn with_connector(
+        endpoint: &str,
+        region: &str,
+        credentials: CredentialSource,
+        connector: Connector,
+    ) -> Result<Self> {
         let uri: http::Uri = endpoint
             .parse()
             .map_err(|e| Error::Protocol(format!("endpoint {endpoint:?}: {e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(Error::Protocol(format!(
-                "endpoint {endpoint:?}: only http:// endpoints are supported so far"
-            )));
-        }
+        let scheme = match uri.scheme_str() {
+            Some(scheme @ ("https" | "http")) => scheme,
+            _ => {
+                return Err(Error::Protocol(format!(
+                    "endpoint {endpoint:?}: an https:// (or http://) URL is expected"
+                )));
+            }
+        };
         let host = uri
             .authority()
             .ok_or_else(|| Error::Protocol(format!("endpoint {endpoint:?} has no host")))?
             .to_string();
         Ok(Self {
-            endpoint: format!("http://{host}/"),
+            endpoint: format!("{scheme}://{host}/"),
             host,
             region: region.to_owned(),
-            credentials: Credentials::new(credentials.into())?,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            credentials: Credentials::new(credentials, connector.clone())?,
+            client: Client::builder(TokioExecutor::new()).build(connector),
             timeout: Duration::from_secs(10),
         })
     }
@@ -274,7 +303,7 @@ impl Remote {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| Error::Unavailable(e.to_string()))?;
+                .map_err(|e| crate::tls::request_failed(&self.endpoint, &e))?;
             let status = response.status();
             let bytes = response
                 .into_body()

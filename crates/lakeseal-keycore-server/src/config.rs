@@ -240,6 +240,8 @@ impl ServerConfig {
                 ),
                 control: limit(r.control_per_second, r.control_burst, defaults.control),
             },
+            // Certificates are files beside the data, named on the command line.
+            tls: None,
         })
     }
 }

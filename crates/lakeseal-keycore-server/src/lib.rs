@@ -35,6 +35,7 @@ mod listen;
 mod refusals;
 mod secrets;
 mod sts;
+mod tls;
 mod xml;
 
 use std::future::Future;
@@ -59,6 +60,9 @@ pub use crate::limits::{Limit, RateLimits};
 pub use crate::listen::ConnectionLimits;
 use crate::refusals::Refusals;
 pub use crate::refusals::{RefusalAudit, SUMMARY_OPERATION};
+pub use crate::tls::{
+    ISSUED_VALIDITY_DAYS, IssuedCertificates, TlsError, TlsIdentity, issue_private_ca,
+};
 
 /// The largest request body accepted, in bytes.
 /// 128 KiB: a Secrets Manager value may be 64 KiB of binary, sent as base64.
@@ -87,6 +91,9 @@ pub struct ServerConfig {
     /// When the audit trail's anomaly alerts fire: like `min_session_seconds`, the engine's
     /// ([`lakeseal_keycore::Options::alerts`]).
     pub alerts: lakeseal_keycore::audit::alerts::AlertThresholds,
+    /// TLS on both listeners; `None`: plain HTTP, which whoever starts the server asks for by
+    /// name (`keycore serve --insecure-http`).
+    pub tls: Option<TlsIdentity>,
 }
 
 impl Default for ServerConfig {
@@ -99,6 +106,7 @@ impl Default for ServerConfig {
             scheduler_tick: DEFAULT_SCHEDULER_TICK,
             min_session_seconds: lakeseal_keycore::iam::MIN_SESSION_SECONDS,
             alerts: Default::default(),
+            tls: None,
         }
     }
 }
@@ -166,6 +174,7 @@ impl Server {
             listener,
             self.router(),
             self.inner.config.connections,
+            self.inner.config.tls.as_ref(),
             shutdown,
         )
         .await;
@@ -190,6 +199,7 @@ impl Server {
             listener,
             credentials::router(self.inner.clone(), access),
             self.inner.config.connections,
+            self.inner.config.tls.as_ref(),
             shutdown,
         )
         .await

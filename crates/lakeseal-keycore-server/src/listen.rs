@@ -1,6 +1,6 @@
-//! The accept loop: HTTP/1.1 connections with a cap on how many are open, a deadline for each
-//! request's headers (which also closes a connection left idle), and a bounded graceful
-//! shutdown.
+//! The accept loop: HTTP/1.1 connections, over TLS when the server has an identity, with a cap
+//! on how many are open, a deadline for the TLS handshake and for each request's headers (which
+//! also closes a connection left idle), and a bounded graceful shutdown.
 //!
 //! Written over hyper rather than `axum::serve` because that offers neither a header deadline
 //! nor a shutdown deadline: one client holding a half-sent request kept the server from exiting
@@ -15,10 +15,13 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+
+use crate::tls::TlsIdentity;
 
 /// Connection limits and deadlines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +29,8 @@ pub struct ConnectionLimits {
     /// At most this many connections are open at once; more wait in the listen backlog.
     pub max_connections: usize,
     /// A request's headers must arrive within this time of the connection being ready for
-    /// them: a connection idle that long between requests is closed too.
+    /// them: a connection idle that long between requests is closed too. The TLS handshake,
+    /// when there is one, must finish within this time of the connection being accepted.
     pub header_timeout: Duration,
     /// A request's body must arrive within this time of its headers.
     pub body_timeout: Duration,
@@ -46,14 +50,17 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets the
-/// requests in flight finish for at most `limits.shutdown_grace`, and returns.
+/// Serves `router` on `listener` (over TLS with `tls`) until `shutdown` completes; then stops
+/// accepting, lets the requests in flight finish for at most `limits.shutdown_grace`, and
+/// returns.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    tls: Option<&TlsIdentity>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let tls = tls.map(TlsIdentity::acceptor);
     let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -92,9 +99,28 @@ pub(crate) async fn serve(
                 Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|e| match e {}))
             }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
         connections.spawn(async move {
-            if let Err(e) = connection.await {
+            let served = match tls {
+                None => serve_connection(&http, watcher, stream, service).await,
+                Some(tls) => {
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(&http, watcher, stream, service).await,
+                        Ok(Err(e)) => {
+                            // Not TLS, a client that does not trust the certificate, no common
+                            // protocol version: refused before any request.
+                            count_connection_error("tls");
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            count_connection_error("timeout");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = served {
                 // Headers over hyper's size limit (431), too slow (timeout), or a broken
                 // connection: refused before they reached a handler, so counted here.
                 let kind = if e.is_parse_too_large() {
@@ -106,8 +132,7 @@ pub(crate) async fn serve(
                 } else {
                     "other"
                 };
-                metrics::counter!("lakeseal_keycore_connection_errors_total", "kind" => kind)
-                    .increment(1);
+                count_connection_error(kind);
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);
@@ -126,4 +151,27 @@ pub(crate) async fn serve(
     }
     connections.shutdown().await;
     Ok(())
+}
+
+/// One connection's requests, until it closes or the shutdown `watcher` ends it.
+async fn serve_connection<S>(
+    http: &hyper::server::conn::http1::Builder,
+    watcher: Watcher,
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    service: S,
+) -> hyper::Result<()>
+where
+    S: hyper::service::HttpService<Incoming> + Send,
+    S::Future: Send,
+    S::ResBody: Send + 'static,
+    <S::ResBody as hyper::body::Body>::Data: Send,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    watcher
+        .watch(http.serve_connection(TokioIo::new(stream), service))
+        .await
+}
+
+fn count_connection_error(kind: &'static str) {
+    metrics::counter!("lakeseal_keycore_connection_errors_total", "kind" => kind).increment(1);
 }

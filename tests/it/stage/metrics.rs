@@ -1,5 +1,5 @@
 //! The stage's and the key core's metrics move with the records; the shipped scenario runs as
-//! shipped.
+//! shipped. The key core here serves TLS under the private CA `keycore init` made.
 
 use super::*;
 
@@ -24,9 +24,16 @@ async fn the_stage_and_the_key_core_export_metrics_that_move_with_the_records() 
         .spawn()
         .unwrap();
     wait_port(kc_port);
+    let ca_file = data.join("tls/ca.pem");
     let config = std::fs::read_to_string(&p.config)
         .unwrap()
-        .replace(&p.kc.endpoint, &format!("http://127.0.0.1:{kc_port}"))
+        .replace(
+            &format!("endpoint = \"{}\"", p.kc.endpoint),
+            &format!(
+                "endpoint = \"https://127.0.0.1:{kc_port}\"\nca_file = \"{}\"",
+                ca_file.display()
+            ),
+        )
         .replace(
             &p.kc.credentials.display().to_string(),
             &data.join("admin-credentials").display().to_string(),

@@ -555,9 +555,20 @@ pub(crate) fn lakeseal_at(data: &Path, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-/// A key core made as an operator makes one: `keycore init`, a key, `alias/telemetry`.
+/// A key core made as an operator makes one: `keycore init` (with a private CA and a server
+/// certificate for 127.0.0.1 in `tls/`), a key, `alias/telemetry`.
 fn init_keycore(data: &Path) {
-    lakeseal_at(data, &["keycore", "init", "--region", REGION]);
+    lakeseal_at(
+        data,
+        &[
+            "keycore",
+            "init",
+            "--region",
+            REGION,
+            "--tls-name",
+            "127.0.0.1",
+        ],
+    );
     let created: serde_json::Value =
         serde_json::from_slice(&lakeseal_at(data, &["key", "create"])).unwrap();
     let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap();

@@ -35,6 +35,10 @@ pub(crate) struct Cli {
         env = "LAKESEAL_LOG_FORMAT"
     )]
     pub(crate) log_format: LogFormat,
+    /// The PEM file of the CA that signed a remote key core's certificate (its tls/ca.pem),
+    /// for commands given an https:// endpoint; default the system's roots.
+    #[arg(long, global = true, env = "AWS_CA_BUNDLE")]
+    pub(crate) ca_file: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -199,7 +203,7 @@ pub(crate) struct KeySource {
     /// Use the [keycore] section of this stage.toml.
     #[arg(long, conflicts_with = "endpoint")]
     pub(crate) config: Option<PathBuf>,
-    /// A key core (or KMS) endpoint, http://host:port.
+    /// A key core (or KMS) endpoint, https://host:port (its CA: --ca-file).
     #[arg(long, requires = "region")]
     pub(crate) endpoint: Option<String>,
     /// The region to sign for.
@@ -243,6 +247,17 @@ pub(crate) struct ServeArgs {
     /// sidecar network). Forwarded requests are refused all the same.
     #[arg(long, requires = "credentials_listen")]
     pub(crate) credentials_allow_remote: bool,
+    /// The server's certificate chain (PEM) for TLS on both listeners; default
+    /// DATA_DIR/tls/server.pem, which `keycore init --tls-name` writes.
+    #[arg(long, requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The server's private key (PEM), with --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Serve plain HTTP instead of TLS: on loopback addresses only, for a key core and its
+    /// callers on one host.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub(crate) insecure_http: bool,
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +271,10 @@ pub(crate) struct InitArgs {
     /// The ARN partition.
     #[arg(long, default_value = "aws")]
     pub(crate) partition: String,
+    /// Make a private CA and, under it, the server's TLS certificate for this DNS name or IP
+    /// address (repeat for more) in DATA_DIR/tls; clients verify with DATA_DIR/tls/ca.pem.
+    #[arg(long = "tls-name", value_name = "NAME")]
+    pub(crate) tls_names: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,16 +9,16 @@ use aws_credential_types::Credentials as AwsCredentials;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use lakeseal_envelope::SecretBytes;
 use serde::Deserialize;
 
 use super::{Current, renew_at};
+use crate::tls::Connector;
 use crate::{Error, Result};
 
 /// One `GET` of the endpoint with the token `token_file` holds.
 pub(super) async fn fetch(
-    http: &Client<HttpConnector, Empty<Bytes>>,
+    http: &Client<Connector, Empty<Bytes>>,
     uri: &str,
     token_file: &Path,
 ) -> Result<Current> {
@@ -46,7 +46,7 @@ pub(super) async fn fetch(
     let response = http
         .request(request)
         .await
-        .map_err(|e| Error::Unavailable(format!("credentials endpoint {uri}: {e}")))?;
+        .map_err(|e| crate::tls::request_failed(&format!("credentials endpoint {uri}"), &e))?;
     let status = response.status();
     let body = response
         .into_body()

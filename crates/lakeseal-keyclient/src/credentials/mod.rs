@@ -22,11 +22,11 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use lakeseal_envelope::SecretBytes;
 
 use self::assume_role::AssumedRole;
+use crate::tls::Connector;
 use crate::{Error, RemoteCredentials, Result};
 
 mod assume_role;
@@ -137,7 +137,7 @@ struct Inner {
     current: Mutex<Option<Current>>,
     /// One fetch at a time; the others wait for its result.
     fetching: tokio::sync::Mutex<()>,
-    http: Client<HttpConnector, Empty<Bytes>>,
+    http: Client<Connector, Empty<Bytes>>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -149,9 +149,10 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// Credentials from `source`; fixed ones are checked now, the others at first use.
-    pub fn new(source: CredentialSource) -> Result<Self> {
-        let source = Source::new(source)?;
+    /// Credentials from `source`; fixed ones are checked now, the others at first use. An
+    /// endpoint it names (STS, the credentials endpoint) is reached through `connector`.
+    pub(crate) fn new(source: CredentialSource, connector: Connector) -> Result<Self> {
+        let source = Source::new(source, &connector)?;
         let current = match &source {
             Source::Static(c) => Some(fixed(c)?),
             _ => None,
@@ -161,7 +162,7 @@ impl Credentials {
                 source,
                 current: Mutex::new(current),
                 fetching: tokio::sync::Mutex::new(()),
-                http: Client::builder(TokioExecutor::new()).build_http(),
+                http: Client::builder(TokioExecutor::new()).build(connector),
             }),
         })
     }
@@ -300,7 +301,7 @@ enum Source {
 }
 
 impl Source {
-    fn new(source: CredentialSource) -> Result<Self> {
+    fn new(source: CredentialSource, connector: &Connector) -> Result<Self> {
         Ok(match source {
             CredentialSource::Static(c) => Source::Static(c),
             CredentialSource::File { path, profile } => Source::File { path, profile },
@@ -315,7 +316,7 @@ impl Source {
                 session_name,
                 duration_seconds,
             } => Source::AssumeRole(Box::new(AssumedRole {
-                sts: crate::Remote::new(&endpoint, &region, *source)?,
+                sts: crate::Remote::with_connector(&endpoint, &region, *source, connector.clone())?,
                 region,
                 role_arn,
                 session_name,
@@ -395,10 +396,13 @@ mod tests {
             "[p]\naws_access_key_id = KEPTKEY\naws_secret_access_key = s3cr3t\n",
         )
         .unwrap();
-        let credentials = Credentials::new(CredentialSource::File {
-            path: path.clone(),
-            profile: "p".into(),
-        })
+        let credentials = Credentials::new(
+            CredentialSource::File {
+                path: path.clone(),
+                profile: "p".into(),
+            },
+            crate::tls::connector(&crate::TrustRoots::System).unwrap(),
+        )
         .unwrap();
         credentials.identity().await.unwrap();
         std::fs::remove_file(&path).unwrap();
@@ -416,10 +420,13 @@ mod tests {
             "KEPTKEY"
         );
         // Never fetched at all: the error itself.
-        let never = Credentials::new(CredentialSource::File {
-            path,
-            profile: "p".into(),
-        })
+        let never = Credentials::new(
+            CredentialSource::File {
+                path,
+                profile: "p".into(),
+            },
+            crate::tls::connector(&crate::TrustRoots::System).unwrap(),
+        )
         .unwrap();
         assert!(never.identity().await.is_err());
     }
@@ -436,10 +443,13 @@ mod tests {
             .unwrap()
         };
         write("FIRSTKEY");
-        let credentials = Credentials::new(CredentialSource::File {
-            path: path.clone(),
-            profile: "p".into(),
-        })
+        let credentials = Credentials::new(
+            CredentialSource::File {
+                path: path.clone(),
+                profile: "p".into(),
+            },
+            crate::tls::connector(&crate::TrustRoots::System).unwrap(),
+        )
         .unwrap();
         let id = |i: &Identity| {
             i.data::<AwsCredentials>()

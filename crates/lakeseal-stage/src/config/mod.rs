@@ -72,10 +72,13 @@ pub enum KeycoreConfig {
     },
     /// Over the AWS KMS protocol.
     Remote {
-        /// `http://host:port`.
+        /// `https://host:port` (or, to a key core serving plain HTTP, `http://`).
         endpoint: String,
         /// The region to sign for.
         region: String,
+        /// The CA file the key core's certificate is verified against; `None`: the system's
+        /// roots.
+        ca_file: Option<PathBuf>,
         /// Where the stage's credentials come from.
         credentials: CredentialsConfig,
         /// A role to assume with those credentials; the stage then calls as the role.
@@ -271,6 +274,7 @@ impl StageConfig {
             }
             (None, Some(endpoint)) => KeycoreConfig::Remote {
                 endpoint,
+                ca_file: k.ca_file,
                 region: k
                     .region
                     .ok_or_else(|| field("keycore.region", "is required with endpoint"))?,

@@ -146,13 +146,17 @@ pub(super) struct RawKeycore {
     pub(super) data_dir: Option<PathBuf>,
     /// Embedded, required there: the IAM user of the key core's account the stage calls as.
     pub(super) user: Option<String>,
-    /// Remote: the key core's (or a KMS's) URL, `http://host:port`.
+    /// Remote: the key core's (or a KMS's) URL, `https://host:port`.
     pub(super) endpoint: Option<String>,
+    /// Remote: the PEM file of the CA that signed the key core's certificate (its
+    /// `tls/ca.pem`); default the system's roots. Also verifies the credentials endpoint.
+    pub(super) ca_file: Option<PathBuf>,
     /// Remote, required there: the region to sign requests for.
     pub(super) region: Option<String>,
     /// Remote: an AWS credentials file (read again when it changes).
     pub(super) credentials_file: Option<PathBuf>,
-    /// Remote: a container-credentials endpoint instead, `http://127.0.0.1:PORT/v1/credentials`.
+    /// Remote: a container-credentials endpoint instead,
+    /// `https://127.0.0.1:PORT/v1/credentials`.
     /// Neither this nor `credentials_file`: the endpoint `AWS_CONTAINER_CREDENTIALS_FULL_URI`
     /// names.
     pub(super) container_credentials_uri: Option<String>,

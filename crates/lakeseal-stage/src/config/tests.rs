@@ -112,9 +112,18 @@ fn a_remote_key_core_takes_a_file_an_endpoint_or_the_environment_and_a_role() {
         KeycoreConfig::Remote {
             credentials: CredentialsConfig::Environment,
             assume_role: None,
+            ca_file: None,
             ..
         }
     ));
+    let c = remote("ca_file = \"/etc/lakeseal/ca.pem\"").unwrap();
+    let KeycoreConfig::Remote { ca_file, .. } = c.keycore else {
+        panic!("{:?}", c.keycore);
+    };
+    assert_eq!(
+        ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/lakeseal/ca.pem"))
+    );
     let c = remote("credentials_file = \"/etc/creds\"\nrole_arn = \"arn:aws:iam::1:role/stage\"")
         .unwrap();
     let KeycoreConfig::Remote {
