@@ -147,6 +147,40 @@ async fn the_credentials_endpoint_serves_role_credentials_over_tls() {
     );
 }
 
+/// A client that opens a connection and never starts the handshake holds it for the header
+/// deadline at most, and meanwhile others are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_handshake_is_cut_off_at_the_header_deadline() {
+    use std::io::Read;
+    let config = lakeseal_keycore_server::ServerConfig {
+        connections: lakeseal_keycore_server::ConnectionLimits {
+            header_timeout: std::time::Duration::from_secs(1),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let kc = RunningKeyCore::start_tls_with(config).await;
+    let address = kc.endpoint.trim_start_matches("https://").to_owned();
+    let stalled = tokio::task::spawn_blocking(move || {
+        let mut silent = std::net::TcpStream::connect(address).unwrap();
+        // A generous bound: the server closes at 1 s; a read that outlives 30 s is the failure.
+        silent
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let read = silent.read(&mut [0; 64]);
+        (read.map_err(|e| e.kind()), started.elapsed())
+    });
+    let key = key(&kc).await;
+    let served = remote(&kc, TrustRoots::CaFile(kc.ca_file.clone().unwrap()))
+        .generate_data_key(&key, &EncryptionContext::from_iter([("table", "t")]))
+        .await;
+    assert!(served.is_ok(), "{served:?}");
+    let (read, after) = stalled.await.unwrap();
+    assert_eq!(read, Ok(0), "the server closed the connection");
+    assert!(after < std::time::Duration::from_secs(10), "{after:?}");
+}
+
 fn lakeseal_in(data: &Path, args: &[&str]) -> std::process::Output {
     Command::new(lakeseal())
         .arg("--data-dir")

@@ -46,7 +46,12 @@ impl RunningKeyCore {
 
     /// Serves HTTPS under a private CA made for the test ([`RunningKeyCore::ca_file`]).
     pub async fn start_tls() -> Self {
-        Self::start_full(ServerConfig::default(), Arc::new(SystemClock), true).await
+        Self::start_tls_with(ServerConfig::default()).await
+    }
+
+    /// As [`RunningKeyCore::start_tls`], with `config`.
+    pub async fn start_tls_with(config: ServerConfig) -> Self {
+        Self::start_full(config, Arc::new(SystemClock), true).await
     }
 
     async fn start_full(mut config: ServerConfig, clock: Arc<dyn Clock>, tls: bool) -> Self {
