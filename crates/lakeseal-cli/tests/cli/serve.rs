@@ -15,14 +15,26 @@ fn serves_until_sigterm_then_exits_cleanly() {
     let mut server = Command::new(env!("CARGO_BIN_EXE_lakeseal"))
         .arg("--data-dir")
         .arg(&dir)
-        .args(["keycore", "serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "keycore",
+            "serve",
+            "--insecure-http",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(server.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let addr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_start_matches("http://")
+        .to_owned();
     assert!(line.contains("listening on"), "{line}");
 
     // An unsigned request is answered (refused) in the protocol's own terms.
