@@ -420,8 +420,8 @@ mod tests {
         assert!(!printed.contains("token-token-token"), "{printed}");
     }
 
-    #[test]
-    fn only_plain_http_endpoints_for_now() {
+    #[tokio::test]
+    async fn endpoints_are_https_or_http_urls() {
         let creds = || RemoteCredentials {
             access_key_id: "AKIDEXAMPLE".into(),
             secret_access_key: SecretBytes::from(&b"s"[..]),
@@ -431,8 +431,17 @@ mod tests {
             Err(Error::Protocol(why)) => why,
             other => panic!("{endpoint}: {other:?}"),
         };
-        let why = refusal("https://kms.eu-west-1.amazonaws.com");
-        assert!(why.contains("only http://"), "{why}");
+        for endpoint in [
+            "https://kms.eu-west-1.amazonaws.com",
+            "http://127.0.0.1:7070",
+        ] {
+            assert!(
+                Remote::new(endpoint, "eu-west-1", creds()).is_ok(),
+                "{endpoint}"
+            );
+        }
+        let why = refusal("ftp://127.0.0.1:7070");
+        assert!(why.contains("https://"), "{why}");
         let why = refusal("not a url");
         assert!(why.contains("\"not a url\""), "{why}");
     }
