@@ -175,8 +175,11 @@ async fn simulated_telemetry_flows_through_the_shipped_scenario() {
     let credentials_uri = p.kc.serve_credentials().await;
     let config = shipped
         .replace("127.0.0.1:9092", &p.broker.bootstrap)
-        .replace("http://127.0.0.1:7070", &p.kc.endpoint)
-        .replace("http://127.0.0.1:7071/v1/credentials", &credentials_uri)
+        // This harness's key core speaks plain HTTP on loopback; the shipped TLS settings run
+        // in scripts/demo.sh and in the metrics test above.
+        .replace("https://127.0.0.1:7070", &p.kc.endpoint)
+        .replace("https://127.0.0.1:7071/v1/credentials", &credentials_uri)
+        .replace("ca_file = \"./ca.pem\"", "")
         .replace("./stage.token", token_file.to_str().unwrap())
         .replace("file://./lake", &format!("file://{}", p.lake().display()))
         .replace("max_age_seconds = 10", "max_age_seconds = 1");
