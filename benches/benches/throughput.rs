@@ -329,6 +329,7 @@ fn stage(bootstrap: &str, kafka: &str, n: u64, encrypted: bool) -> serde_json::V
         keys,
         runtime.handle().clone(),
         lakeseal_stage::health::Health::default(),
+        lakeseal_stage::kafka_secrets::KafkaSecrets::none(),
     )
     .unwrap();
     if !encrypted {

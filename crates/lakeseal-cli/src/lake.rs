@@ -12,6 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lakeseal_stage::config::{CredentialsConfig, KeycoreConfig, StageConfig};
 use lakeseal_stage::health::Health;
+use lakeseal_stage::kafka_secrets::KafkaSecrets;
 use lakeseal_stage::keys::{self, KeyClient};
 use lakeseal_stage::lake::{Lake, LakeFile, Location, S3Location};
 use lakeseal_stage::run::Stage;
@@ -37,7 +38,15 @@ pub(crate) async fn run_stage(config: &Path, health: Health) -> anyhow::Result<E
         keys::STAGE_RETRIES,
     );
     keys::check_key(&config, &keys).await?;
-    let stage = Stage::new(config, keys, tokio::runtime::Handle::current(), health)?;
+    let secrets =
+        KafkaSecrets::resolve(&config.kafka, keys.service().clone(), config.secret_refresh).await?;
+    let stage = Stage::new(
+        config,
+        keys,
+        tokio::runtime::Handle::current(),
+        health,
+        secrets,
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let mut worker = tokio::task::spawn_blocking(move || stage.run(&flag));

@@ -39,6 +39,7 @@ use lakeseal_keycore::ops::rotation::{EnableKeyRotationRequest, ListKeyRotations
 use lakeseal_keycore::ops::tags::{TagResourceRequest, UntagResourceRequest};
 use lakeseal_keycore::rotation::Rotators;
 use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
+use lakeseal_rotator_kafka::KafkaScramUser;
 use lakeseal_rotator_postgres::PostgresAlternatingUsers;
 use serde::Serialize;
 use serde_json::json;
@@ -228,7 +229,9 @@ pub(crate) fn open_with(
     config: &lakeseal_keycore_server::ServerConfig,
 ) -> anyhow::Result<Session> {
     let options = Options {
-        rotators: Rotators::builtin().with(std::sync::Arc::new(PostgresAlternatingUsers)),
+        rotators: Rotators::builtin()
+            .with(std::sync::Arc::new(PostgresAlternatingUsers))
+            .with(std::sync::Arc::new(KafkaScramUser)),
         min_session_seconds: config.min_session_seconds,
         alerts: config.alerts,
         ..Options::default()

@@ -47,3 +47,21 @@ impl KeyService for Either {
         }
     }
 }
+
+impl crate::SecretReader for Either {
+    async fn current_version(&self, secret_id: &str) -> Result<String> {
+        match self {
+            #[cfg(feature = "in-process")]
+            Either::InProcess(s) => s.current_version(secret_id).await,
+            Either::Remote(s) => s.current_version(secret_id).await,
+        }
+    }
+
+    async fn current_value(&self, secret_id: &str) -> Result<crate::CurrentSecret> {
+        match self {
+            #[cfg(feature = "in-process")]
+            Either::InProcess(s) => s.current_value(secret_id).await,
+            Either::Remote(s) => s.current_value(secret_id).await,
+        }
+    }
+}

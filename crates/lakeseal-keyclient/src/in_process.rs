@@ -72,3 +72,25 @@ impl KeyService for InProcess {
             .map_err(from_core)
     }
 }
+
+impl crate::SecretReader for InProcess {
+    async fn current_version(&self, secret_id: &str) -> Result<String> {
+        let ctx = RequestContext::local("lakeseal-keyclient");
+        let answer = self
+            .core
+            .describe_secret(&self.who, &ctx, crate::secrets::describe_request(secret_id))
+            .await
+            .map_err(from_core)?;
+        crate::secrets::current_of(secret_id, answer)
+    }
+
+    async fn current_value(&self, secret_id: &str) -> Result<crate::CurrentSecret> {
+        let ctx = RequestContext::local("lakeseal-keyclient");
+        let answer = self
+            .core
+            .get_secret_value(&self.who, &ctx, crate::secrets::value_request(secret_id))
+            .await
+            .map_err(from_core)?;
+        crate::secrets::value_of(secret_id, answer)
+    }
+}

@@ -11,6 +11,7 @@
 //!   checkpoint window makes one key-core call; concurrent misses share it (single flight), and an
 //!   entry is also capped by uses, bytes and age. A dropped entry zeroizes its key.
 //! * [`Either`]: whichever of the two a configuration file picks.
+//! * [`SecretReader`]: a secret's current version and value, for `secret://` references.
 //!
 //! ```
 //! # async fn run(keys: impl lakeseal_keyclient::KeyService) -> Result<(), lakeseal_keyclient::Error> {
@@ -34,6 +35,7 @@ mod in_process;
 mod query;
 mod remote;
 mod retry;
+mod secrets;
 mod tls;
 
 use std::future::Future;
@@ -50,6 +52,7 @@ pub use crate::in_process::InProcess;
 pub use crate::query::xml_to_json;
 pub use crate::remote::{Remote, RemoteCredentials};
 pub use crate::retry::{Resilient, RetryPolicy};
+pub use crate::secrets::{CURRENT, CurrentSecret, SecretReader};
 pub use crate::tls::TrustRoots;
 
 /// A fresh data key and its wrapped form.
@@ -160,5 +163,33 @@ pub trait KeyService: Send + Sync {
         context: &EncryptionContext,
     ) -> impl Future<Output = Result<()>> + Send {
         async move { self.generate_data_key(key_id, context).await.map(drop) }
+    }
+}
+
+/// A shared key service (the stage's data path and its `secret://` refresher share one rate
+/// limit).
+impl<K: KeyService> KeyService for std::sync::Arc<K> {
+    fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<NewDataKey>> + Send {
+        K::generate_data_key(self, key_id, context)
+    }
+
+    fn decrypt(
+        &self,
+        wrapped: &[u8],
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<DataKey>> + Send {
+        K::decrypt(self, wrapped, context)
+    }
+
+    fn check_key(
+        &self,
+        key_id: &str,
+        context: &EncryptionContext,
+    ) -> impl Future<Output = Result<()>> + Send {
+        K::check_key(self, key_id, context)
     }
 }

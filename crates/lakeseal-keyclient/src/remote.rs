@@ -401,6 +401,25 @@ impl KeyService for Remote {
     }
 }
 
+impl crate::SecretReader for Remote {
+    async fn current_version(&self, secret_id: &str) -> Result<String> {
+        let answer = self
+            .secrets(
+                "DescribeSecret",
+                &crate::secrets::describe_request(secret_id),
+            )
+            .await?;
+        crate::secrets::current_of(secret_id, answer)
+    }
+
+    async fn current_value(&self, secret_id: &str) -> Result<crate::CurrentSecret> {
+        let answer = self
+            .secrets("GetSecretValue", &crate::secrets::value_request(secret_id))
+            .await?;
+        crate::secrets::value_of(secret_id, answer)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

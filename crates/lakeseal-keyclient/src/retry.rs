@@ -43,7 +43,7 @@ pub struct Resilient<K> {
     policy: RetryPolicy,
 }
 
-impl<K: KeyService> Resilient<K> {
+impl<K> Resilient<K> {
     /// `inner`, called at most `per_second` times a second (with bursts of `burst`).
     pub fn new(inner: K, per_second: NonZeroU32, burst: NonZeroU32, policy: RetryPolicy) -> Self {
         Self {
@@ -101,6 +101,18 @@ impl<K: KeyService> Resilient<K> {
             tracing::warn!(operation, attempt, ?wait, error = %error, "key service call failed; retrying");
             tokio::time::sleep(wait).await;
         }
+    }
+}
+
+impl<K: crate::SecretReader> crate::SecretReader for Resilient<K> {
+    async fn current_version(&self, secret_id: &str) -> Result<String> {
+        self.run("DescribeSecret", || self.inner.current_version(secret_id))
+            .await
+    }
+
+    async fn current_value(&self, secret_id: &str) -> Result<crate::CurrentSecret> {
+        self.run("GetSecretValue", || self.inner.current_value(secret_id))
+            .await
     }
 }
 

@@ -5,10 +5,17 @@
 //! librdkafka retries everything itself, forever: left alone, a stage that cannot authenticate,
 //! trust the broker's certificate or decompress a topic's batches logs a warning twice a second
 //! and consumes nothing, which from outside looks like an empty topic.
+//!
+//! One exception: SASL credentials that come from `secret://` references may be mid-rotation —
+//! the broker takes the new password a moment before the key core makes it current — so a
+//! refused login wakes the `secret://` refresher and is retried, and stops the stage only when
+//! the refusals have lasted [`MANAGED_LOGIN_PATIENCE`].
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use tokio::sync::Notify;
 
 use crate::Error;
 use crate::health::Health;
@@ -87,6 +94,27 @@ pub(crate) fn classify(error: &KafkaError, reason: &str, topics: &[String]) -> V
     }
 }
 
+/// How long the broker may refuse SASL credentials from `secret://` before the stage stops: the
+/// refresher checks for a new version at once and a rotation makes its password current within
+/// moments, so a refusal that lasts this long is a wrong secret, not a rotation.
+pub(crate) const MANAGED_LOGIN_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Whether `error` is the broker refusing the stage's login.
+fn is_login_refusal(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(C::Authentication | C::SaslAuthenticationFailed)
+    )
+}
+
+/// A run of refused logins: none more than the patience apart.
+#[derive(Debug, Clone, Copy)]
+struct Refusals {
+    first: Instant,
+    last: Instant,
+}
+
 /// Which of the stage's clients met an error.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Client {
@@ -101,15 +129,58 @@ pub(crate) struct Trouble {
     fatal: Mutex<Option<Error>>,
     health: Health,
     topics: Vec<String>,
+    /// Set when the SASL credentials come from `secret://`: woken at a refused login.
+    managed_login: Option<Arc<Notify>>,
+    refusals: Mutex<Option<Refusals>>,
 }
 
 impl Trouble {
-    pub(crate) fn new(health: Health, topics: Vec<String>) -> Self {
+    /// `managed_login`: the `secret://` refresher's wake-up, when the SASL credentials are its.
+    pub(crate) fn new(
+        health: Health,
+        topics: Vec<String>,
+        managed_login: Option<Arc<Notify>>,
+    ) -> Self {
         Self {
             fatal: Mutex::new(None),
             health,
             topics,
+            managed_login,
+            refusals: Mutex::new(None),
         }
+    }
+
+    /// New SASL credentials are in use: earlier refusals no longer count.
+    pub(crate) fn credentials_changed(&self) {
+        *self.refusals.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// For a refused login at `now` with credentials from `secret://`: whether to wait for the
+    /// refresher (which is woken) rather than stop.
+    fn awaits_rotation(&self, error: &KafkaError, now: Instant) -> bool {
+        let Some(refresher) = &self.managed_login else {
+            return false;
+        };
+        if !is_login_refusal(error) {
+            return false;
+        }
+        let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
+        let run = match *refusals {
+            Some(run) if now.duration_since(run.last) < MANAGED_LOGIN_PATIENCE => Refusals {
+                first: run.first,
+                last: now,
+            },
+            _ => Refusals {
+                first: now,
+                last: now,
+            },
+        };
+        *refusals = Some(run);
+        if now.duration_since(run.first) >= MANAGED_LOGIN_PATIENCE {
+            return false;
+        }
+        refresher.notify_one();
+        true
     }
 
     pub(crate) fn health(&self) -> &Health {
@@ -118,6 +189,10 @@ impl Trouble {
 
     /// An error of `client`, with librdkafka's `reason` when it gave one.
     pub(crate) fn report(&self, client: Client, error: &KafkaError, reason: &str) {
+        self.report_at(client, error, reason, Instant::now());
+    }
+
+    fn report_at(&self, client: Client, error: &KafkaError, reason: &str, now: Instant) {
         let (name, metric) = match client {
             Client::Consumer => ("consumer", "lakeseal_stage_consumer_errors_total"),
             Client::DeadLetters => (
@@ -125,7 +200,12 @@ impl Trouble {
                 "lakeseal_stage_dead_letter_errors_total",
             ),
         };
-        match classify(error, reason, &self.topics) {
+        let verdict = if self.awaits_rotation(error, now) {
+            Verdict::Transient("login_refused")
+        } else {
+            classify(error, reason, &self.topics)
+        };
+        match verdict {
             Verdict::Fatal(why) => {
                 tracing::error!(client = name, error = %why, "cannot go on");
                 self.set_fatal(Error::Kafka(format!("{name}: {why}")));
@@ -207,6 +287,57 @@ mod tests {
                 other => panic!("{error:?} should be fatal, not {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_refused_managed_login_waits_for_the_rotation_then_stops() {
+        let refresher = Arc::new(Notify::new());
+        let trouble = Trouble::new(Health::default(), topics(), Some(refresher.clone()));
+        let refused = KafkaError::Global(RDKafkaErrorCode::Authentication);
+        let start = Instant::now();
+        trouble.report_at(Client::Consumer, &refused, "", start);
+        assert!(
+            trouble.take_fatal().is_none(),
+            "a rotation may be under way"
+        );
+        // The refresher was woken: a permit is stored for it.
+        let woken = refresher.notified();
+        tokio::pin!(woken);
+        assert!(woken.as_mut().enable(), "the refresher is woken");
+        // New credentials start the count again.
+        trouble.report_at(
+            Client::Consumer,
+            &refused,
+            "",
+            start + Duration::from_secs(20),
+        );
+        trouble.credentials_changed();
+        trouble.report_at(
+            Client::Consumer,
+            &refused,
+            "",
+            start + Duration::from_secs(40),
+        );
+        assert!(trouble.take_fatal().is_none());
+        // Refused for the whole patience: a wrong secret, which stops the stage.
+        trouble.report_at(
+            Client::Consumer,
+            &refused,
+            "",
+            start + Duration::from_secs(60),
+        );
+        trouble.report_at(
+            Client::Consumer,
+            &refused,
+            "",
+            start + Duration::from_secs(71),
+        );
+        let fatal = trouble.take_fatal().expect("stops").to_string();
+        assert!(fatal.contains("\"sasl.password\""), "{fatal}");
+        // Without secret:// credentials, a refusal stops the stage at once.
+        let plain = Trouble::new(Health::default(), topics(), None);
+        plain.report_at(Client::Consumer, &refused, "", start);
+        assert!(plain.take_fatal().is_some());
     }
 
     #[test]

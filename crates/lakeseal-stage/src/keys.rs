@@ -3,6 +3,7 @@
 //! retries, under the DEK cache; and the start-up check of `encryption.key_id`.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lakeseal_keyclient::{DekCache, DekCacheConfig, Either, KeyService, Resilient, RetryPolicy};
@@ -11,7 +12,7 @@ use crate::config::StageConfig;
 use crate::{Error, Result};
 
 /// The key client of a stage or a lake reader.
-pub type KeyClient = DekCache<Resilient<Either>>;
+pub type KeyClient = DekCache<Arc<Resilient<Either>>>;
 
 /// The stage's retries: short enough that its own loop (pause, back off, retry) stays in charge
 /// of long outages and keeps serving its consumer group meanwhile.
@@ -31,7 +32,8 @@ pub const READER_RETRIES: RetryPolicy = RetryPolicy {
 };
 
 /// Puts `service` behind the key client's rate limit (`rate`: requests a second and burst) and
-/// `retries`, under a DEK cache whose keys live at most `time_to_live`.
+/// `retries`, under a DEK cache whose keys live at most `time_to_live`. The rate-limited service
+/// is shared (`keys.service().clone()`) with whatever else of the stage calls the key core.
 pub fn key_client(
     service: Either,
     rate: (NonZeroU32, NonZeroU32),
@@ -39,7 +41,7 @@ pub fn key_client(
     retries: RetryPolicy,
 ) -> KeyClient {
     DekCache::new(
-        Resilient::new(service, rate.0, rate.1, retries),
+        Arc::new(Resilient::new(service, rate.0, rate.1, retries)),
         DekCacheConfig {
             time_to_live,
             ..DekCacheConfig::default()

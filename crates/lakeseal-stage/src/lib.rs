@@ -12,7 +12,8 @@
 //!   commit after each durable write.
 //! * [`read`]: decrypting and checking what is in the lake.
 //! * [`health`]: what `/healthz` says; `broker_errors`: which broker errors stop the stage.
-//! * [`secret_ref`]: `file://` and `env:` references for secret librdkafka properties.
+//! * [`secret_ref`]: `file://`, `env:` and `secret://` references for librdkafka properties;
+//!   [`kafka_secrets`]: the `secret://` ones read through the key core and kept current.
 #![warn(missing_docs)]
 
 mod broker_errors;
@@ -21,6 +22,7 @@ pub mod decode;
 pub mod encrypted_parquet;
 pub mod health;
 mod json;
+pub mod kafka_secrets;
 pub mod keys;
 pub mod lake;
 pub mod read;

@@ -5,7 +5,9 @@
 //!   regular file that only its owner can read or write (mode 0600 or 0400), as SSH insists for
 //!   its keys: a password readable by every account on the host is not a secret.
 //! * `env:NAME`: the environment variable `NAME`, which must be set and not empty.
-//! * `secret://name`: the secrets manager's, which this build does not include yet.
+//! * `secret://name[#field]`: the key core's secrets manager's current value of secret `name`
+//!   (its JSON member `field` if given), resolved and kept current by [`crate::kafka_secrets`]:
+//!   the one form a rotation reaches without a restart.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -19,12 +21,17 @@ pub enum SecretRef {
     File(PathBuf),
     /// `env:NAME`.
     Env(String),
-    /// `secret://name`.
-    Manager(String),
+    /// `secret://name[#field]`.
+    Manager {
+        /// The secret's name or ARN.
+        secret_id: String,
+        /// The member of the secret's JSON object to take, or the whole value.
+        field: Option<String>,
+    },
 }
 
 /// The forms a reference may take, for error messages.
-pub const FORMS: &str = "file:///path (mode 0600), env:NAME or secret://name";
+pub const FORMS: &str = "file:///path (mode 0600), env:NAME or secret://name[#field]";
 
 /// Whether librdkafka property `name` holds a secret: such a value is given as a reference,
 /// never inline.
@@ -54,11 +61,24 @@ impl SecretRef {
         } else if let Some(name) = value.strip_prefix("env:") {
             (!name.is_empty()).then(|| Self::Env(name.to_owned()))
         } else {
-            value
-                .strip_prefix("secret://")
-                .filter(|name| !name.is_empty())
-                .map(|name| Self::Manager(name.to_owned()))
+            Self::manager(value)
         }
+    }
+
+    /// A `secret://name[#field]` reference, whatever the property: `None` for any other value.
+    pub fn manager(value: &str) -> Option<Self> {
+        let reference = value.strip_prefix("secret://")?;
+        let (secret_id, field) = match reference.split_once('#') {
+            Some((id, field)) => (id, Some(field)),
+            None => (reference, None),
+        };
+        if secret_id.is_empty() || field.is_some_and(str::is_empty) {
+            return None;
+        }
+        Some(Self::Manager {
+            secret_id: secret_id.to_owned(),
+            field: field.map(str::to_owned),
+        })
     }
 
     /// The secret itself. The error says what is wrong with the reference, never the value.
@@ -86,12 +106,11 @@ impl SecretRef {
                 std::env::var(name)
                     .map_err(|_| format!("environment variable {name} is not set"))?,
             ),
-            Self::Manager(_) => {
-                return Err(
-                    "secret:// references are resolved by the secrets manager, which \
-                            this build does not include yet; use file:///path or env:NAME"
-                        .into(),
-                );
+            // Resolved at start through the key core, with its refresher (`kafka_secrets`).
+            Self::Manager { secret_id, .. } => {
+                return Err(format!(
+                    "secret://{secret_id} is resolved through the key core, not here"
+                ));
             }
         };
         if value.is_empty() {
@@ -117,9 +136,27 @@ mod tests {
         );
         assert_eq!(
             SecretRef::parse("secret://kafka"),
-            Some(SecretRef::Manager("kafka".into()))
+            Some(SecretRef::Manager {
+                secret_id: "kafka".into(),
+                field: None
+            })
         );
-        for inline in ["hunter2", "file://relative", "env:", "secret://", ""] {
+        assert_eq!(
+            SecretRef::parse("secret://prod/kafka#password"),
+            Some(SecretRef::Manager {
+                secret_id: "prod/kafka".into(),
+                field: Some("password".into())
+            })
+        );
+        for inline in [
+            "hunter2",
+            "file://relative",
+            "env:",
+            "secret://",
+            "secret://#password",
+            "secret://kafka#",
+            "",
+        ] {
             assert_eq!(SecretRef::parse(inline), None, "{inline}");
         }
     }
@@ -172,7 +209,10 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert!(err.contains("LAKESEAL_TEST_SURELY_UNSET"), "{err}");
-        let err = SecretRef::Manager("x".into()).resolve().unwrap_err();
-        assert!(err.contains("file:///path"), "{err}");
+        let manager = SecretRef::Manager {
+            secret_id: "x".into(),
+            field: None,
+        };
+        assert!(manager.resolve().unwrap_err().contains("key core"));
     }
 }

@@ -129,6 +129,8 @@ pub struct StageConfig {
     pub topics: Vec<String>,
     /// librdkafka properties.
     pub kafka: KafkaProperties,
+    /// How often `secret://` values are checked for a new version.
+    pub secret_refresh: Duration,
     /// The table.
     pub schema: TableSchema,
     /// When windows close.
@@ -189,6 +191,12 @@ impl StageConfig {
                     ),
                 ));
             }
+        }
+        if !(1..=86_400).contains(&raw.source.secret_refresh_seconds) {
+            return Err(field(
+                "source.secret_refresh_seconds",
+                "must be 1 to 86400 (a day)",
+            ));
         }
         let schema = TableSchema::try_from(raw.schema)?;
         let window = WindowLimits {
@@ -322,6 +330,7 @@ impl StageConfig {
         Ok(Self {
             topics: raw.source.topics,
             kafka: KafkaProperties(raw.source.kafka),
+            secret_refresh: Duration::from_secs(raw.source.secret_refresh_seconds),
             schema,
             window,
             key_id: raw.encryption.key_id,

@@ -42,8 +42,17 @@ pub(super) struct RawSource {
     /// The topics to consume; at least one, required.
     pub(super) topics: Vec<String>,
     /// librdkafka properties under their own names; `bootstrap.servers` and `group.id` are
-    /// required. Secret properties only as references (`file:///path`, `env:NAME`).
+    /// required. Secret properties only as references (`file:///path`, `env:NAME`,
+    /// `secret://name[#field]`); any property may be a `secret://` one.
     pub(super) kafka: BTreeMap<String, String>,
+    /// How often the stage asks the key core whether a `secret://` value has a new version,
+    /// seconds; default 60; 1 to 86,400.
+    #[serde(default = "default_secret_refresh_seconds")]
+    pub(super) secret_refresh_seconds: u64,
+}
+
+fn default_secret_refresh_seconds() -> u64 {
+    60
 }
 
 /// `[window]`: a partition's window closes at whichever limit it reaches first.

@@ -76,6 +76,16 @@ impl DeadLetterProducer {
         })
     }
 
+    /// Gives the producer new SASL credentials, used at its next login.
+    pub(super) fn set_credentials(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> std::result::Result<(), lakeseal_kafka_sasl::SaslError> {
+        use rdkafka::producer::Producer;
+        lakeseal_kafka_sasl::set_credentials(self.producer.client(), username, password)
+    }
+
     /// Serves delivery reports and errors for up to `wait`.
     pub(super) fn poll(&self, wait: Duration) {
         self.producer.poll(wait);

@@ -1,10 +1,14 @@
 //! Kafka set-up: the consumer's and the dead-letter producer's librdkafka configuration,
 //! librdkafka's log lines into tracing, and its errors into the stage's.
 
+use std::collections::BTreeMap;
+
 use lakeseal_kafka_batch::Record;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
+
+use zeroize::Zeroizing;
 
 use crate::config::KafkaProperties;
 use crate::secret_ref;
@@ -94,10 +98,14 @@ pub(super) fn kafka_config(what: &str, e: KafkaError) -> Error {
 
 /// The consumer's and the dead-letter producer's configurations from `[source.kafka]`.
 ///
-/// Secret properties are resolved here from their references (see [`secret_ref`]). Each value
-/// is copied once more, into `ClientConfig`'s map (dropped once the clients are made), and
-/// librdkafka keeps its own for the client's lifetime, to authenticate again on reconnect.
-pub(super) fn client_configs(kafka: &KafkaProperties) -> Result<(ClientConfig, ClientConfig)> {
+/// `secret://` values come resolved in `secrets`; the other secret properties are resolved here
+/// from their references (see [`secret_ref`]). Each value is copied once more, into
+/// `ClientConfig`'s map (dropped once the clients are made), and librdkafka keeps its own for
+/// the client's lifetime, to authenticate again on reconnect.
+pub(super) fn client_configs(
+    kafka: &KafkaProperties,
+    secrets: &BTreeMap<String, Zeroizing<String>>,
+) -> Result<(ClientConfig, ClientConfig)> {
     let mut consumer = ClientConfig::new();
     let mut producer = ClientConfig::new();
     // Start from the oldest record when the group has no offset yet; the user may say otherwise.
@@ -106,8 +114,11 @@ pub(super) fn client_configs(kafka: &KafkaProperties) -> Result<(ClientConfig, C
     consumer.set("statistics.interval.ms", "5000");
     consumer.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
     for (name, value) in kafka.iter() {
-        let value = secret_ref::property_value(name, value)
-            .map_err(|why| Error::Config(format!("source.kafka.\"{name}\": {why}")))?;
+        let value = match secrets.get(name) {
+            Some(resolved) => resolved.clone(),
+            None => secret_ref::property_value(name, value)
+                .map_err(|why| Error::Config(format!("source.kafka.\"{name}\": {why}")))?,
+        };
         consumer.set(name, value.as_str());
         if !CONSUMER_ONLY.contains(&name) {
             producer.set(name, value.as_str());

@@ -36,6 +36,7 @@ use lakeseal_keyclient::{DekCache, KeyService};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaResult;
 use tokio::runtime::Handle;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 
 use self::dead_letters::{DeadLetterProducer, DeadLetters};
@@ -46,6 +47,7 @@ use self::writer::{FlushError, Sink, check_writable};
 use crate::broker_errors::{Client, Trouble};
 use crate::config::StageConfig;
 use crate::health::Health;
+use crate::kafka_secrets::{KafkaSecrets, SaslCredentials};
 use crate::lake::Lake;
 use crate::window::ClosedWindow;
 use crate::{Error, Result};
@@ -126,6 +128,8 @@ pub struct Stage<K: KeyService + 'static> {
     shared: Arc<Shared<K>>,
     /// The consumer, and the queue its partitions' records are taken from in batches.
     records: RecordQueue<Rebalancer<K>>,
+    /// New SASL credentials from the `secret://` refresher, for both clients.
+    new_credentials: Option<Mutex<UnboundedReceiver<SaslCredentials>>>,
 }
 
 impl<K: KeyService + 'static> std::fmt::Debug for Stage<K> {
@@ -140,15 +144,23 @@ impl<K: KeyService + 'static> std::fmt::Debug for Stage<K> {
 impl<K: KeyService + 'static> Stage<K> {
     /// Connects to the brokers (lazily, as librdkafka does) and subscribes; call [`Stage::run`]
     /// from a thread that may block, with `runtime` the handle the key client runs on. The stage
-    /// keeps `health` up to date. Secret properties are resolved here ([`kafka::client_configs`]).
+    /// keeps `health` up to date. `secrets` holds the `secret://` values, read already
+    /// ([`KafkaSecrets::resolve`]); other secret properties are resolved here
+    /// ([`kafka::client_configs`]).
     pub fn new(
         config: StageConfig,
         keys: DekCache<K>,
         runtime: Handle,
         health: Health,
+        secrets: KafkaSecrets,
     ) -> Result<Self> {
-        let (consumer_config, producer_config) = kafka::client_configs(&config.kafka)?;
-        let trouble = Arc::new(Trouble::new(health, config.topics.clone()));
+        let (consumer_config, producer_config) =
+            kafka::client_configs(&config.kafka, &secrets.values)?;
+        let trouble = Arc::new(Trouble::new(
+            health,
+            config.topics.clone(),
+            secrets.refused.clone(),
+        ));
         let dead_letters =
             DeadLetterProducer::new(&producer_config, &config.dlq_topic, trouble.clone())?;
         if let crate::lake::Location::Local(root) = &config.sink {
@@ -202,7 +214,43 @@ impl<K: KeyService + 'static> Stage<K> {
             .consumer()
             .subscribe(&topics)
             .map_err(|e| kafka("subscribe", e))?;
-        Ok(Self { shared, records })
+        Ok(Self {
+            shared,
+            records,
+            new_credentials: secrets.updates.map(Mutex::new),
+        })
+    }
+
+    /// Gives both clients the SASL credentials the `secret://` refresher sent, if any. A client
+    /// that refuses them keeps the ones it has (and the broker's refusal, if it comes, wakes the
+    /// refresher again).
+    fn take_new_credentials(&self) {
+        let Some(updates) = &self.new_credentials else {
+            return;
+        };
+        while let Ok(new) = lock(updates).try_recv() {
+            let consumer = lakeseal_kafka_sasl::set_credentials(
+                self.records.consumer().client(),
+                &new.username,
+                &new.password,
+            );
+            let producer = self
+                .shared
+                .sink
+                .dead_letters
+                .set_credentials(&new.username, &new.password);
+            match consumer.and(producer) {
+                Ok(()) => {
+                    self.shared.trouble.credentials_changed();
+                    tracing::info!(versions = %new.versions, "new SASL credentials in use");
+                }
+                Err(e) => tracing::warn!(
+                    versions = %new.versions,
+                    error = %e,
+                    "cannot give the Kafka clients their new SASL credentials"
+                ),
+            }
+        }
     }
 
     /// **Dangerous: the same stage writing UNENCRYPTED Parquet**, for the throughput
@@ -257,6 +305,7 @@ impl<K: KeyService + 'static> Stage<K> {
             if let Some(e) = self.shared.trouble.take_fatal() {
                 return Err(e);
             }
+            self.take_new_credentials();
             let now = Instant::now();
             if schedule.due(now) {
                 self.check(&mut schedule, now)?;
