@@ -21,6 +21,7 @@ mod postgres;
 mod readme;
 mod rotation;
 mod scan;
+mod secret_rotation;
 mod secrets;
 mod secrets_cli;
 mod secure_broker;

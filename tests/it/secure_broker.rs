@@ -23,22 +23,27 @@ use crate::stage::{
 use crate::support::RunningKeyCore;
 use crate::tls_front::{TlsFront, make_certificates, wait_port};
 
-const TOPIC: &str = "telemetry";
-const USER: &str = "stage";
+pub(crate) const TOPIC: &str = "telemetry";
+pub(crate) const USER: &str = "stage";
 /// A password no log may show.
-const PASSWORD: &str = "correct-horse-battery-staple-7f3a";
+pub(crate) const PASSWORD: &str = "correct-horse-battery-staple-7f3a";
+/// A second user, which the broker lets alter users' SCRAM credentials (tansu has no ACLs: any
+/// user it authenticates may).
+pub(crate) const ADMIN: &str = "kafka-admin";
+pub(crate) const ADMIN_PASSWORD: &str = "admin-password-never-logged-91be";
 
 /// tansu behind stunnel: TLS under a test CA, SCRAM-SHA-512 required.
-struct SecureBroker {
+pub(crate) struct SecureBroker {
     /// The TLS listener (stunnel's), which is also what tansu advertises.
-    bootstrap: String,
+    pub(crate) bootstrap: String,
     tansu: Child,
-    _tls: TlsFront,
+    tls: Option<TlsFront>,
+    ports: (u16, u16),
     dir: TempDir,
 }
 
 impl SecureBroker {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         make_certificates(d);
@@ -50,6 +55,14 @@ impl SecureBroker {
         wait_port(plain);
         for args in [
             vec!["user", "create", "--mechanism", "scram512", USER, PASSWORD],
+            vec![
+                "user",
+                "create",
+                "--mechanism",
+                "scram512",
+                ADMIN,
+                ADMIN_PASSWORD,
+            ],
             vec!["topic", "create", TOPIC, "--partitions", "4"],
             vec!["topic", "create", DLQ, "--partitions", "1"],
         ] {
@@ -73,12 +86,20 @@ impl SecureBroker {
         Self {
             bootstrap: format!("127.0.0.1:{tls}"),
             tansu,
-            _tls: tls_front,
+            tls: Some(tls_front),
+            ports: (tls, plain),
             dir,
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    /// Cuts every client's connection (stunnel restarted on the same port), as a broker restart
+    /// or a load balancer would: each client logs in again.
+    pub(crate) fn cut_connections(&mut self) {
+        drop(self.tls.take());
+        self.tls = Some(TlsFront::start(self.dir.path(), self.ports.0, self.ports.1));
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
@@ -109,13 +130,18 @@ impl SecureBroker {
 
     /// A client configuration that gets in: SASL_SSL, SCRAM-SHA-512, the right password.
     fn client(&self) -> ClientConfig {
+        self.client_as(USER, PASSWORD)
+    }
+
+    /// A client configuration logging in as `user` with `password`.
+    pub(crate) fn client_as(&self, user: &str, password: &str) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &self.bootstrap)
             .set("security.protocol", "SASL_SSL")
             .set("sasl.mechanism", "SCRAM-SHA-512")
-            .set("sasl.username", USER)
-            .set("sasl.password", PASSWORD)
+            .set("sasl.username", user)
+            .set("sasl.password", password)
             .set("ssl.ca.location", self.path("ca.pem").to_str().unwrap());
         config
     }
@@ -194,7 +220,7 @@ async fn stage_config(
 }
 
 /// Every `seq` the lake holds, waiting up to `within` until there are `n`.
-fn wait_lake(kc: &RunningKeyCore, lake: &Path, n: usize, within: Duration) -> Vec<i64> {
+pub(crate) fn wait_lake(kc: &RunningKeyCore, lake: &Path, n: usize, within: Duration) -> Vec<i64> {
     let table = lake.join("telemetry");
     let start = Instant::now();
     loop {

@@ -5,6 +5,9 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use lakeseal_keycore::clock::{Clock, SystemClock};
+use lakeseal_keycore::rotation::Rotators;
+use lakeseal_rotator_kafka::KafkaScramUser;
+use lakeseal_rotator_postgres::PostgresAlternatingUsers;
 
 use lakeseal_keycore::{InitOptions, KeyCore, Options, RequestContext};
 use lakeseal_keycore_server::{Server, ServerConfig};
@@ -85,6 +88,10 @@ impl RunningKeyCore {
             &data,
             Options {
                 clock,
+                // The rotators `lakeseal keycore serve` registers.
+                rotators: Rotators::builtin()
+                    .with(Arc::new(PostgresAlternatingUsers))
+                    .with(Arc::new(KafkaScramUser)),
                 min_session_seconds: config.min_session_seconds,
                 alerts: config.alerts,
                 ..Options::default()
