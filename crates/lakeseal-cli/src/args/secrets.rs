@@ -137,7 +137,7 @@ pub(crate) struct RotateSecretArgs {
     #[arg(long)]
     pub(crate) secret_id: String,
     /// The rotator: arn:<partition>:lakeseal:<region>:<account>:rotator/<name>, with <name>
-    /// random-token, keycore-access-key or postgresql-alternating-users.
+    /// random-token, keycore-access-key, postgresql-alternating-users or kafka-scram-user.
     #[arg(long = "rotation-lambda-arn")]
     pub(crate) rotation_lambda_arn: Option<String>,
     /// The schedule as JSON, e.g. '{"AutomaticallyAfterDays":30}' or
