@@ -329,7 +329,7 @@ fn stage(bootstrap: &str, kafka: &str, n: u64, encrypted: bool) -> serde_json::V
         keys,
         runtime.handle().clone(),
         lakeseal_stage::health::Health::default(),
-        lakeseal_stage::kafka_secrets::KafkaSecrets::none(),
+        lakeseal_stage::secrets::StageSecrets::none(),
     )
     .unwrap();
     if !encrypted {

@@ -12,10 +12,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lakeseal_stage::config::{CredentialsConfig, KeycoreConfig, StageConfig};
 use lakeseal_stage::health::Health;
-use lakeseal_stage::kafka_secrets::KafkaSecrets;
 use lakeseal_stage::keys::{self, KeyClient};
 use lakeseal_stage::lake::{Lake, LakeFile, Location, S3Location};
 use lakeseal_stage::run::Stage;
+use lakeseal_stage::secrets::StageSecrets;
 use lakeseal_stage::{read, verify};
 use zeroize::Zeroizing;
 
@@ -38,8 +38,7 @@ pub(crate) async fn run_stage(config: &Path, health: Health) -> anyhow::Result<E
         keys::STAGE_RETRIES,
     );
     keys::check_key(&config, &keys).await?;
-    let secrets =
-        KafkaSecrets::resolve(&config.kafka, keys.service().clone(), config.secret_refresh).await?;
+    let secrets = StageSecrets::resolve(&config, keys.service().clone()).await?;
     let stage = Stage::new(
         config,
         keys,

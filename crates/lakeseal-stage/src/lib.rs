@@ -13,7 +13,7 @@
 //! * [`read`]: decrypting and checking what is in the lake.
 //! * [`health`]: what `/healthz` says; `broker_errors`: which broker errors stop the stage.
 //! * [`secret_ref`]: `file://`, `env:` and `secret://` references for librdkafka properties;
-//!   [`kafka_secrets`]: the `secret://` ones read through the key core and kept current.
+//!   [`secrets`]: the `secret://` values read through the key core and kept current.
 #![warn(missing_docs)]
 
 mod broker_errors;
@@ -22,13 +22,13 @@ pub mod decode;
 pub mod encrypted_parquet;
 pub mod health;
 mod json;
-pub mod kafka_secrets;
 pub mod keys;
 pub mod lake;
 pub mod read;
 pub mod run;
 pub mod schema;
 pub mod secret_ref;
+pub mod secrets;
 pub mod verify;
 pub mod window;
 

@@ -6,7 +6,7 @@
 //!   its keys: a password readable by every account on the host is not a secret.
 //! * `env:NAME`: the environment variable `NAME`, which must be set and not empty.
 //! * `secret://name[#field]`: the key core's secrets manager's current value of secret `name`
-//!   (its JSON member `field` if given), resolved and kept current by [`crate::kafka_secrets`]:
+//!   (its JSON member `field` if given), resolved and kept current by [`crate::secrets`]:
 //!   the one form a rotation reaches without a restart.
 
 use std::os::unix::fs::PermissionsExt;
@@ -106,7 +106,7 @@ impl SecretRef {
                 std::env::var(name)
                     .map_err(|_| format!("environment variable {name} is not set"))?,
             ),
-            // Resolved at start through the key core, with its refresher (`kafka_secrets`).
+            // Resolved at start through the key core, with its refresher (`secrets`).
             Self::Manager { secret_id, .. } => {
                 return Err(format!(
                     "secret://{secret_id} is resolved through the key core, not here"

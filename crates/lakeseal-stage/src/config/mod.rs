@@ -141,6 +141,8 @@ pub struct StageConfig {
     pub context_template: BTreeMap<String, String>,
     /// Where files go.
     pub sink: Location,
+    /// The S3 sink's access key, as written (references unresolved): id, then secret.
+    pub sink_keys: Option<(String, String)>,
     /// How their pages are compressed.
     pub compression: Codec,
     /// Where undecodable records go.
@@ -247,6 +249,33 @@ impl StageConfig {
             raw.sink.region.clone(),
         )
         .map_err(|why| field("sink.url", &why))?;
+        let sink_keys = match (raw.sink.access_key_id, raw.sink.secret_access_key) {
+            (None, None) => None,
+            (Some(id), Some(secret)) => {
+                if !matches!(sink, Location::S3(_)) {
+                    return Err(field(
+                        "sink.access_key_id",
+                        "an access key is for an s3:// sink only",
+                    ));
+                }
+                if SecretRef::parse(&secret).is_none() {
+                    return Err(field(
+                        "sink.secret_access_key",
+                        &format!(
+                            "a secret must be a reference, {}, never the value itself",
+                            crate::secret_ref::FORMS
+                        ),
+                    ));
+                }
+                Some((id, secret))
+            }
+            _ => {
+                return Err(field(
+                    "sink.access_key_id",
+                    "give access_key_id and secret_access_key together, or neither",
+                ));
+            }
+        };
         if raw.dlq.topic.is_empty() {
             return Err(field("dlq.topic", "is required"));
         }
@@ -336,6 +365,7 @@ impl StageConfig {
             key_id: raw.encryption.key_id,
             context_template: raw.encryption.context,
             sink,
+            sink_keys,
             compression: raw.sink.compression,
             dlq_topic: raw.dlq.topic,
             keycore,

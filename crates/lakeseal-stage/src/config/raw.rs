@@ -117,6 +117,11 @@ pub(super) struct RawSink {
     pub(super) endpoint: Option<String>,
     /// S3 only: the bucket's region; default `AWS_REGION`, else us-east-1.
     pub(super) region: Option<String>,
+    /// S3 only, with `secret_access_key`: the access key to sign with (as written or a
+    /// reference); default the environment's credentials.
+    pub(super) access_key_id: Option<String>,
+    /// S3 only: the access key's secret, only as a reference (`secret://`, `env:`, `file://`).
+    pub(super) secret_access_key: Option<String>,
     /// The pages' compression: `snappy`, `zstd` or `none`; default `snappy`.
     #[serde(default)]
     pub(super) compression: Codec,
@@ -128,6 +133,8 @@ impl Default for RawSink {
             url: default_sink_url(),
             endpoint: None,
             region: None,
+            access_key_id: None,
+            secret_access_key: None,
             compression: Codec::default(),
         }
     }

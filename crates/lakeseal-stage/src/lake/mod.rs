@@ -12,10 +12,11 @@ mod s3;
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use self::file::{FileKey, LakeFile, list_local, parse_file_name};
 pub use self::local::LocalLake;
-pub use self::s3::{S3Lake, S3Location};
+pub use self::s3::{S3Keys, S3Lake, S3Location};
 
 /// Where a lake is: a local directory or an S3 bucket and prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +70,16 @@ pub enum Lake {
 }
 
 impl Lake {
-    /// The lake at `location`.
+    /// The lake at `location`; an S3 one signs with the environment's credentials.
     pub fn open(location: &Location) -> io::Result<Self> {
+        Self::open_with(location, None)
+    }
+
+    /// The lake at `location`; an S3 one signs with `keys` if given.
+    pub fn open_with(location: &Location, keys: Option<Arc<S3Keys>>) -> io::Result<Self> {
         Ok(match location {
             Location::Local(root) => Lake::Local(LocalLake::new(root)),
-            Location::S3(location) => Lake::S3(S3Lake::new(location)?),
+            Location::S3(location) => Lake::S3(S3Lake::new(location, keys)?),
         })
     }
 

@@ -7,11 +7,12 @@
 //! from `stage.toml`.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::CredentialProvider;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AwsCredential};
 use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 
@@ -49,10 +50,60 @@ fn other(e: object_store::Error) -> io::Error {
     }
 }
 
+/// The access key the stage signs its S3 requests with when `stage.toml` gives one
+/// (`sink.access_key_id`, `sink.secret_access_key`), replaceable while the stage runs: a new
+/// `secret://` version is used from the next request on. `object_store` keeps the key in a plain
+/// `String` (`AwsCredential`), a copy that is not wiped.
+pub struct S3Keys(RwLock<Arc<AwsCredential>>);
+
+impl std::fmt::Debug for S3Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("S3Keys(**REDACTED**)")
+    }
+}
+
+impl S3Keys {
+    /// An access key id and its secret.
+    pub fn new(key_id: &str, secret_key: &str) -> Self {
+        Self(RwLock::new(Self::credential(key_id, secret_key)))
+    }
+
+    /// Signs with a new key from the next request on.
+    pub fn replace(&self, key_id: &str, secret_key: &str) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) =
+            Self::credential(key_id, secret_key);
+    }
+
+    fn credential(key_id: &str, secret_key: &str) -> Arc<AwsCredential> {
+        Arc::new(AwsCredential {
+            key_id: key_id.to_owned(),
+            secret_key: secret_key.to_owned(),
+            token: None,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl CredentialProvider for S3Keys {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        Ok(self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone())
+    }
+}
+
 impl S3Lake {
-    /// A client for `location`, with credentials from the environment.
-    pub fn new(location: &S3Location) -> io::Result<Self> {
+    /// A client for `location`, signing with `keys` if given, else with the environment's
+    /// credentials (`AWS_ACCESS_KEY_ID`…, a container or instance endpoint).
+    pub fn new(location: &S3Location, keys: Option<Arc<S3Keys>>) -> io::Result<Self> {
         let mut builder = AmazonS3Builder::from_env().with_bucket_name(&location.bucket);
+        if let Some(keys) = keys {
+            builder = builder.with_credentials(keys);
+        }
         if let Some(endpoint) = &location.endpoint {
             builder = builder
                 .with_endpoint(endpoint)

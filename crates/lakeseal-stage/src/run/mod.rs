@@ -47,8 +47,8 @@ use self::writer::{FlushError, Sink, check_writable};
 use crate::broker_errors::{Client, Trouble};
 use crate::config::StageConfig;
 use crate::health::Health;
-use crate::kafka_secrets::{KafkaSecrets, SaslCredentials};
 use crate::lake::Lake;
+use crate::secrets::{SaslCredentials, StageSecrets};
 use crate::window::ClosedWindow;
 use crate::{Error, Result};
 
@@ -145,17 +145,17 @@ impl<K: KeyService + 'static> Stage<K> {
     /// Connects to the brokers (lazily, as librdkafka does) and subscribes; call [`Stage::run`]
     /// from a thread that may block, with `runtime` the handle the key client runs on. The stage
     /// keeps `health` up to date. `secrets` holds the `secret://` values, read already
-    /// ([`KafkaSecrets::resolve`]); other secret properties are resolved here
+    /// ([`StageSecrets::resolve`]); other secret properties are resolved here
     /// ([`kafka::client_configs`]).
     pub fn new(
         config: StageConfig,
         keys: DekCache<K>,
         runtime: Handle,
         health: Health,
-        secrets: KafkaSecrets,
+        secrets: StageSecrets,
     ) -> Result<Self> {
         let (consumer_config, producer_config) =
-            kafka::client_configs(&config.kafka, &secrets.values)?;
+            kafka::client_configs(&config.kafka, &secrets.kafka)?;
         let trouble = Arc::new(Trouble::new(
             health,
             config.topics.clone(),
@@ -166,7 +166,8 @@ impl<K: KeyService + 'static> Stage<K> {
         if let crate::lake::Location::Local(root) = &config.sink {
             check_writable(root)?;
         }
-        let lake = Lake::open(&config.sink).map_err(|e| Error::Config(format!("sink: {e}")))?;
+        let lake = Lake::open_with(&config.sink, secrets.sink_keys.clone())
+            .map_err(|e| Error::Config(format!("sink: {e}")))?;
         let sink = Arc::new(Sink {
             config,
             dead_letters,

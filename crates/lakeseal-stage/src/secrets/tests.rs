@@ -39,11 +39,21 @@ impl SecretReader for Versions {
     }
 }
 
-fn kafka(password: &str) -> KafkaProperties {
-    crate::config::StageConfig::from_toml(&format!(
+fn config(password: &str) -> StageConfig {
+    config_with(password, "")
+}
+
+fn config_with(password: &str, sink: &str) -> StageConfig {
+    StageConfig::from_toml(&toml_with(password, sink)).unwrap()
+}
+
+/// A stage.toml whose `sasl.password` is `password`, with `sink` lines added.
+fn toml_with(password: &str, sink: &str) -> String {
+    format!(
         r#"
 [source]
 topics = ["t"]
+secret_refresh_seconds = 60
 [source.kafka]
 "bootstrap.servers" = "b:9092"
 "group.id" = "g"
@@ -56,15 +66,15 @@ event_time = "event_time"
 columns = [{{ name = "event_time", type = "timestamp_ms" }}]
 [encryption]
 key_id = "alias/k"
+[sink]
+{sink}
 [dlq]
 topic = "dlq"
 [keycore]
 data_dir = "/tmp/x"
 user = "stage"
 "#
-    ))
-    .unwrap()
-    .kafka
+    )
 }
 
 const EVERY: Duration = Duration::from_secs(60);
@@ -72,13 +82,12 @@ const EVERY: Duration = Duration::from_secs(60);
 #[tokio::test(start_paused = true)]
 async fn references_resolve_at_start_and_a_new_version_reaches_the_clients() {
     let versions = Versions::new("v1", r#"{"password":"first","client":"c1"}"#);
-    let mut secrets =
-        KafkaSecrets::resolve(&kafka("secret://kafka#password"), versions.clone(), EVERY)
-            .await
-            .unwrap();
-    assert_eq!(secrets.values["sasl.password"].as_str(), "first");
-    assert_eq!(secrets.values["client.id"].as_str(), "c1");
-    assert!(!secrets.values.contains_key("sasl.username"));
+    let mut secrets = StageSecrets::resolve(&config("secret://kafka#password"), versions.clone())
+        .await
+        .unwrap();
+    assert_eq!(secrets.kafka["sasl.password"].as_str(), "first");
+    assert_eq!(secrets.kafka["client.id"].as_str(), "c1");
+    assert_eq!(secrets.kafka["sasl.username"].as_str(), "stage");
     let updates = secrets.updates.as_mut().unwrap();
 
     // Nothing new: no update, and no value read (DescribeSecret only).
@@ -97,10 +106,9 @@ async fn references_resolve_at_start_and_a_new_version_reaches_the_clients() {
 #[tokio::test(start_paused = true)]
 async fn a_new_version_that_lacks_the_field_leaves_the_old_value_in_use() {
     let versions = Versions::new("v1", r#"{"password":"first","client":"c1"}"#);
-    let mut secrets =
-        KafkaSecrets::resolve(&kafka("secret://kafka#password"), versions.clone(), EVERY)
-            .await
-            .unwrap();
+    let mut secrets = StageSecrets::resolve(&config("secret://kafka#password"), versions.clone())
+        .await
+        .unwrap();
     let updates = secrets.updates.as_mut().unwrap();
     versions.set("v2", r#"{"client":"c1"}"#);
     tokio::time::sleep(EVERY * 2).await;
@@ -112,10 +120,9 @@ async fn a_new_version_that_lacks_the_field_leaves_the_old_value_in_use() {
 #[tokio::test(start_paused = true)]
 async fn a_refused_login_checks_at_once() {
     let versions = Versions::new("v1", r#"{"password":"first","client":"c1"}"#);
-    let mut secrets =
-        KafkaSecrets::resolve(&kafka("secret://kafka#password"), versions.clone(), EVERY)
-            .await
-            .unwrap();
+    let mut secrets = StageSecrets::resolve(&config("secret://kafka#password"), versions.clone())
+        .await
+        .unwrap();
     versions.set("v2", r#"{"password":"second","client":"c1"}"#);
     let started = tokio::time::Instant::now();
     secrets.refused.as_ref().unwrap().notify_one();
@@ -127,7 +134,7 @@ async fn a_refused_login_checks_at_once() {
 #[tokio::test]
 async fn a_missing_field_at_start_is_a_config_error_naming_it_without_the_value() {
     let versions = Versions::new("v1", r#"{"pass":"hunter2","client":"c1"}"#);
-    let err = KafkaSecrets::resolve(&kafka("secret://kafka#password"), versions, EVERY)
+    let err = StageSecrets::resolve(&config("secret://kafka#password"), versions)
         .await
         .unwrap_err()
         .to_string();
@@ -140,15 +147,16 @@ async fn without_a_sasl_reference_no_credentials_are_followed() {
     let versions = Versions::new("v1", r#"{"client":"c1"}"#);
     let password = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(password.path(), "pw").unwrap();
-    let secrets = KafkaSecrets::resolve(
-        &kafka(&format!("file://{}", password.path().display())),
+    let secrets = StageSecrets::resolve(
+        &config(&format!("file://{}", password.path().display())),
         versions,
-        EVERY,
     )
     .await
     .unwrap();
-    assert!(secrets.updates.is_none() && secrets.refused.is_none());
-    assert_eq!(secrets.values["client.id"].as_str(), "c1");
+    assert!(secrets.refused.is_none(), "no login to follow");
+    assert_eq!(secrets.kafka["client.id"].as_str(), "c1");
+    assert_eq!(secrets.kafka["sasl.password"].as_str(), "pw");
+    assert!(secrets.sink_keys.is_none());
 }
 
 #[test]
@@ -158,4 +166,58 @@ fn json_fields_are_strings_numbers_or_booleans() {
     assert!(json_field(r#"{"a":{}}"#, "a").is_err());
     assert!(json_field(r#"["a"]"#, "a").is_err());
     assert!(json_field(r#"{"a":"x"}"#, "b").is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sinks_key_follows_its_secret() {
+    use object_store::CredentialProvider;
+
+    let versions = Versions::new(
+        "v1",
+        r#"{"password":"p","client":"c1","id":"AKID1","key":"first-key"}"#,
+    );
+    let sink = r#"url = "s3://lake/t"
+access_key_id = "secret://kafka#id"
+secret_access_key = "secret://kafka#key""#;
+    let mut secrets = StageSecrets::resolve(
+        &config_with("secret://kafka#password", sink),
+        versions.clone(),
+    )
+    .await
+    .unwrap();
+    let keys = secrets.sink_keys.clone().unwrap();
+    assert_eq!(keys.get_credential().await.unwrap().secret_key, "first-key");
+    assert!(!format!("{keys:?}").contains("first-key"));
+
+    versions.set(
+        "v2",
+        r#"{"password":"p","client":"c1","id":"AKID2","key":"second-key"}"#,
+    );
+    tokio::time::sleep(EVERY * 2).await;
+    let credential = keys.get_credential().await.unwrap();
+    assert_eq!(
+        (credential.key_id.as_str(), credential.secret_key.as_str()),
+        ("AKID2", "second-key")
+    );
+    // The password did not change: no new SASL credentials.
+    assert!(secrets.updates.as_mut().unwrap().try_recv().is_err());
+}
+
+#[test]
+fn a_sink_secret_written_inline_is_refused() {
+    let sink = r#"url = "s3://lake/t"
+access_key_id = "AKID"
+secret_access_key = "inline-secret-value""#;
+    let err = StageConfig::from_toml(&toml_with("env:X", sink))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sink.secret_access_key"), "{err}");
+    assert!(!err.contains("inline-secret-value"), "{err}");
+    let file = r#"url = "file://./lake"
+access_key_id = "AKID"
+secret_access_key = "env:S3_SECRET""#;
+    let err = StageConfig::from_toml(&toml_with("env:X", file))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("s3:// sink only"), "{err}");
 }

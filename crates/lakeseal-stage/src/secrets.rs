@@ -1,5 +1,6 @@
-//! `secret://name[#field]` values of `[source.kafka]`: read through the key core's secrets
-//! manager (`GetSecretValue`) at start, and kept current while the stage runs.
+//! `secret://name[#field]` values of `stage.toml` — any `[source.kafka]` property, and the S3
+//! sink's access key — read through the key core's secrets manager (`GetSecretValue`) at start,
+//! and kept current while the stage runs.
 //!
 //! A refresher task asks the key core which version of each referenced secret is `AWSCURRENT`
 //! (`DescribeSecret`: cheap, no value leaves the key core) every `source.secret_refresh_seconds`,
@@ -7,14 +8,14 @@
 //! new version's value is read and, only if it yields every referenced field, replaces the one in
 //! use; otherwise the stage keeps what it has and the next check tries again.
 //!
-//! New SASL credentials (`sasl.username`, `sasl.password`) reach the running consumer and
-//! dead-letter producer without a restart, which would cost the consumer group a rebalance:
-//! librdkafka uses them at its next login, and connections already logged in go on. Any other
-//! property is read by librdkafka only when the clients are made, so a new value of one is
-//! logged as waiting for a restart.
+//! New values reach what uses them without a restart, which would cost the consumer group a
+//! rebalance: SASL credentials (`sasl.username`, `sasl.password`) go to the running consumer and
+//! dead-letter producer, which use them at their next login (connections already logged in go
+//! on); the S3 sink's key signs from the next request on. librdkafka reads every other property
+//! only when the clients are made, so a new value of one is logged as waiting for a restart.
 //!
 //! Values live in zeroizing strings and never reach a log, an error or a metric: logs name the
-//! property, the secret and the version id.
+//! field, the secret and the version id.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,7 +27,8 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::config::KafkaProperties;
+use crate::config::StageConfig;
+use crate::lake::S3Keys;
 use crate::secret_ref::{self, SecretRef};
 use crate::{Error, Result};
 
@@ -36,11 +38,34 @@ const SASL_PROPERTIES: [&str; 2] = ["sasl.username", "sasl.password"];
 /// The shortest time between two checks, however often the broker refuses a login.
 const MIN_CHECK_SPACING: Duration = Duration::from_secs(1);
 
+/// Where a value of `stage.toml` goes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Field {
+    /// A librdkafka property of `[source.kafka]`.
+    Kafka(String),
+    /// `sink.access_key_id`.
+    SinkKeyId,
+    /// `sink.secret_access_key`.
+    SinkSecret,
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Field::Kafka(name) => write!(f, "source.kafka.\"{name}\""),
+            Field::SinkKeyId => f.write_str("sink.access_key_id"),
+            Field::SinkSecret => f.write_str("sink.secret_access_key"),
+        }
+    }
+}
+
 /// The resolved `secret://` values, and what the running stage needs to follow new versions.
 #[derive(Debug, Default)]
-pub struct KafkaSecrets {
-    /// Property name → value, for the clients' configurations.
-    pub(crate) values: BTreeMap<String, Zeroizing<String>>,
+pub struct StageSecrets {
+    /// librdkafka property name → value, for the clients' configurations.
+    pub(crate) kafka: BTreeMap<String, Zeroizing<String>>,
+    /// The S3 sink's access key, when `stage.toml` gives one; replaced in place by the refresher.
+    pub(crate) sink_keys: Option<Arc<S3Keys>>,
     /// New SASL credentials, sent by the refresher; `None` when no SASL property is a reference.
     pub(crate) updates: Option<UnboundedReceiver<SaslCredentials>>,
     /// Wakes the refresher when the broker refuses the stage's SASL credentials.
@@ -63,48 +88,57 @@ impl fmt::Debug for SaslCredentials {
     }
 }
 
-/// One property whose value is a `secret://` reference.
+/// One field whose value is a `secret://` reference.
 #[derive(Debug, Clone)]
 struct Reference {
-    property: String,
+    field: Field,
     secret_id: String,
-    field: Option<String>,
+    member: Option<String>,
 }
 
 /// One secret's version in use and the values the references took from it.
 struct Held {
     version: String,
-    values: BTreeMap<String, Zeroizing<String>>,
+    values: BTreeMap<Field, Zeroizing<String>>,
 }
 
-impl KafkaSecrets {
-    /// No references: every property is as written (or a `file://` or `env:` reference).
+impl StageSecrets {
+    /// No references: every value is as written (or a `file://` or `env:` reference).
     pub fn none() -> Self {
         Self::default()
     }
 
-    /// Reads every `secret://` reference of `kafka` through `reader` and, if there are any,
-    /// starts the refresher on the current runtime, checking every `every`. An error names the
-    /// property and the secret, never a value.
+    /// Reads every `secret://` reference of `config` through `reader` and, if there are any,
+    /// starts the refresher on the current runtime, checking every `source.secret_refresh_seconds`.
+    /// The sink's key given as written or by `env:`/`file://` is resolved here too. An error
+    /// names the field and the secret, never a value.
     pub async fn resolve<R: SecretReader + 'static>(
-        kafka: &KafkaProperties,
+        config: &StageConfig,
         reader: R,
-        every: Duration,
     ) -> Result<Self> {
-        let references: Vec<Reference> = kafka
+        let mut written: Vec<(Field, &str)> = config
+            .kafka
             .iter()
-            .filter_map(|(property, value)| match SecretRef::manager(value)? {
-                SecretRef::Manager { secret_id, field } => Some(Reference {
-                    property: property.to_owned(),
+            .map(|(name, value)| (Field::Kafka(name.to_owned()), value))
+            .collect();
+        if let Some((id, secret)) = &config.sink_keys {
+            written.push((Field::SinkKeyId, id));
+            written.push((Field::SinkSecret, secret));
+        }
+        let references: Vec<Reference> = written
+            .iter()
+            .filter_map(|(field, value)| match SecretRef::manager(value)? {
+                SecretRef::Manager {
                     secret_id,
-                    field,
+                    field: member,
+                } => Some(Reference {
+                    field: field.clone(),
+                    secret_id,
+                    member,
                 }),
                 _ => None,
             })
             .collect();
-        if references.is_empty() {
-            return Ok(Self::none());
-        }
         let mut held = BTreeMap::new();
         for secret_id in secret_ids(&references) {
             let version = read(&reader, &secret_id, &references)
@@ -112,41 +146,73 @@ impl KafkaSecrets {
                 .map_err(Error::Config)?;
             held.insert(secret_id, version);
         }
-        let mut values = BTreeMap::new();
+        // Every value the refresher may hand over, as in use now: from a secret, or as written
+        // (a literal username, a file or env password …), which a new version overlays.
+        let mut current: BTreeMap<Field, Zeroizing<String>> = BTreeMap::new();
         for version in held.values() {
-            for (property, value) in &version.values {
-                values.insert(property.clone(), value.clone());
+            for (field, value) in &version.values {
+                current.insert(field.clone(), value.clone());
             }
         }
-        // The SASL pair as configured (a literal username, a file or env password …), which a
-        // new version overlays.
-        let mut sasl = BTreeMap::new();
-        for property in SASL_PROPERTIES {
-            if let Some(value) = values.get(property) {
-                sasl.insert(property, value.clone());
-            } else if let Some((_, value)) = kafka.iter().find(|(name, _)| *name == property) {
-                let value = secret_ref::property_value(property, value)
-                    .map_err(|why| Error::Config(format!("source.kafka.\"{property}\": {why}")))?;
-                sasl.insert(property, value);
+        for (field, value) in &written {
+            let live = match field {
+                Field::Kafka(name) => SASL_PROPERTIES.contains(&name.as_str()),
+                Field::SinkKeyId | Field::SinkSecret => true,
+            };
+            if live && !current.contains_key(field) {
+                let value = match field {
+                    Field::Kafka(name) => secret_ref::property_value(name, value),
+                    Field::SinkKeyId => match SecretRef::parse(value) {
+                        Some(reference) => reference.resolve(),
+                        None => Ok(Zeroizing::new((*value).to_owned())),
+                    },
+                    Field::SinkSecret => secret_ref::property_value("secret", value),
+                }
+                .map_err(|why| Error::Config(format!("{field}: {why}")))?;
+                current.insert(field.clone(), value);
             }
         }
-        let follows_sasl = references
+        let kafka = current
             .iter()
-            .any(|r| SASL_PROPERTIES.contains(&r.property.as_str()));
+            .filter_map(|(field, value)| match field {
+                Field::Kafka(name) => Some((name.clone(), value.clone())),
+                _ => None,
+            })
+            .collect();
+        let sink_keys = match (
+            current.get(&Field::SinkKeyId),
+            current.get(&Field::SinkSecret),
+        ) {
+            (Some(id), Some(secret)) => Some(Arc::new(S3Keys::new(id, secret))),
+            _ => None,
+        };
+        if references.is_empty() {
+            return Ok(Self {
+                kafka,
+                sink_keys,
+                ..Self::none()
+            });
+        }
+        let follows_sasl = references.iter().any(
+            |r| matches!(&r.field, Field::Kafka(name) if SASL_PROPERTIES.contains(&name.as_str())),
+        );
         let (sender, receiver) = unbounded_channel();
         let refused = Arc::new(Notify::new());
         let refresher = Refresher {
             references,
             held,
-            sasl,
-            every,
+            current,
+            sink_keys: sink_keys.clone(),
+            every: config.secret_refresh,
             refused: refused.clone(),
             updates: sender,
         };
         tokio::spawn(refresher.run(reader));
         Ok(Self {
-            values,
-            updates: follows_sasl.then_some(receiver),
+            kafka,
+            sink_keys,
+            // Held by the stage for its life: the refresher stops when it is dropped.
+            updates: Some(receiver),
             refused: follows_sasl.then_some(refused),
         })
     }
@@ -161,7 +227,7 @@ fn secret_ids(references: &[Reference]) -> Vec<String> {
 }
 
 /// `secret_id`'s current version and the values of the references to it. The error names the
-/// property or the secret and says what is wrong, never a value.
+/// field or the secret and says what is wrong, never a value.
 async fn read<R: SecretReader>(
     reader: &R,
     secret_id: &str,
@@ -175,18 +241,18 @@ async fn read<R: SecretReader>(
         .map_err(|_| format!("secret://{secret_id}: the value is not UTF-8 text"))?;
     let mut values = BTreeMap::new();
     for reference in references.iter().filter(|r| r.secret_id == secret_id) {
-        let value = match &reference.field {
+        let value = match &reference.member {
             None => Zeroizing::new(text.to_owned()),
-            Some(field) => json_field(text, field)
-                .map_err(|why| format!("secret://{secret_id}#{field}: {why}"))?,
+            Some(member) => json_field(text, member)
+                .map_err(|why| format!("secret://{secret_id}#{member}: {why}"))?,
         };
         if value.is_empty() {
             return Err(format!(
-                "source.kafka.\"{}\": secret://{secret_id} gives an empty value",
-                reference.property
+                "{}: secret://{secret_id} gives an empty value",
+                reference.field
             ));
         }
-        values.insert(reference.property.clone(), value);
+        values.insert(reference.field.clone(), value);
     }
     Ok(Held {
         version: current.version_id,
@@ -219,8 +285,9 @@ fn json_field(text: &str, field: &str) -> std::result::Result<Zeroizing<String>,
 struct Refresher {
     references: Vec<Reference>,
     held: BTreeMap<String, Held>,
-    /// The SASL pair in use.
-    sasl: BTreeMap<&'static str, Zeroizing<String>>,
+    /// The values that can change while the stage runs (the SASL pair, the sink's key), as in use.
+    current: BTreeMap<Field, Zeroizing<String>>,
+    sink_keys: Option<Arc<S3Keys>>,
     every: Duration,
     refused: Arc<Notify>,
     updates: UnboundedSender<SaslCredentials>,
@@ -264,10 +331,8 @@ impl Refresher {
                         changed.extend(
                             new.values
                                 .iter()
-                                .filter(|(property, value)| {
-                                    held.values.get(*property) != Some(value)
-                                })
-                                .map(|(property, _)| property.clone()),
+                                .filter(|(field, value)| held.values.get(*field) != Some(value))
+                                .map(|(field, _)| field.clone()),
                         );
                         *held = new;
                         "updated"
@@ -299,54 +364,66 @@ impl Refresher {
         }
     }
 
-    /// Sends the running clients their new SASL pair if `changed` holds one of it; names any
-    /// other changed property, whose new value waits for a restart.
-    fn hand_over(&mut self, changed: &[String]) {
-        let mut sasl_changed = false;
-        for property in changed {
-            let value = self
-                .held
-                .values()
-                .find_map(|held| held.values.get(property));
-            match (
-                SASL_PROPERTIES.iter().find(|p| **p == property.as_str()),
-                value,
-            ) {
-                (Some(sasl), Some(value)) => {
-                    self.sasl.insert(sasl, value.clone());
-                    sasl_changed = true;
+    /// Gives what uses them the `changed` fields' new values: the clients their new SASL pair,
+    /// the sink its new key; names any other changed property, whose new value waits for a
+    /// restart.
+    fn hand_over(&mut self, changed: &[Field]) {
+        let (mut sasl, mut sink) = (false, false);
+        for field in changed {
+            let Some(value) = self.held.values().find_map(|held| held.values.get(field)) else {
+                continue;
+            };
+            match field {
+                Field::Kafka(name) if SASL_PROPERTIES.contains(&name.as_str()) => sasl = true,
+                Field::Kafka(_) => {
+                    tracing::warn!(
+                        field = %field,
+                        "librdkafka reads this property only at start: its new value is used \
+                         after the stage restarts"
+                    );
+                    continue;
                 }
-                _ => tracing::warn!(
-                    property = %property,
-                    "librdkafka reads this property only at start: its new value is used after \
-                     the stage restarts"
-                ),
+                Field::SinkKeyId | Field::SinkSecret => sink = true,
             }
+            self.current.insert(field.clone(), value.clone());
         }
-        if !sasl_changed {
+        if sink
+            && let (Some(keys), Some(id), Some(secret)) = (
+                &self.sink_keys,
+                self.current.get(&Field::SinkKeyId),
+                self.current.get(&Field::SinkSecret),
+            )
+        {
+            keys.replace(id, secret);
+            tracing::info!(versions = %self.versions(), "new S3 access key in use");
+        }
+        if !sasl {
             return;
         }
         let (Some(username), Some(password)) = (
-            self.sasl.get("sasl.username"),
-            self.sasl.get("sasl.password"),
+            self.current.get(&Field::Kafka("sasl.username".into())),
+            self.current.get(&Field::Kafka("sasl.password".into())),
         ) else {
             tracing::warn!(
                 "a SASL secret changed, but source.kafka lacks sasl.username or sasl.password"
             );
             return;
         };
-        let versions = self
-            .held
-            .iter()
-            .map(|(id, held)| format!("{id}@{}", held.version))
-            .collect::<Vec<_>>()
-            .join(",");
         // A stage that is gone has dropped the receiver; `run` then ends at its next wait.
         let _ = self.updates.send(SaslCredentials {
             username: username.clone(),
             password: password.clone(),
-            versions,
+            versions: self.versions(),
         });
+    }
+
+    /// The versions in use, `secret@version,…`, for the log.
+    fn versions(&self) -> String {
+        self.held
+            .iter()
+            .map(|(id, held)| format!("{id}@{}", held.version))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
