@@ -153,6 +153,32 @@ pub struct StageConfig {
     pub keycore_rate: (NonZeroU32, NonZeroU32),
 }
 
+/// The fields a `secret://` reference is read in: the ones that carry credentials.
+fn takes_references(path: &str) -> bool {
+    path.starts_with("source.kafka.")
+        || path == "sink.access_key_id"
+        || path == "sink.secret_access_key"
+}
+
+/// Refuses a `secret://` value anywhere else, where it would be taken as written.
+fn refuse_misplaced_references(table: &toml::Table, prefix: &str) -> Result<()> {
+    for (key, value) in table {
+        let path = format!("{prefix}{key}");
+        match value {
+            toml::Value::String(s) if s.starts_with("secret://") && !takes_references(&path) => {
+                return Err(field(
+                    &path,
+                    "secret:// is read only in [source.kafka] and sink.access_key_id / \
+                     sink.secret_access_key, the fields that hold credentials",
+                ));
+            }
+            toml::Value::Table(inner) => refuse_misplaced_references(inner, &format!("{path}."))?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn field(path: &str, what: &str) -> Error {
     Error::Config(format!("{path}: {what}"))
 }
@@ -160,7 +186,10 @@ fn field(path: &str, what: &str) -> Error {
 impl StageConfig {
     /// Parses and checks `stage.toml`.
     pub fn from_toml(text: &str) -> Result<Self> {
+        // Typed first, for errors that point at the line; then as a tree, for the references.
         let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        let table: toml::Table = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        refuse_misplaced_references(&table, "")?;
         if raw.source.topics.is_empty() || raw.source.topics.iter().any(String::is_empty) {
             return Err(field("source.topics", "at least one topic, none empty"));
         }

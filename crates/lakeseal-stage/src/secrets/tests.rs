@@ -221,3 +221,11 @@ secret_access_key = "env:S3_SECRET""#;
         .to_string();
     assert!(err.contains("s3:// sink only"), "{err}");
 }
+
+#[test]
+fn a_reference_where_no_credential_goes_is_refused() {
+    let toml =
+        toml_with("env:X", "").replace(r#"key_id = "alias/k""#, r#"key_id = "secret://keys#id""#);
+    let err = StageConfig::from_toml(&toml).unwrap_err().to_string();
+    assert!(err.contains("encryption.key_id"), "{err}");
+}
