@@ -22,9 +22,7 @@
 use std::time::Duration;
 
 use lakeseal_kafka_sasl::{ScramMechanism, upsert_scram_credential};
-use lakeseal_keycore::rotation::{
-    Alphabet, Rotating, RotationError, Rotator, SecretJson, random_string,
-};
+use lakeseal_keycore::rotation::{Rotating, RotationError, Rotator, SecretJson};
 use lakeseal_kms_types::secrets::SecretValue;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
@@ -182,10 +180,7 @@ impl Rotator for KafkaScramUser {
         Cluster::of(&json)?;
         json.required("masterarn")?;
         json.required("username")?;
-        let password = random_string(PASSWORD_LENGTH, Alphabet::Alphanumeric)?;
-        let password = String::from_utf8(password.expose_secret().to_vec())
-            .map_err(|_| RotationError::new("the new password is not text"))?;
-        json.set("password", password);
+        json.set_random_password("password", PASSWORD_LENGTH)?;
         json.to_value()
     }
 

@@ -19,8 +19,7 @@
 
 use std::time::Duration;
 
-use lakeseal_keycore::rotation::Alphabet;
-use lakeseal_keycore::rotation::{Rotating, RotationError, Rotator, SecretJson, random_string};
+use lakeseal_keycore::rotation::{Rotating, RotationError, Rotator, SecretJson};
 use lakeseal_kms_types::secrets::SecretValue;
 use postgres_protocol::escape::{escape_identifier, escape_literal};
 use tokio_postgres::{Client, Config, NoTls};
@@ -131,11 +130,8 @@ impl Rotator for PostgresAlternatingUsers {
         json.required("masterarn")?;
         let role = other_role(json.required("username")?);
         identifier(&role)?;
-        let password = random_string(PASSWORD_LENGTH, Alphabet::Alphanumeric)?;
-        let password = String::from_utf8(password.expose_secret().to_vec())
-            .map_err(|_| RotationError::new("the new password is not text"))?;
         json.set("username", role);
-        json.set("password", password);
+        json.set_random_password("password", PASSWORD_LENGTH)?;
         json.to_value()
     }
 

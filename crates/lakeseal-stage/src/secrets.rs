@@ -38,6 +38,11 @@ const SASL_PROPERTIES: [&str; 2] = ["sasl.username", "sasl.password"];
 /// The shortest time between two checks, however often the broker refuses a login.
 const MIN_CHECK_SPACING: Duration = Duration::from_secs(1);
 
+/// Logs in to the brokers with a SASL username and password as the stage's clients would, and
+/// says whether they were taken (the error never holds the password). Blocks: called from a
+/// blocking task.
+pub type LoginProbe = Arc<dyn Fn(&str, &str) -> std::result::Result<(), String> + Send + Sync>;
+
 /// Where a value of `stage.toml` goes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Field {
@@ -116,6 +121,23 @@ impl StageSecrets {
         config: &StageConfig,
         reader: R,
     ) -> Result<Self> {
+        Self::resolve_with(config, reader, |values| {
+            crate::run::login_probe(&config.kafka, values).map(Some)
+        })
+        .await
+    }
+
+    /// As [`StageSecrets::resolve`], new SASL credentials tried by the probe `make_probe` makes
+    /// from the resolved `[source.kafka]` values.
+    pub(crate) async fn resolve_with<R, P>(
+        config: &StageConfig,
+        reader: R,
+        make_probe: P,
+    ) -> Result<Self>
+    where
+        R: SecretReader + 'static,
+        P: FnOnce(&BTreeMap<String, Zeroizing<String>>) -> Result<Option<LoginProbe>>,
+    {
         let mut written: Vec<(Field, &str)> = config
             .kafka
             .iter()
@@ -198,11 +220,17 @@ impl StageSecrets {
         );
         let (sender, receiver) = unbounded_channel();
         let refused = Arc::new(Notify::new());
+        let probe = if follows_sasl {
+            make_probe(&kafka)?
+        } else {
+            None
+        };
         let refresher = Refresher {
             references,
             held,
             current,
             sink_keys: sink_keys.clone(),
+            probe,
             every: config.secret_refresh,
             refused: refused.clone(),
             updates: sender,
@@ -288,6 +316,8 @@ struct Refresher {
     /// The values that can change while the stage runs (the SASL pair, the sink's key), as in use.
     current: BTreeMap<Field, Zeroizing<String>>,
     sink_keys: Option<Arc<S3Keys>>,
+    /// Tries new SASL credentials before the clients get them.
+    probe: Option<LoginProbe>,
     every: Duration,
     refused: Arc<Notify>,
     updates: UnboundedSender<SaslCredentials>,
@@ -314,28 +344,18 @@ impl Refresher {
         }
     }
 
-    /// One look at every referenced secret.
+    /// One look at every referenced secret. A new version is taken whole or not at all: one
+    /// that cannot be read, or whose SASL credentials the broker refuses, leaves the values in
+    /// use, and the next check tries it again.
     async fn check<R: SecretReader>(&mut self, reader: &R) {
-        let mut changed = Vec::new();
-        for (secret_id, held) in &mut self.held {
+        let mut candidates = Vec::new();
+        for (secret_id, held) in &self.held {
             let result = match reader.current_version(secret_id).await {
                 Ok(version) if version == held.version => "unchanged",
                 Ok(version) => match read(reader, secret_id, &self.references).await {
                     Ok(new) => {
-                        tracing::info!(
-                            secret = %secret_id,
-                            from = %held.version,
-                            to = %new.version,
-                            "a secret:// reference has a new version"
-                        );
-                        changed.extend(
-                            new.values
-                                .iter()
-                                .filter(|(field, value)| held.values.get(*field) != Some(value))
-                                .map(|(field, _)| field.clone()),
-                        );
-                        *held = new;
-                        "updated"
+                        candidates.push((secret_id.clone(), new));
+                        continue;
                     }
                     Err(why) => {
                         tracing::warn!(
@@ -359,9 +379,63 @@ impl Refresher {
             metrics::counter!("lakeseal_stage_secret_checks_total", "result" => result)
                 .increment(1);
         }
+        for (secret_id, new) in candidates {
+            let result = self.take(&secret_id, new).await;
+            metrics::counter!("lakeseal_stage_secret_checks_total", "result" => result)
+                .increment(1);
+        }
+    }
+
+    /// Takes `secret_id`'s new version if its SASL credentials, if it holds any, log in.
+    async fn take(&mut self, secret_id: &str, new: Held) -> &'static str {
+        let Some(held) = self.held.get(secret_id) else {
+            return "failed";
+        };
+        let changed: Vec<Field> = new
+            .values
+            .iter()
+            .filter(|(field, value)| held.values.get(*field) != Some(value))
+            .map(|(field, _)| field.clone())
+            .collect();
+        let sasl = |name: &str| {
+            let field = Field::Kafka(name.to_owned());
+            new.values
+                .get(&field)
+                .or_else(|| self.current.get(&field))
+                .cloned()
+        };
+        let new_login = changed
+            .iter()
+            .any(|f| matches!(f, Field::Kafka(name) if SASL_PROPERTIES.contains(&name.as_str())));
+        if new_login
+            && let (Some(probe), Some(username), Some(password)) =
+                (&self.probe, sasl("sasl.username"), sasl("sasl.password"))
+        {
+            let probe = probe.clone();
+            let verdict = tokio::task::spawn_blocking(move || probe(&username, &password))
+                .await
+                .unwrap_or_else(|e| Err(format!("the login check did not finish: {e}")));
+            if let Err(why) = verdict {
+                tracing::warn!(
+                    secret = %secret_id,
+                    version = %new.version,
+                    error = %why,
+                    "the broker refuses the new version's SASL credentials; keeping the ones in use"
+                );
+                return "refused";
+            }
+        }
+        tracing::info!(
+            secret = %secret_id,
+            from = %held.version,
+            to = %new.version,
+            "a secret:// reference has a new version"
+        );
+        self.held.insert(secret_id.to_owned(), new);
         if !changed.is_empty() {
             self.hand_over(&changed);
         }
+        "updated"
     }
 
     /// Gives what uses them the `changed` fields' new values: the clients their new SASL pair,

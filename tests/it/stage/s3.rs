@@ -120,6 +120,38 @@ impl S3Server {
     }
 }
 
+/// Waits until `lake verify` finds every offset of the topic under `s3://lake/warehouse` (read
+/// with `env`), then returns every `seq` there.
+fn wait_verified(p: &Pipeline, env: &[(&str, &str)], within: Duration) -> Vec<i64> {
+    let verify = || {
+        p.cli_with(
+            &[
+                "lake",
+                "verify",
+                "--table",
+                "telemetry",
+                "s3://lake/warehouse",
+                "--brokers",
+                &p.broker.bootstrap,
+                "--topic",
+                TOPIC,
+            ],
+            env,
+        )
+    };
+    let start = Instant::now();
+    while !verify().status.success() {
+        assert!(
+            start.elapsed() < within,
+            "the bucket never caught up: {}\n{}",
+            String::from_utf8_lossy(&verify().stdout),
+            p.stage_log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    p.seqs_of("s3://lake/warehouse/telemetry", env)
+}
+
 impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -148,38 +180,10 @@ async fn an_s3_lake_gets_every_record_once_by_conditional_puts() {
     let stage = p.stage();
     let valid = p.produce(&p.producer(), 0..700).await;
 
-    // Done when `lake verify` finds every offset of the topic in the bucket.
     let s3_env = [("AWS_ENDPOINT_URL", s3.endpoint.as_str())];
-    let verify = || {
-        p.cli_with(
-            &[
-                "lake",
-                "verify",
-                "--table",
-                "telemetry",
-                "s3://lake/warehouse",
-                "--brokers",
-                &p.broker.bootstrap,
-                "--topic",
-                TOPIC,
-            ],
-            &s3_env,
-        )
-    };
-    let start = Instant::now();
-    while !verify().status.success() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the bucket never caught up: {}\n{}",
-            String::from_utf8_lossy(&verify().stdout),
-            p.stage_log()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let seqs = wait_verified(&p, &s3_env, Duration::from_secs(120));
     assert!(stage.terminate().success(), "{}", p.stage_log());
     assert_eq!(p.file_count(), 0, "nothing went to the local directory");
-
-    let seqs = p.seqs_of("s3://lake/warehouse/telemetry", &s3_env);
     assert_exactly_once(&seqs, &valid);
 
     // A file is never replaced: the PUT is conditional.
@@ -282,33 +286,7 @@ async fn the_sink_signs_with_a_secret_key_that_rotates_while_it_writes() {
             ("AWS_ACCESS_KEY_ID", key.id.as_str()),
             ("AWS_SECRET_ACCESS_KEY", key.secret.as_str()),
         ];
-        let verify = || {
-            p.cli_with(
-                &[
-                    "lake",
-                    "verify",
-                    "--table",
-                    "telemetry",
-                    "s3://lake/warehouse",
-                ]
-                .iter()
-                .copied()
-                .chain(["--brokers", &p.broker.bootstrap, "--topic", TOPIC])
-                .collect::<Vec<_>>(),
-                &env,
-            )
-        };
-        let start = Instant::now();
-        while !verify().status.success() {
-            assert!(
-                start.elapsed() < within,
-                "the bucket never caught up: {}\n{}",
-                String::from_utf8_lossy(&verify().stdout),
-                p.stage_log()
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        p.seqs_of("s3://lake/warehouse/telemetry", &env)
+        wait_verified(&p, &env, within)
     };
     caught_up(&first, Duration::from_secs(120));
 

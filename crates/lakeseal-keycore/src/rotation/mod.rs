@@ -222,6 +222,16 @@ impl SecretJson {
         }
     }
 
+    /// Sets a string member to a new random password of `length` letters and digits: what a
+    /// rotator's `createSecret` makes.
+    pub fn set_random_password(&mut self, key: &str, length: usize) -> Result<(), RotationError> {
+        let password = random_string(length, Alphabet::Alphanumeric)?;
+        let password = String::from_utf8(password.expose_secret().to_vec())
+            .map_err(|_| RotationError::new("the new password is not text"))?;
+        self.set(key, password);
+        Ok(())
+    }
+
     /// The object as a `SecretString`, serialised straight into a buffer that zeroizes.
     pub fn to_value(&self) -> Result<SecretValue, RotationError> {
         let bytes = serde_json::to_vec(&self.0)

@@ -2,16 +2,20 @@
 //! librdkafka's log lines into tracing, and its errors into the stage's.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use lakeseal_kafka_batch::Record;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{BaseProducer, Producer};
 
 use zeroize::Zeroizing;
 
 use crate::config::KafkaProperties;
 use crate::secret_ref;
+use crate::secrets::LoginProbe;
 use crate::{Error, Result};
 
 /// librdkafka properties that only a consumer understands; the dead-letter producer gets the rest
@@ -94,6 +98,37 @@ pub(super) fn kafka_config(what: &str, e: KafkaError) -> Error {
         }
         other => kafka(what, other),
     }
+}
+
+/// How long a login check of new SASL credentials may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A check of new SASL credentials before the running clients get them: a throwaway producer
+/// with the stage's connection properties (`kafka`, `secrets` as for [`client_configs`]) and the
+/// new username and password reads the cluster's metadata. Its configuration, and so the
+/// stage's other secret properties, stays in memory with the probe.
+pub(crate) fn login_probe(
+    kafka: &KafkaProperties,
+    secrets: &BTreeMap<String, Zeroizing<String>>,
+) -> Result<LoginProbe> {
+    let (_, mut producer) = client_configs(kafka, secrets)?;
+    producer
+        .set("enable.idempotence", "false")
+        .set_log_level(RDKafkaLogLevel::Error);
+    Ok(Arc::new(move |username: &str, password: &str| {
+        let mut config = producer.clone();
+        config
+            .set("sasl.username", username)
+            .set("sasl.password", password);
+        let client: BaseProducer = config
+            .create()
+            .map_err(|e| format!("cannot make a client to check the login: {e}"))?;
+        client
+            .client()
+            .fetch_metadata(None, PROBE_TIMEOUT)
+            .map(drop)
+            .map_err(|e| format!("the login check failed: {e}"))
+    }))
 }
 
 /// The consumer's and the dead-letter producer's configurations from `[source.kafka]`.

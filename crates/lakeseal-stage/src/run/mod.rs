@@ -59,6 +59,7 @@ mod rebalance;
 mod writer;
 
 pub use kafka::FETCH_QUEUE_BACKOFF_MS;
+pub(crate) use kafka::login_probe;
 
 /// Records taken from librdkafka at once, before any is decoded (see [`Stage::run`]).
 const BATCH: usize = 256;

@@ -79,10 +79,28 @@ user = "stage"
 
 const EVERY: Duration = Duration::from_secs(60);
 
+/// The password a test broker refuses.
+const REFUSED: &str = "refused-password";
+
+/// `StageSecrets::resolve` with a broker that takes any password but [`REFUSED`].
+async fn resolve(config: &StageConfig, versions: Arc<Versions>) -> Result<StageSecrets> {
+    StageSecrets::resolve_with(config, versions, |_| {
+        let probe: LoginProbe = Arc::new(|_: &str, password: &str| {
+            if password == REFUSED {
+                Err("SASL authentication failed".to_owned())
+            } else {
+                Ok(())
+            }
+        });
+        Ok(Some(probe))
+    })
+    .await
+}
+
 #[tokio::test(start_paused = true)]
 async fn references_resolve_at_start_and_a_new_version_reaches_the_clients() {
     let versions = Versions::new("v1", r#"{"password":"first","client":"c1"}"#);
-    let mut secrets = StageSecrets::resolve(&config("secret://kafka#password"), versions.clone())
+    let mut secrets = resolve(&config("secret://kafka#password"), versions.clone())
         .await
         .unwrap();
     assert_eq!(secrets.kafka["sasl.password"].as_str(), "first");
@@ -106,7 +124,7 @@ async fn references_resolve_at_start_and_a_new_version_reaches_the_clients() {
 #[tokio::test(start_paused = true)]
 async fn a_new_version_that_lacks_the_field_leaves_the_old_value_in_use() {
     let versions = Versions::new("v1", r#"{"password":"first","client":"c1"}"#);
-    let mut secrets = StageSecrets::resolve(&config("secret://kafka#password"), versions.clone())
+    let mut secrets = resolve(&config("secret://kafka#password"), versions.clone())
         .await
         .unwrap();
     let updates = secrets.updates.as_mut().unwrap();
@@ -120,7 +138,7 @@ async fn a_new_version_that_lacks_the_field_leaves_the_old_value_in_use() {
 #[tokio::test(start_paused = true)]
 async fn a_refused_login_checks_at_once() {
     let versions = Versions::new("v1", r#"{"password":"first","client":"c1"}"#);
-    let mut secrets = StageSecrets::resolve(&config("secret://kafka#password"), versions.clone())
+    let mut secrets = resolve(&config("secret://kafka#password"), versions.clone())
         .await
         .unwrap();
     versions.set("v2", r#"{"password":"second","client":"c1"}"#);
@@ -134,7 +152,7 @@ async fn a_refused_login_checks_at_once() {
 #[tokio::test]
 async fn a_missing_field_at_start_is_a_config_error_naming_it_without_the_value() {
     let versions = Versions::new("v1", r#"{"pass":"hunter2","client":"c1"}"#);
-    let err = StageSecrets::resolve(&config("secret://kafka#password"), versions)
+    let err = resolve(&config("secret://kafka#password"), versions)
         .await
         .unwrap_err()
         .to_string();
@@ -147,7 +165,7 @@ async fn without_a_sasl_reference_no_credentials_are_followed() {
     let versions = Versions::new("v1", r#"{"client":"c1"}"#);
     let password = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(password.path(), "pw").unwrap();
-    let secrets = StageSecrets::resolve(
+    let secrets = resolve(
         &config(&format!("file://{}", password.path().display())),
         versions,
     )
@@ -179,7 +197,7 @@ async fn the_sinks_key_follows_its_secret() {
     let sink = r#"url = "s3://lake/t"
 access_key_id = "secret://kafka#id"
 secret_access_key = "secret://kafka#key""#;
-    let mut secrets = StageSecrets::resolve(
+    let mut secrets = resolve(
         &config_with("secret://kafka#password", sink),
         versions.clone(),
     )
@@ -228,4 +246,25 @@ fn a_reference_where_no_credential_goes_is_refused() {
         toml_with("env:X", "").replace(r#"key_id = "alias/k""#, r#"key_id = "secret://keys#id""#);
     let err = StageConfig::from_toml(&toml).unwrap_err().to_string();
     assert!(err.contains("encryption.key_id"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_password_the_broker_refuses_is_not_taken_and_the_old_one_stays() {
+    let versions = Versions::new("v1", r#"{"password":"first","client":"c1"}"#);
+    let mut secrets = resolve(&config("secret://kafka#password"), versions.clone())
+        .await
+        .unwrap();
+    let updates = secrets.updates.as_mut().unwrap();
+    versions.set(
+        "v2",
+        &format!(r#"{{"password":"{REFUSED}","client":"c1"}}"#),
+    );
+    tokio::time::sleep(EVERY * 3).await;
+    assert!(
+        updates.try_recv().is_err(),
+        "a refused password was handed over"
+    );
+    // Tried again at each check, and taken once the secret holds one that logs in.
+    versions.set("v3", r#"{"password":"third","client":"c1"}"#);
+    assert_eq!(updates.recv().await.unwrap().password.as_str(), "third");
 }
