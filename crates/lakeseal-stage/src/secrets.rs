@@ -184,11 +184,15 @@ impl StageSecrets {
             if live && !current.contains_key(field) {
                 let value = match field {
                     Field::Kafka(name) => secret_ref::property_value(name, value),
-                    Field::SinkKeyId => match SecretRef::parse(value) {
+                    // An id may be written as it is; the config refused a secret that is not
+                    // a reference.
+                    Field::SinkKeyId | Field::SinkSecret => match SecretRef::parse(value) {
                         Some(reference) => reference.resolve(),
-                        None => Ok(Zeroizing::new((*value).to_owned())),
+                        None if *field == Field::SinkKeyId => {
+                            Ok(Zeroizing::new((*value).to_owned()))
+                        }
+                        None => Err("a secret must be a reference".to_owned()),
                     },
-                    Field::SinkSecret => secret_ref::property_value("secret", value),
                 }
                 .map_err(|why| Error::Config(format!("{field}: {why}")))?;
                 current.insert(field.clone(), value);
