@@ -78,7 +78,11 @@ impl crate::SecretReader for InProcess {
         let ctx = RequestContext::local("lakeseal-keyclient");
         let answer = self
             .core
-            .describe_secret(&self.who, &ctx, crate::secrets::describe_request(secret_id))
+            .describe_secret(
+                &self.who,
+                &ctx,
+                lakeseal_kms_types::secrets::SecretIdRequest::new(secret_id),
+            )
             .await
             .map_err(from_core)?;
         crate::secrets::current_of(secret_id, answer)

@@ -406,7 +406,7 @@ impl crate::SecretReader for Remote {
         let answer = self
             .secrets(
                 "DescribeSecret",
-                &crate::secrets::describe_request(secret_id),
+                &lakeseal_kms_types::secrets::SecretIdRequest::new(secret_id),
             )
             .await?;
         crate::secrets::current_of(secret_id, answer)

@@ -5,7 +5,6 @@
 use std::future::Future;
 
 use lakeseal_envelope::SecretBytes;
-use lakeseal_kms_types::secrets::SecretIdRequest;
 use lakeseal_kms_types::secrets::describe::SecretMetadata;
 use lakeseal_kms_types::secrets::read::{GetSecretValueRequest, GetSecretValueResponse};
 
@@ -41,11 +40,6 @@ impl<R: SecretReader> SecretReader for std::sync::Arc<R> {
     fn current_value(&self, secret_id: &str) -> impl Future<Output = Result<CurrentSecret>> + Send {
         R::current_value(self, secret_id)
     }
-}
-
-/// The `DescribeSecret` request for `secret_id`.
-pub(crate) fn describe_request(secret_id: &str) -> SecretIdRequest {
-    SecretIdRequest::new(secret_id)
 }
 
 /// The `GetSecretValue` request for `secret_id`'s current version.
