@@ -121,6 +121,7 @@ async fn no_secret_reaches_store_audit_or_logs() {
                 &who,
                 &ctx,
                 DecryptRequest {
+                    encryption_algorithm: None,
                     ciphertext_blob: dek.ciphertext_blob.clone(),
                     encryption_context: ec.clone(),
                     key_id: None,
@@ -138,6 +139,7 @@ async fn no_secret_reaches_store_audit_or_logs() {
                 &who,
                 &ctx,
                 DecryptRequest {
+                    encryption_algorithm: None,
                     ciphertext_blob: dek.ciphertext_blob,
                     encryption_context: Default::default(),
                     key_id: None,
@@ -151,6 +153,7 @@ async fn no_secret_reaches_store_audit_or_logs() {
             &who,
             &ctx,
             EncryptRequest {
+                encryption_algorithm: None,
                 key_id: key.clone(),
                 plaintext: plaintext.clone().into(),
                 encryption_context: ec.clone(),

@@ -365,6 +365,7 @@ async fn crypto(s: &Session, cmd: CryptoCmd, out: Output) -> anyhow::Result<()> 
         }
         CryptoCmd::Encrypt(a) => {
             let req = EncryptRequest {
+                encryption_algorithm: a.encryption_algorithm,
                 key_id: a.key_id,
                 plaintext: a.plaintext.bytes("--plaintext")?,
                 encryption_context: a.encryption_context.unwrap_or_default(),
@@ -373,6 +374,7 @@ async fn crypto(s: &Session, cmd: CryptoCmd, out: Output) -> anyhow::Result<()> 
         }
         CryptoCmd::Decrypt(a) => {
             let req = DecryptRequest {
+                encryption_algorithm: a.encryption_algorithm,
                 ciphertext_blob: a
                     .ciphertext_blob
                     .bytes("--ciphertext-blob")?

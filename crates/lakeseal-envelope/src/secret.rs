@@ -27,8 +27,14 @@ impl SecretBytes {
         &self.0
     }
 
-    pub(crate) fn expose_secret_mut(&mut self) -> &mut [u8] {
+    /// The bytes, to be written in place (a decryption's output buffer).
+    pub fn expose_secret_mut(&mut self) -> &mut [u8] {
         &mut self.0
+    }
+
+    /// Keeps the first `len` bytes. The rest stay in the spare capacity, which drop wipes too.
+    pub fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
     }
 
     /// The number of bytes.

@@ -50,6 +50,7 @@ impl KeyService for InProcess {
     async fn decrypt(&self, wrapped: &[u8], context: &EncryptionContext) -> Result<DataKey> {
         let ctx = RequestContext::local("lakeseal-keyclient");
         let req = DecryptRequest {
+            encryption_algorithm: None,
             ciphertext_blob: wrapped.to_vec(),
             encryption_context: context.clone(),
             key_id: None,

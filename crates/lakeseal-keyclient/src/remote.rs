@@ -385,6 +385,7 @@ impl KeyService for Remote {
 
     async fn decrypt(&self, wrapped: &[u8], context: &EncryptionContext) -> Result<DataKey> {
         let req = DecryptRequest {
+            encryption_algorithm: None,
             ciphertext_blob: wrapped.to_vec(),
             encryption_context: context.clone(),
             key_id: None,

@@ -39,6 +39,9 @@ macro_rules! kms_operations {
         "Decrypt" => decrypt,
         "ReEncrypt" => re_encrypt,
         "GenerateRandom" => generate_random,
+        "Sign" => sign,
+        "Verify" => verify,
+        "GetPublicKey" => get_public_key,
         )
     };
 }

@@ -31,6 +31,15 @@ pub enum Error {
     /// A request parameter is out of range or malformed.
     #[error("{0}")]
     Validation(String),
+    /// The key's spec or usage does not allow the operation or algorithm.
+    #[error("{0}")]
+    InvalidKeyUsage(String),
+    /// `Verify`: the signature does not verify. Deliberately says nothing more.
+    #[error("the signature is not valid for this message, key and algorithm")]
+    InvalidSignature,
+    /// The operation is not supported for this kind of key.
+    #[error("{0}")]
+    UnsupportedOperation(String),
     /// An identity still has what must be removed first (access keys, inline policies).
     #[error("{0}")]
     DeleteConflict(String),
@@ -113,6 +122,9 @@ impl Error {
             Error::InvalidCiphertext => ErrorCode::InvalidCiphertext,
             Error::IncorrectKey => ErrorCode::IncorrectKey,
             Error::Validation(_) => ErrorCode::Validation,
+            Error::InvalidKeyUsage(_) => ErrorCode::InvalidKeyUsage,
+            Error::InvalidSignature => ErrorCode::KmsInvalidSignature,
+            Error::UnsupportedOperation(_) => ErrorCode::UnsupportedOperation,
             Error::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Error::DeleteConflict(_) => ErrorCode::DeleteConflict,
             Error::InvalidAliasName(_) => ErrorCode::InvalidAliasName,

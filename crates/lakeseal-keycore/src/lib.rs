@@ -48,6 +48,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod asymmetric;
 pub mod audit;
 pub(crate) mod authz;
 pub mod clock;
@@ -55,6 +56,7 @@ mod core;
 mod error;
 pub mod iam;
 pub mod key_metrics;
+pub mod key_spec;
 pub mod model;
 pub mod ops;
 pub mod policy;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
+use crate::key_spec::{KeySpec, KeyUsage};
 use crate::state::KeyState;
 
 pub use lakeseal_kms_types::{RotationType, Tag};
@@ -25,6 +26,13 @@ pub struct KeyRecord {
     pub key_id: String,
     /// Free text from the creator.
     pub description: String,
+    /// Symmetric, RSA or ECC, and its size (records from before asymmetric keys are
+    /// symmetric).
+    #[serde(default)]
+    pub key_spec: KeySpec,
+    /// What the key is for.
+    #[serde(default)]
+    pub key_usage: KeyUsage,
     /// When the key was created.
     pub creation_date: Millis,
     /// The lifecycle state.

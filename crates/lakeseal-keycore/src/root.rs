@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use lakeseal_envelope::{DataKey, EncryptionContext, KEY_LEN, SealingKey};
+use lakeseal_envelope::{DataKey, EncryptionContext, KEY_LEN, SealingKey, SecretBytes};
 
 use crate::{Error, Result};
 
@@ -66,6 +66,34 @@ fn material_context(key_id: &str, version: u32) -> EncryptionContext {
     ])
 }
 
+/// Seals key material of `key_id` at `version` (an AES key, or an asymmetric key's PKCS#8)
+/// under the root key, bound to its key and version.
+pub(crate) fn seal_material(
+    root: &SealingKey,
+    key_id: &str,
+    version: u32,
+    material: &[u8],
+) -> Result<Vec<u8>> {
+    Ok(root.seal(material, &material_context(key_id, version))?)
+}
+
+/// Opens stored material. The context binds it to its key and version, so material cannot be
+/// moved between keys in the store.
+pub(crate) fn open_material(
+    root: &SealingKey,
+    key_id: &str,
+    version: u32,
+    sealed: &[u8],
+) -> Result<SecretBytes> {
+    root.open(sealed, &material_context(key_id, version))
+        .map_err(|_| {
+            Error::DataDir(format!(
+                "the sealed material of version {version} (table key_versions) does not open \
+                 under the root key: the row is corrupt, or was moved from another key"
+            ))
+        })
+}
+
 /// Makes new key material for `key_id` at `version`: the ready key and its sealed form to store.
 pub(crate) fn new_version(
     root: &SealingKey,
@@ -73,26 +101,18 @@ pub(crate) fn new_version(
     version: u32,
 ) -> Result<(SealingKey, Vec<u8>)> {
     let material = DataKey::generate()?;
-    let sealed = root.seal(material.expose_secret(), &material_context(key_id, version))?;
+    let sealed = seal_material(root, key_id, version, material.expose_secret())?;
     Ok((SealingKey::new(key_id, version, &material)?, sealed))
 }
 
-/// Opens stored material. The context binds it to its key and version, so material cannot be
-/// moved between keys in the store.
+/// Opens a symmetric version's stored material into a ready key.
 pub(crate) fn open_version(
     root: &SealingKey,
     key_id: &str,
     version: u32,
     sealed: &[u8],
 ) -> Result<SealingKey> {
-    let material = root
-        .open(sealed, &material_context(key_id, version))
-        .map_err(|_| {
-            Error::DataDir(format!(
-                "the sealed material of version {version} (table key_versions) does not open \
-                 under the root key: the row is corrupt, or was moved from another key"
-            ))
-        })?;
+    let material = open_material(root, key_id, version, sealed)?;
     let material = DataKey::try_from_slice(material.expose_secret())?;
     Ok(SealingKey::new(key_id, version, &material)?)
 }

@@ -32,6 +32,9 @@ pub enum KeyOperation {
     GetKeyPolicy,
     PutKeyPolicy,
     ListKeyPolicies,
+    Sign,
+    Verify,
+    GetPublicKey,
 }
 
 impl KeyOperation {
@@ -62,6 +65,9 @@ impl KeyOperation {
             KeyOperation::GetKeyPolicy => "kms:GetKeyPolicy",
             KeyOperation::PutKeyPolicy => "kms:PutKeyPolicy",
             KeyOperation::ListKeyPolicies => "kms:ListKeyPolicies",
+            KeyOperation::Sign => "kms:Sign",
+            KeyOperation::Verify => "kms:Verify",
+            KeyOperation::GetPublicKey => "kms:GetPublicKey",
         }
     }
 }
@@ -108,6 +114,9 @@ pub const STATE_TABLE: &[(KeyOperation, [Outcome; 3])] = &[
     (Op::GetKeyPolicy, [OK, OK, OK]),
     (Op::PutKeyPolicy, [OK, OK, INV]),
     (Op::ListKeyPolicies, [OK, OK, OK]),
+    (Op::Sign, [OK, DIS, INV]),
+    (Op::Verify, [OK, DIS, INV]),
+    (Op::GetPublicKey, [OK, DIS, INV]),
 ];
 
 /// The outcome of `op` on a key in `state`, from [`STATE_TABLE`].

@@ -11,9 +11,10 @@ use crate::describe_key::KeyMetadata;
 pub struct CreateKeyRequest {
     /// Free text.
     pub description: Option<String>,
-    /// Only `ENCRYPT_DECRYPT` for now.
+    /// `ENCRYPT_DECRYPT` (the default) or `SIGN_VERIFY` (RSA and ECC keys).
     pub key_usage: Option<String>,
-    /// Only `SYMMETRIC_DEFAULT` (AES-256-GCM-SIV) for now.
+    /// `SYMMETRIC_DEFAULT` (AES-256-GCM-SIV, the default), `RSA_2048`, `RSA_3072`, `RSA_4096`,
+    /// `ECC_NIST_P256` or `ECC_NIST_P384`.
     pub key_spec: Option<String>,
     /// The older name of `KeySpec`.
     pub customer_master_key_spec: Option<String>,

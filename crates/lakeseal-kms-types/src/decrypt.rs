@@ -16,8 +16,13 @@ pub struct DecryptRequest {
     #[serde(default)]
     pub encryption_context: EncryptionContext,
     /// When given, the blob must have been made under this key (`IncorrectKeyException`).
+    /// Required for an RSA ciphertext, which does not name its key.
     #[serde(default)]
     pub key_id: Option<String>,
+    /// `SYMMETRIC_DEFAULT` (the default), or the `RSAES_OAEP_*` algorithm it was encrypted
+    /// with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithm: Option<String>,
 }
 
 /// `Decrypt` response.
@@ -29,6 +34,6 @@ pub struct DecryptResponse {
     /// The plaintext; zeroized on drop.
     #[serde(with = "secret_b64")]
     pub plaintext: SecretBytes,
-    /// Always `SYMMETRIC_DEFAULT`.
+    /// The algorithm used.
     pub encryption_algorithm: String,
 }

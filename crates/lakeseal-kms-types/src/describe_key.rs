@@ -32,7 +32,12 @@ pub struct KeyMetadata {
     pub key_manager: String,
     pub customer_master_key_spec: String,
     pub key_spec: String,
-    pub encryption_algorithms: Vec<String>,
+    /// The encryption algorithms of an `ENCRYPT_DECRYPT` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<Vec<String>>,
+    /// The signing algorithms of a `SIGN_VERIFY` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<Vec<String>>,
     pub multi_region: bool,
     /// Lakeseal's extension: the version that encrypts now.
     pub primary_key_version: u32,

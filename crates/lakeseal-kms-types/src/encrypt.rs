@@ -17,9 +17,13 @@ pub struct EncryptRequest {
     /// 1 to 4096 bytes.
     #[serde(with = "secret_b64")]
     pub plaintext: SecretBytes,
-    /// Bound to the ciphertext; needed again to decrypt it.
+    /// Bound to the ciphertext; needed again to decrypt it (symmetric keys only).
     #[serde(default)]
     pub encryption_context: EncryptionContext,
+    /// `SYMMETRIC_DEFAULT` (the default), or `RSAES_OAEP_SHA_1` / `RSAES_OAEP_SHA_256` for an
+    /// RSA key of usage `ENCRYPT_DECRYPT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithm: Option<String>,
 }
 
 /// `Encrypt` response.
@@ -31,6 +35,6 @@ pub struct EncryptResponse {
     /// The ciphertext blob.
     #[serde(with = "b64")]
     pub ciphertext_blob: Vec<u8>,
-    /// Always `SYMMETRIC_DEFAULT`.
+    /// The algorithm used.
     pub encryption_algorithm: String,
 }

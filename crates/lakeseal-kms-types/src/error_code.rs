@@ -49,6 +49,13 @@ error_codes! {
     IncorrectKey = "IncorrectKeyException",
     /// A parameter is out of range or malformed.
     Validation = "ValidationException",
+    /// The key's usage or spec does not allow the operation or algorithm (a symmetric
+    /// operation on an asymmetric key, or the reverse).
+    InvalidKeyUsage = "InvalidKeyUsageException",
+    /// `Verify`: the signature does not verify.
+    KmsInvalidSignature = "KMSInvalidSignatureException",
+    /// The operation is not supported for this kind of key (rotating an asymmetric key).
+    UnsupportedOperation = "UnsupportedOperationException",
     /// The name is taken.
     AlreadyExists = "AlreadyExistsException",
     /// An identity still has what must be removed first.

@@ -39,6 +39,7 @@ pub mod list_keys;
 pub mod re_encrypt;
 pub mod rotation;
 pub mod secrets;
+pub mod sign;
 pub mod tags;
 pub mod wire;
 

@@ -49,6 +49,9 @@ pub(crate) struct EncryptArgs {
     /// k=v,k2=v2 or a JSON object.
     #[arg(long, value_parser = parse_context)]
     pub(crate) encryption_context: Option<EncryptionContext>,
+    /// SYMMETRIC_DEFAULT (the default), or RSAES_OAEP_SHA_1 / RSAES_OAEP_SHA_256 for an RSA key.
+    #[arg(long)]
+    pub(crate) encryption_algorithm: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -60,9 +63,12 @@ pub(crate) struct DecryptArgs {
     /// k=v,k2=v2 or a JSON object: exactly the context it was encrypted with.
     #[arg(long, value_parser = parse_context)]
     pub(crate) encryption_context: Option<EncryptionContext>,
-    /// Refuse unless the blob was made under this key.
+    /// Refuse unless the blob was made under this key (required for an RSA ciphertext).
     #[arg(long)]
     pub(crate) key_id: Option<String>,
+    /// SYMMETRIC_DEFAULT (the default), or the RSAES_OAEP_* algorithm it was encrypted with.
+    #[arg(long)]
+    pub(crate) encryption_algorithm: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use lakeseal_envelope::SealingKey;
 
 use super::maintenance::earliest_due;
-use super::{Inner, KeyCore, KeyEntry, Options, State};
+use super::{Inner, KeyCore, KeyEntry, Material, Options, State};
+use crate::asymmetric::PrivateKey;
 use crate::audit::alerts::Detector;
 use crate::audit::{AnchorStore, AuditEvent, AuditLog, ChainHead, Durability};
 use crate::clock::{Clock, SystemClock, rfc3339};
@@ -318,30 +319,49 @@ impl KeyCore {
     }
 }
 
-/// One stored key, its versions opened under the root key and its policy parsed.
+/// One stored key, its versions (or key pair) opened under the root key and its policy parsed.
 pub(super) fn load_key(
     root: &SealingKey,
     record: &KeyRecord,
     sealed: &[(u32, Vec<u8>)],
 ) -> Result<KeyEntry> {
-    let versions = sealed
-        .iter()
-        .map(|(v, s)| root::open_version(root, &record.key_id, *v, s))
-        .collect::<Result<Vec<_>>>()?;
-    if versions
-        .iter()
-        .enumerate()
-        .any(|(i, k)| k.version() as usize != i + 1)
-    {
-        return Err(Error::DataDir(format!(
-            "the versions of {} are not contiguous",
-            record.key_id
-        )));
-    }
+    let material = if record.key_spec.is_asymmetric() {
+        let [(1, sealed)] = sealed else {
+            return Err(Error::DataDir(format!(
+                "the asymmetric key {} does not have exactly one version",
+                record.key_id
+            )));
+        };
+        let pkcs8 = root::open_material(root, &record.key_id, 1, sealed)?;
+        let pair = PrivateKey::from_pkcs8(record.key_spec, record.key_usage, pkcs8.expose_secret())
+            .map_err(|e| {
+                Error::DataDir(format!(
+                    "the key pair of {} does not load: {e}",
+                    record.key_id
+                ))
+            })?;
+        Material::Asymmetric(pair)
+    } else {
+        let versions = sealed
+            .iter()
+            .map(|(v, s)| root::open_version(root, &record.key_id, *v, s))
+            .collect::<Result<Vec<_>>>()?;
+        if versions
+            .iter()
+            .enumerate()
+            .any(|(i, k)| k.version() as usize != i + 1)
+        {
+            return Err(Error::DataDir(format!(
+                "the versions of {} are not contiguous",
+                record.key_id
+            )));
+        }
+        Material::Symmetric(versions)
+    };
     Ok(KeyEntry {
         record: record.clone(),
         policy: Policy::parse(&record.policy)?,
-        versions,
+        material,
     })
 }
 

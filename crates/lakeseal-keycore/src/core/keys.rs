@@ -2,7 +2,8 @@
 
 use lakeseal_envelope::{Blob, EncryptionContext, SecretBytes};
 
-use super::{Call, KeyCore, KeyEntry, State, check_context};
+use super::{Call, KeyCore, KeyEntry, Material, State, check_context};
+use crate::asymmetric::PrivateKey;
 use crate::clock::{DAY_MS, Millis};
 use crate::model::{KeyRecord, Rotation, RotationType};
 use crate::policy::Policy;
@@ -69,16 +70,27 @@ impl KeyCore {
         self.note_due(&record);
         call.event.key_version = Some(version);
         if let Some(entry) = state.keys.get_mut(&record.key_id) {
-            entry.versions.push(key);
+            if let Material::Symmetric(versions) = &mut entry.material {
+                versions.push(key);
+            }
             entry.record = record.clone();
         }
         Ok(record)
     }
 
-    /// Stores and indexes a new key with its first version.
+    /// Stores and indexes a new key with its first version (a symmetric key) or its key pair
+    /// (an asymmetric one).
     pub(crate) fn insert_key(&self, record: KeyRecord) -> Result<KeyRecord> {
         let policy = Policy::parse(&record.policy)?;
-        let (key, sealed) = root::new_version(&self.inner.root, &record.key_id, 1)?;
+        let (material, sealed) = if record.key_spec.is_asymmetric() {
+            let (pair, pkcs8) = PrivateKey::generate(record.key_spec, record.key_usage)?;
+            let sealed =
+                root::seal_material(&self.inner.root, &record.key_id, 1, pkcs8.expose_secret())?;
+            (Material::Asymmetric(pair), sealed)
+        } else {
+            let (key, sealed) = root::new_version(&self.inner.root, &record.key_id, 1)?;
+            (Material::Symmetric(vec![key]), sealed)
+        };
         let mut state = self.write();
         self.store().put_key(&record, Some((1, &sealed)))?;
         self.note_due(&record);
@@ -87,7 +99,7 @@ impl KeyCore {
             KeyEntry {
                 record: record.clone(),
                 policy,
-                versions: vec![key],
+                material,
             },
         );
         Ok(record)

@@ -19,10 +19,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Rw
 
 use lakeseal_envelope::{EncryptionContext, SealingKey};
 
+use crate::asymmetric::PrivateKey;
 use crate::audit::alerts::{AlertThresholds, Detector};
 use crate::audit::{AuditEvent, AuditLog, Durability};
 use crate::clock::{Clock, Millis, SystemClock, rfc3339};
 use crate::iam::{AccessKeyRecord, MIN_SESSION_SECONDS, Role, User, WorkloadIdentity};
+use crate::key_spec;
 use crate::model::{AliasRecord, KeyName, KeyRecord, Location};
 use crate::policy::Policy;
 use crate::request::{Principal, RequestContext, Service};
@@ -67,25 +69,56 @@ impl Default for Options {
     }
 }
 
-/// A key and its versions, ready to use. Dropping it zeroizes every version's key schedule.
+/// A key and its material, ready to use. Dropping it zeroizes every version's key schedule
+/// (and frees an asymmetric key inside AWS-LC, which wipes it).
 #[derive(Debug)]
 pub(crate) struct KeyEntry {
     pub(crate) record: KeyRecord,
     /// `record.policy`, parsed once.
     pub(crate) policy: Policy,
-    /// `versions[v - 1]` is version `v`.
-    pub(crate) versions: Vec<SealingKey>,
+    pub(crate) material: Material,
+}
+
+/// What a key encrypts or signs with.
+#[derive(Debug)]
+pub(crate) enum Material {
+    /// A symmetric key's versions: `versions[v - 1]` is version `v`.
+    Symmetric(Vec<SealingKey>),
+    /// An asymmetric key's one key pair (asymmetric keys are not rotated).
+    Asymmetric(PrivateKey),
 }
 
 impl KeyEntry {
     pub(crate) fn primary(&self) -> Result<&SealingKey> {
+        if let Material::Asymmetric(_) = self.material {
+            return Err(Error::InvalidKeyUsage(format!(
+                "{} is an asymmetric {} key: use a symmetric key",
+                self.record.key_id,
+                self.record.key_spec.as_str()
+            )));
+        }
         self.version(self.record.primary_version).ok_or_else(|| {
             Error::Internal(format!("{} has no primary version", self.record.key_id))
         })
     }
 
+    /// Version `v` of a symmetric key.
     pub(crate) fn version(&self, v: u32) -> Option<&SealingKey> {
-        self.versions.get(usize::try_from(v).ok()?.checked_sub(1)?)
+        match &self.material {
+            Material::Symmetric(versions) => versions.get(usize::try_from(v).ok()?.checked_sub(1)?),
+            Material::Asymmetric(_) => None,
+        }
+    }
+
+    /// An asymmetric key's key pair.
+    pub(crate) fn key_pair(&self) -> Result<&PrivateKey> {
+        match &self.material {
+            Material::Asymmetric(key) => Ok(key),
+            Material::Symmetric(_) => Err(Error::InvalidKeyUsage(format!(
+                "{} is a symmetric key: use an asymmetric key",
+                self.record.key_id
+            ))),
+        }
     }
 }
 
@@ -397,6 +430,7 @@ impl KeyCore {
         call.event.key_arn = Some(arn.clone());
         self.authorize_key(state, call, op, entry, &arn)?;
         state::check(entry.record.state, op, &arn)?;
+        key_spec::check_usage(entry.record.key_spec, entry.record.key_usage, op, &arn)?;
         Ok(entry)
     }
 

@@ -4,9 +4,10 @@
 use lakeseal_envelope::{Blob, SecretBytes};
 use lakeseal_kms_types::secrets::{SecretTag, SecretValue};
 
-use super::{Call, KeyCore, KeyEntry, State};
+use super::{Call, KeyCore, KeyEntry, Material, State};
 use crate::authz;
 use crate::clock::DAY_MS;
+use crate::key_spec::{KeySpec, KeyUsage};
 use crate::model::{AliasRecord, KeyRecord};
 use crate::policy::{self, Policy};
 use crate::secrets::names::{self, SecretId};
@@ -203,6 +204,8 @@ impl KeyCore {
             description: "Default key that protects my Secrets Manager data when no other key \
                           is defined"
                 .into(),
+            key_spec: KeySpec::SymmetricDefault,
+            key_usage: KeyUsage::EncryptDecrypt,
             creation_date: now,
             state: KeyState::Enabled,
             deletion_date: None,
@@ -230,7 +233,7 @@ impl KeyCore {
             KeyEntry {
                 record,
                 policy: Policy::parse(&policy)?,
-                versions: vec![key],
+                material: Material::Symmetric(vec![key]),
             },
         );
         state.aliases.insert(alias.name.clone(), alias);

@@ -1,7 +1,9 @@
-//! `CreateKey`: a new symmetric customer master key with its first version.
+//! `CreateKey`: a new customer master key — symmetric with its first version, or an RSA or ECC
+//! key pair.
 
 use super::tags::check_tags;
 use crate::core::Call;
+use crate::key_spec::{KeySpec, KeyUsage};
 use crate::model::KeyRecord;
 use crate::policy::Policy;
 use crate::state::KeyState;
@@ -39,6 +41,39 @@ pub fn default_policy(account_id: &str) -> String {
     .to_string()
 }
 
+/// The spec (`KeySpec`, or its older name `CustomerMasterKeySpec`) and usage asked for, checked
+/// to fit together. Usage has no default for an asymmetric key, as in AWS KMS: an RSA key
+/// could be either.
+fn spec_and_usage(req: &CreateKeyRequest) -> Result<(KeySpec, KeyUsage)> {
+    let spec = match (&req.key_spec, &req.customer_master_key_spec) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Error::Validation(
+                "give KeySpec or CustomerMasterKeySpec, not both".into(),
+            ));
+        }
+        (Some(name), _) | (None, Some(name)) => KeySpec::parse(name)?,
+        (None, None) => KeySpec::SymmetricDefault,
+    };
+    let usage = match &req.key_usage {
+        Some(name) => KeyUsage::parse(name)?,
+        None if spec.is_asymmetric() => {
+            return Err(Error::Validation(format!(
+                "KeyUsage is required for a {} key",
+                spec.as_str()
+            )));
+        }
+        None => KeyUsage::EncryptDecrypt,
+    };
+    if !spec.allows(usage) {
+        return Err(Error::Validation(format!(
+            "a {} key cannot have KeyUsage {}",
+            spec.as_str(),
+            usage.as_str()
+        )));
+    }
+    Ok((spec, usage))
+}
+
 impl KeyCore {
     /// Creates a key.
     pub async fn create_key(
@@ -64,13 +99,7 @@ impl KeyCore {
         req: CreateKeyRequest,
         call: &Call<'_>,
     ) -> Result<CreateKeyResponse> {
-        expect("KeyUsage", req.key_usage.as_ref(), "ENCRYPT_DECRYPT")?;
-        expect("KeySpec", req.key_spec.as_ref(), "SYMMETRIC_DEFAULT")?;
-        expect(
-            "CustomerMasterKeySpec",
-            req.customer_master_key_spec.as_ref(),
-            "SYMMETRIC_DEFAULT",
-        )?;
+        let (key_spec, key_usage) = spec_and_usage(&req)?;
         expect("Origin", req.origin.as_ref(), "AWS_KMS")?;
         if req.multi_region == Some(true) {
             return Err(Error::Validation(
@@ -103,6 +132,8 @@ impl KeyCore {
         let record = KeyRecord {
             key_id,
             description,
+            key_spec,
+            key_usage,
             creation_date: self.now_ms(),
             state: KeyState::Enabled,
             deletion_date: None,

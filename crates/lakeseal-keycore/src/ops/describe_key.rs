@@ -1,6 +1,7 @@
 //! `DescribeKey`, and the `KeyMetadata` shape other operations return too.
 
 use super::KeyIdRequest;
+use crate::key_spec::{EncryptionAlgorithm, SigningAlgorithm, names};
 use crate::model::KeyRecord;
 use crate::state::{KeyOperation, KeyState};
 use crate::{KeyCore, Principal, RequestContext, Result};
@@ -16,15 +17,22 @@ impl KeyCore {
             creation_date: record.creation_date,
             enabled: record.state == KeyState::Enabled,
             description: record.description.clone(),
-            key_usage: "ENCRYPT_DECRYPT".into(),
+            key_usage: record.key_usage.as_str().into(),
             key_state: record.state,
             deletion_date: record.deletion_date,
             pending_deletion_window_in_days: record.pending_window_days,
             origin: "AWS_KMS".into(),
             key_manager: "CUSTOMER".into(),
-            customer_master_key_spec: "SYMMETRIC_DEFAULT".into(),
-            key_spec: "SYMMETRIC_DEFAULT".into(),
-            encryption_algorithms: vec!["SYMMETRIC_DEFAULT".into()],
+            customer_master_key_spec: record.key_spec.as_str().into(),
+            key_spec: record.key_spec.as_str().into(),
+            encryption_algorithms: names(
+                record.key_spec.encryption_algorithms(record.key_usage),
+                EncryptionAlgorithm::as_str,
+            ),
+            signing_algorithms: names(
+                record.key_spec.signing_algorithms(record.key_usage),
+                SigningAlgorithm::as_str,
+            ),
             multi_region: false,
             primary_key_version: record.primary_version,
         }

@@ -17,9 +17,11 @@ pub mod key_deletion;
 pub mod key_policy;
 pub mod key_state;
 pub mod list_keys;
+pub mod public_key;
 pub mod re_encrypt;
 pub mod rotation;
 pub(crate) mod secrets;
+pub mod sign;
 pub mod tags;
 pub mod workload_identity;
 

@@ -78,6 +78,36 @@ impl Fixture {
             .key_id
     }
 
+    /// A `SIGN_VERIFY` key of `spec`.
+    pub async fn new_signing_key(&self, spec: &str) -> String {
+        let req = CreateKeyRequest {
+            key_spec: Some(spec.into()),
+            key_usage: Some("SIGN_VERIFY".into()),
+            ..Default::default()
+        };
+        self.core
+            .create_key(&self.admin, &ctx(), req)
+            .await
+            .unwrap()
+            .key_metadata
+            .key_id
+    }
+
+    /// `key`'s signature of `message` (RAW) under `algorithm`.
+    pub async fn sign(&self, key: &str, algorithm: &str, message: &[u8]) -> Vec<u8> {
+        let req = lakeseal_keycore::ops::sign::SignRequest {
+            key_id: key.into(),
+            message: message.to_vec(),
+            message_type: None,
+            signing_algorithm: algorithm.into(),
+        };
+        self.core
+            .sign(&self.admin, &ctx(), req)
+            .await
+            .unwrap()
+            .signature
+    }
+
     pub async fn encrypt(
         &self,
         key: &str,
@@ -89,6 +119,7 @@ impl Fixture {
                 &self.admin,
                 &ctx(),
                 EncryptRequest {
+                    encryption_algorithm: None,
                     key_id: key.into(),
                     plaintext: plaintext.to_vec().into(),
                     encryption_context: context.clone(),
@@ -109,6 +140,7 @@ impl Fixture {
                 &self.admin,
                 &ctx(),
                 DecryptRequest {
+                    encryption_algorithm: None,
                     ciphertext_blob: blob.to_vec(),
                     encryption_context: context.clone(),
                     key_id: None,

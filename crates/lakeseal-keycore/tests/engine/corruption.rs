@@ -60,6 +60,7 @@ async fn a_corrupt_row_stops_its_key_only() {
             &admin,
             &request,
             EncryptRequest {
+                encryption_algorithm: None,
                 key_id: key.into(),
                 plaintext: b"still works".to_vec().into(),
                 encryption_context: context(&[]),

@@ -260,6 +260,7 @@ async fn crypto_erasure_after_the_window() {
             &f.admin,
             &ctx(),
             DecryptRequest {
+                encryption_algorithm: None,
                 ciphertext_blob: v2,
                 encryption_context: ec,
                 key_id: None,
@@ -321,6 +322,7 @@ async fn context_and_key_must_match() {
             &f.admin,
             &ctx(),
             DecryptRequest {
+                encryption_algorithm: None,
                 ciphertext_blob: blob.clone(),
                 encryption_context: context(&[("a", "bc")]),
                 key_id: Some(other),
@@ -428,6 +430,7 @@ async fn data_key_sizes() {
     assert_eq!(back.plaintext.len(), 32);
 
     let big = EncryptRequest {
+        encryption_algorithm: None,
         key_id: key.clone(),
         plaintext: vec![0; 4097].into(),
         encryption_context: Default::default(),
@@ -728,6 +731,7 @@ async fn everything_survives_a_restart() {
                 ciphertext_blob: v1,
                 encryption_context: ec,
                 key_id: Some("alias/kept".into()),
+                encryption_algorithm: None,
             },
         )
         .await

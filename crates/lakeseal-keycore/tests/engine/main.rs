@@ -7,6 +7,7 @@
     dead_code
 )]
 
+mod asymmetric;
 mod common;
 mod corruption;
 mod lifecycle;

@@ -54,6 +54,7 @@ async fn identity_policy_narrows_what_a_user_may_do() {
             &stage,
             &ctx(),
             DecryptRequest {
+                encryption_algorithm: None,
                 ciphertext_blob: dek.ciphertext_blob.clone(),
                 encryption_context: telemetry,
                 key_id: None,
@@ -185,6 +186,7 @@ async fn another_account_needs_the_key_policy_and_its_own_identity_policy() {
     let private_arn = format!("arn:aws:kms:eu-west-1:{ACCOUNT}:key/{private}");
     let partner = user(OTHER, "partner");
     let enc = |key: &str| lakeseal_keycore::ops::encrypt::EncryptRequest {
+        encryption_algorithm: None,
         key_id: key.into(),
         plaintext: b"x".to_vec().into(),
         encryption_context: Default::default(),

@@ -13,6 +13,7 @@ use lakeseal_keycore::ops::key_deletion::ScheduleKeyDeletionRequest;
 use lakeseal_keycore::ops::key_policy::{GetKeyPolicyRequest, PutKeyPolicyRequest};
 use lakeseal_keycore::ops::re_encrypt::ReEncryptRequest;
 use lakeseal_keycore::ops::rotation::{EnableKeyRotationRequest, ListKeyRotationsRequest};
+use lakeseal_keycore::ops::sign::{SignRequest, VerifyRequest};
 use lakeseal_keycore::ops::tags::{TagResourceRequest, UntagResourceRequest};
 use lakeseal_keycore::state::{self, KeyOperation as Op, KeyState, Outcome};
 
@@ -20,10 +21,26 @@ const OK: &str = "ok";
 const DIS: &str = "DisabledException";
 const INV: &str = "KMSInvalidStateException";
 
-/// A key in `state`, with a blob it sealed while it was enabled.
-async fn key_in(f: &Fixture, state: KeyState) -> (String, Vec<u8>) {
-    let key = f.new_key().await;
-    let blob = f.encrypt(&key, b"payload", &context(&[("k", "v")])).await;
+/// The message signing keys sign here.
+const SIGNED: &[u8] = b"firmware image";
+
+/// Whether `op` needs a key pair (the rest run on a symmetric key).
+fn asymmetric(op: Op) -> bool {
+    matches!(op, Op::Sign | Op::Verify | Op::GetPublicKey)
+}
+
+/// A key in `state`, with a blob it sealed (or, for a signing key, a signature of `SIGNED` it
+/// made) while it was enabled.
+async fn key_in(f: &Fixture, state: KeyState, op: Op) -> (String, Vec<u8>) {
+    let (key, blob) = if asymmetric(op) {
+        let key = f.new_signing_key("ECC_NIST_P256").await;
+        let signature = f.sign(&key, "ECDSA_SHA_256", SIGNED).await;
+        (key, signature)
+    } else {
+        let key = f.new_key().await;
+        let blob = f.encrypt(&key, b"payload", &context(&[("k", "v")])).await;
+        (key, blob)
+    };
     match state {
         KeyState::Enabled => {}
         KeyState::Disabled => f.disable(&key).await,
@@ -59,6 +76,7 @@ async fn call(f: &Fixture, op: Op, key: &str, blob: &[u8]) -> String {
                 a,
                 c,
                 EncryptRequest {
+                    encryption_algorithm: None,
                     key_id: key.into(),
                     plaintext: b"x".to_vec().into(),
                     encryption_context: ec,
@@ -71,6 +89,7 @@ async fn call(f: &Fixture, op: Op, key: &str, blob: &[u8]) -> String {
                 a,
                 c,
                 DecryptRequest {
+                    encryption_algorithm: None,
                     ciphertext_blob: blob.to_vec(),
                     encryption_context: ec,
                     key_id: None,
@@ -242,6 +261,34 @@ async fn call(f: &Fixture, op: Op, key: &str, blob: &[u8]) -> String {
             .map(drop)
         }
         Op::ListKeyPolicies => core.list_key_policies(a, c, id()).await.map(drop),
+        Op::Sign => core
+            .sign(
+                a,
+                c,
+                SignRequest {
+                    key_id: key.into(),
+                    message: SIGNED.to_vec(),
+                    message_type: None,
+                    signing_algorithm: "ECDSA_SHA_256".into(),
+                },
+            )
+            .await
+            .map(drop),
+        Op::Verify => core
+            .verify(
+                a,
+                c,
+                VerifyRequest {
+                    key_id: key.into(),
+                    message: SIGNED.to_vec(),
+                    message_type: None,
+                    signature: blob.to_vec(),
+                    signing_algorithm: "ECDSA_SHA_256".into(),
+                },
+            )
+            .await
+            .map(drop),
+        Op::GetPublicKey => core.get_public_key(a, c, id()).await.map(drop),
     };
     match result {
         Ok(()) => OK.to_owned(),
@@ -268,7 +315,7 @@ async fn row(op: Op, expected: [&str; 3]) {
             table, want,
             "the crate's table disagrees for {op:?} in {state:?}"
         );
-        let (key, blob) = key_in(&f, state).await;
+        let (key, blob) = key_in(&f, state, op).await;
         assert_eq!(
             call(&f, op, &key, &blob).await,
             want,
@@ -316,6 +363,9 @@ rows! {
     get_key_policy: Op::GetKeyPolicy                    => [OK, OK, OK];
     put_key_policy: Op::PutKeyPolicy                    => [OK, OK, INV];
     list_key_policies: Op::ListKeyPolicies              => [OK, OK, OK];
+    sign: Op::Sign                                      => [OK, DIS, INV];
+    verify: Op::Verify                                  => [OK, DIS, INV];
+    get_public_key: Op::GetPublicKey                    => [OK, DIS, INV];
 }
 
 #[test]
