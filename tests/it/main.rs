@@ -7,6 +7,7 @@
 )]
 
 mod alerts;
+mod asymmetric;
 mod broker;
 mod clients;
 mod compose;
