@@ -36,6 +36,7 @@ use lakeseal_keycore::ops::key_policy::{GetKeyPolicyRequest, PutKeyPolicyRequest
 use lakeseal_keycore::ops::list_keys::ListKeysRequest;
 use lakeseal_keycore::ops::re_encrypt::ReEncryptRequest;
 use lakeseal_keycore::ops::rotation::{EnableKeyRotationRequest, ListKeyRotationsRequest};
+use lakeseal_keycore::ops::sign::{SignRequest, VerifyRequest};
 use lakeseal_keycore::ops::tags::{TagResourceRequest, UntagResourceRequest};
 use lakeseal_keycore::rotation::Rotators;
 use lakeseal_keycore::{InitOptions, KeyCore, Options, Principal, RequestContext};
@@ -256,6 +257,9 @@ async fn key(s: &Session, cmd: KeyCmd, out: Output) -> anyhow::Result<()> {
             let policy = a.policy.map(|p| p.text("--policy")).transpose()?;
             let req = CreateKeyRequest {
                 description: a.description,
+                key_spec: a.key_spec,
+                key_usage: a.key_usage,
+                origin: a.origin,
                 policy,
                 tags: a.tags,
                 bypass_policy_lockout_safety_check: a.bypass_policy_lockout_safety_check,
@@ -372,6 +376,29 @@ async fn crypto(s: &Session, cmd: CryptoCmd, out: Output) -> anyhow::Result<()> 
             };
             emit(out, c.encrypt(w, x, req).await)
         }
+        CryptoCmd::Sign(a) => {
+            let req = SignRequest {
+                key_id: a.key_id,
+                message: a.message.secret("--message")?.expose_secret().to_vec(),
+                message_type: a.message_type,
+                signing_algorithm: a.signing_algorithm,
+            };
+            emit(out, c.sign(w, x, req).await)
+        }
+        CryptoCmd::Verify(a) => {
+            let req = VerifyRequest {
+                key_id: a.key_id,
+                message: a.message.secret("--message")?.expose_secret().to_vec(),
+                message_type: a.message_type,
+                signature: a.signature.secret("--signature")?.expose_secret().to_vec(),
+                signing_algorithm: a.signing_algorithm,
+            };
+            emit(out, c.verify(w, x, req).await)
+        }
+        CryptoCmd::GetPublicKey(a) => emit(
+            out,
+            c.get_public_key(w, x, KeyIdRequest::new(a.key_id)).await,
+        ),
         CryptoCmd::Decrypt(a) => {
             let req = DecryptRequest {
                 encryption_algorithm: a.encryption_algorithm,

@@ -19,6 +19,54 @@ pub(crate) enum CryptoCmd {
     ReEncrypt(ReEncryptArgs),
     /// Random bytes.
     GenerateRandom(RandomArgs),
+    /// Sign a message or digest with an asymmetric SIGN_VERIFY key.
+    Sign(SignArgs),
+    /// Check a signature with the key core (SignatureValid, or KMSInvalidSignatureException).
+    Verify(VerifyArgs),
+    /// The public key of an asymmetric key (DER SubjectPublicKeyInfo, base64 in the output).
+    GetPublicKey(GetPublicKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
+    /// The SIGN_VERIFY key.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The message: fileb://PATH (raw bytes) or - (standard input); never inline.
+    #[arg(long, value_parser = input::source)]
+    pub(crate) message: Source,
+    /// RAW (up to 4096 bytes, hashed by the key core; the default) or DIGEST.
+    #[arg(long)]
+    pub(crate) message_type: Option<String>,
+    /// One of the key's SigningAlgorithms (ECDSA_SHA_256, RSASSA_PSS_SHA_256, …).
+    #[arg(long)]
+    pub(crate) signing_algorithm: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The SIGN_VERIFY key.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The message: fileb://PATH (raw bytes) or - (standard input); never inline.
+    #[arg(long, value_parser = input::source)]
+    pub(crate) message: Source,
+    /// RAW (the default) or DIGEST, as it was signed.
+    #[arg(long)]
+    pub(crate) message_type: Option<String>,
+    /// The signature: fileb://PATH (raw bytes) or - (standard input); never inline.
+    #[arg(long, value_parser = input::source)]
+    pub(crate) signature: Source,
+    /// The algorithm it was made with.
+    #[arg(long)]
+    pub(crate) signing_algorithm: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GetPublicKeyArgs {
+    /// The asymmetric key.
+    #[arg(long)]
+    pub(crate) key_id: String,
 }
 
 #[derive(Debug, Args)]

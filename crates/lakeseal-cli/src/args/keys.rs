@@ -8,7 +8,7 @@ use crate::input::{self, Source};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCmd {
-    /// Create a symmetric key (SYMMETRIC_DEFAULT).
+    /// Create a key: symmetric (the default), RSA or ECC.
     Create(CreateArgs),
     /// Describe a key.
     Describe(KeyIdArg),
@@ -69,6 +69,17 @@ pub(crate) struct CreateArgs {
     /// Free text.
     #[arg(long)]
     pub(crate) description: Option<String>,
+    /// SYMMETRIC_DEFAULT (the default), RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256 or
+    /// ECC_NIST_P384.
+    #[arg(long)]
+    pub(crate) key_spec: Option<String>,
+    /// ENCRYPT_DECRYPT (the default for symmetric keys) or SIGN_VERIFY; required for RSA and
+    /// ECC keys.
+    #[arg(long)]
+    pub(crate) key_usage: Option<String>,
+    /// AWS_KMS: the key core makes the key material (the default).
+    #[arg(long)]
+    pub(crate) origin: Option<String>,
     /// The key policy: inline JSON, file://PATH, fileb://PATH or - (standard input); default:
     /// the account root may do anything.
     #[arg(long, value_parser = input::source)]

@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::lakeseal_json;
+use crate::{lakeseal, lakeseal_json};
 
 #[test]
 fn trace_logs_hold_no_key_material() {
@@ -67,4 +67,183 @@ fn trace_logs_hold_no_key_material() {
             );
         }
     }
+}
+
+/// The PKCS#8 private key of asymmetric key `key_id`, unsealed the way the key core does it
+/// (root key, context bound to key and version): the test's own copy of the secret to look for.
+fn private_key(dir: &std::path::Path, key_id: &str) -> Vec<u8> {
+    let db = rusqlite::Connection::open(dir.join("keycore.db")).unwrap();
+    let sealed: Vec<u8> = db
+        .query_row(
+            "SELECT sealed_material FROM key_versions WHERE key_id = ?1 AND version = 1",
+            [key_id],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let root = std::fs::read(dir.join("root.key")).unwrap();
+    let root = lakeseal_envelope::DataKey::try_from_slice(&root).unwrap();
+    let root = lakeseal_envelope::SealingKey::new("lakeseal-root", 1, &root).unwrap();
+    let context = lakeseal_envelope::EncryptionContext::from_iter([
+        ("lakeseal:purpose", "key-material".to_owned()),
+        ("lakeseal:key-id", key_id.to_owned()),
+        ("lakeseal:key-version", "1".to_owned()),
+    ]);
+    root.open(&sealed, &context)
+        .unwrap()
+        .expose_secret()
+        .to_vec()
+}
+
+/// The forms a private key could leak in: raw DER, base64 (a PEM body, whose lines are 64
+/// characters of it), hex; and the bare private value of an EC key (its `ECPrivateKey` octet
+/// string, 32 bytes for P-256).
+fn leak_forms(pkcs8: &[u8]) -> (Vec<Vec<u8>>, Vec<String>) {
+    let mut raw = vec![pkcs8.to_vec()];
+    // PKCS#8 of P-256: … ECPrivateKey { version 1 (02 01 01), privateKey OCTET STRING (04 20) …
+    if let Some(at) = pkcs8.windows(5).position(|w| w == [2, 1, 1, 4, 32]) {
+        raw.push(pkcs8[at + 5..at + 5 + 32].to_vec());
+    }
+    let b64 = STANDARD.encode(pkcs8);
+    let mut text = vec![b64.clone(), hex::encode(pkcs8), hex::encode_upper(pkcs8)];
+    text.extend(
+        b64.as_bytes()
+            .chunks(64)
+            .map(|line| String::from_utf8(line.to_vec()).unwrap()),
+    );
+    for r in &raw[1..] {
+        text.push(STANDARD.encode(r));
+        text.push(hex::encode(r));
+    }
+    (raw, text)
+}
+
+#[test]
+fn private_keys_stay_out_of_logs_output_and_the_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kc");
+    lakeseal_json(&dir, &["keycore", "init", "--region", "eu-west-1"]);
+    let message = tmp.path().join("image.bin");
+    std::fs::write(&message, b"firmware image 1.0").unwrap();
+    let message_arg = format!("fileb://{}", message.display());
+    let mut output = Vec::new();
+    let mut keys = Vec::new();
+    for (spec, usage, algorithm) in [
+        ("ECC_NIST_P256", "SIGN_VERIFY", "ECDSA_SHA_256"),
+        ("RSA_2048", "SIGN_VERIFY", "RSASSA_PSS_SHA_256"),
+    ] {
+        let key = lakeseal_json(
+            &dir,
+            &["key", "create", "--key-spec", spec, "--key-usage", usage],
+        )["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let sig = tmp.path().join(format!("{spec}.sig"));
+        for args in [
+            vec![
+                "crypto",
+                "sign",
+                "--key-id",
+                &key,
+                "--message",
+                &message_arg,
+                "--signing-algorithm",
+                algorithm,
+            ],
+            vec!["crypto", "get-public-key", "--key-id", &key],
+            vec!["key", "describe", "--key-id", &key],
+        ] {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_lakeseal"))
+                .env("RUST_LOG", "trace")
+                .arg("--data-dir")
+                .arg(&dir)
+                .args(&args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if args[1] == "sign" {
+                let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let signature = STANDARD
+                    .decode(printed["Signature"].as_str().unwrap())
+                    .unwrap();
+                std::fs::write(&sig, signature).unwrap();
+            }
+            output.extend(out.stdout);
+            output.extend(out.stderr);
+        }
+        let verified = lakeseal_json(
+            &dir,
+            &[
+                "crypto",
+                "verify",
+                "--key-id",
+                &key,
+                "--message",
+                &message_arg,
+                "--signature",
+                &format!("fileb://{}", sig.display()),
+                "--signing-algorithm",
+                algorithm,
+            ],
+        );
+        assert_eq!(verified["SignatureValid"], true);
+        keys.push((spec, key));
+    }
+    let logs = String::from_utf8_lossy(&output);
+    assert!(logs.contains("Sign"), "trace logging was not on: {logs}");
+    let at_rest: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    for (spec, key) in &keys {
+        let pkcs8 = private_key(&dir, key);
+        let (raw, text) = leak_forms(&pkcs8);
+        let ec = spec.starts_with("ECC");
+        assert_eq!(
+            raw.len(),
+            if ec { 2 } else { 1 },
+            "{spec}: the EC scalar was found"
+        );
+        for form in &text {
+            assert!(!logs.contains(form.as_str()), "a private key in the output");
+            for file in &at_rest {
+                let hit = file.windows(form.len()).any(|w| w == form.as_bytes());
+                assert!(!hit, "a private key's text form at rest");
+            }
+        }
+        for bytes in &raw {
+            assert!(!output.windows(bytes.len()).any(|w| w == &bytes[..]));
+            for file in &at_rest {
+                assert!(
+                    !file.windows(bytes.len()).any(|w| w == &bytes[..]),
+                    "a private key at rest"
+                );
+            }
+        }
+    }
+
+    // Messages and signatures come from files or standard input, never from argv.
+    let inline = lakeseal(
+        &dir,
+        &[
+            "crypto",
+            "sign",
+            "--key-id",
+            &keys[0].1,
+            "--message",
+            "aW5saW5l",
+            "--signing-algorithm",
+            "ECDSA_SHA_256",
+        ],
+    );
+    assert!(!inline.status.success());
+    let err = String::from_utf8_lossy(&inline.stderr);
+    assert!(
+        err.contains("--message") && !err.contains("aW5saW5l"),
+        "{err}"
+    );
 }
