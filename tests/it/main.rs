@@ -13,6 +13,7 @@ mod clients;
 mod compose;
 mod crash;
 mod credentials_endpoint;
+mod firmware;
 mod hostile;
 mod keyclient;
 mod keycore_tls;

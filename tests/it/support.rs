@@ -184,15 +184,36 @@ impl RunningKeyCore {
         self.serve(listener);
     }
 
-    /// Runs a script from `tests/python/` with the venv's interpreter, pointed at this key core.
+    /// Runs a script from `tests/python/` with the venv's interpreter, pointed at this key core;
+    /// panics if it fails, else returns its standard output.
     pub async fn python(&self, script: &str, env: &[(&str, &str)]) -> String {
-        let python = venv().join("bin/python");
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("python")
             .join(script);
+        let out = self.python_at(&script, &[], env).await;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{} failed:\n{stdout}\n{}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    /// Runs any Python script with the venv's interpreter and `args`, pointed at this key core
+    /// (with the admin's credentials unless `env` gives others); returns how it ended.
+    pub async fn python_at(
+        &self,
+        script: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> std::process::Output {
+        let python = venv().join("bin/python");
         let mut command = Command::new(python);
         command
-            .arg(&script)
+            .arg(script)
+            .args(args)
             .env("AWS_ENDPOINT_URL_KMS", &self.endpoint)
             .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.endpoint)
             .env("AWS_ENDPOINT_URL_STS", &self.endpoint)
@@ -210,18 +231,10 @@ impl RunningKeyCore {
         for (k, v) in env {
             command.env(k, v);
         }
-        let out = tokio::task::spawn_blocking(move || command.output())
+        tokio::task::spawn_blocking(move || command.output())
             .await
             .unwrap()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{} failed:\n{stdout}\n{}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+            .unwrap()
     }
 }
 
