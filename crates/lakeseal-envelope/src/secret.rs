@@ -32,6 +32,18 @@ impl SecretBytes {
         &mut self.0
     }
 
+    /// Appends `bytes`. When the buffer must grow, the bytes move to a new buffer and the old
+    /// one is wiped, so no unwiped copy is left behind by the reallocation.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        if self.0.capacity() - self.0.len() < bytes.len() {
+            let mut grown = Vec::with_capacity((self.0.len() + bytes.len()).max(2 * self.0.capacity()));
+            grown.extend_from_slice(&self.0);
+            // The old buffer is wiped when the replaced `SecretBytes` drops.
+            drop(std::mem::replace(self, SecretBytes(grown)));
+        }
+        self.0.extend_from_slice(bytes);
+    }
+
     /// Keeps the first `len` bytes. The rest stay in the spare capacity, which drop wipes too.
     pub fn truncate(&mut self, len: usize) {
         self.0.truncate(len);

@@ -42,6 +42,9 @@ macro_rules! kms_operations {
         "Sign" => sign,
         "Verify" => verify,
         "GetPublicKey" => get_public_key,
+        "GetParametersForImport" => get_parameters_for_import,
+        "ImportKeyMaterial" => import_key_material,
+        "DeleteImportedKeyMaterial" => delete_imported_key_material,
         )
     };
 }

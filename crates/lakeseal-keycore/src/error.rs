@@ -40,6 +40,15 @@ pub enum Error {
     /// The operation is not supported for this kind of key.
     #[error("{0}")]
     UnsupportedOperation(String),
+    /// An import token that was altered or made for another key.
+    #[error("{0}")]
+    InvalidImportToken(String),
+    /// An import token past its 24 hours.
+    #[error("{0}")]
+    ExpiredImportToken(String),
+    /// Imported material other than the key had before.
+    #[error("{0}")]
+    IncorrectKeyMaterial(String),
     /// An identity still has what must be removed first (access keys, inline policies).
     #[error("{0}")]
     DeleteConflict(String),
@@ -125,6 +134,9 @@ impl Error {
             Error::InvalidKeyUsage(_) => ErrorCode::InvalidKeyUsage,
             Error::InvalidSignature => ErrorCode::KmsInvalidSignature,
             Error::UnsupportedOperation(_) => ErrorCode::UnsupportedOperation,
+            Error::InvalidImportToken(_) => ErrorCode::InvalidImportToken,
+            Error::ExpiredImportToken(_) => ErrorCode::ExpiredImportToken,
+            Error::IncorrectKeyMaterial(_) => ErrorCode::IncorrectKeyMaterial,
             Error::AlreadyExists(_) => ErrorCode::AlreadyExists,
             Error::DeleteConflict(_) => ErrorCode::DeleteConflict,
             Error::InvalidAliasName(_) => ErrorCode::InvalidAliasName,

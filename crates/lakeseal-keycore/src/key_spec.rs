@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::KeyRecord;
 use crate::state::KeyOperation;
 use crate::{Error, Result};
 
@@ -39,6 +40,38 @@ pub enum KeyUsage {
     EncryptDecrypt,
     /// `Sign`/`Verify`.
     SignVerify,
+}
+
+/// Where a key's material comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Origin {
+    /// Made by the key core.
+    #[default]
+    AwsKms,
+    /// Imported by its owner (`ImportKeyMaterial`), who can delete it or let it expire.
+    External,
+}
+
+impl Origin {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::AwsKms => "AWS_KMS",
+            Origin::External => "EXTERNAL",
+        }
+    }
+
+    /// The origin a wire name names; none given is `AWS_KMS`.
+    pub fn parse(name: Option<&str>) -> Result<Self> {
+        match name {
+            None | Some("AWS_KMS") => Ok(Origin::AwsKms),
+            Some("EXTERNAL") => Ok(Origin::External),
+            Some(other) => Err(Error::Validation(format!(
+                "Origin {other} is not supported; use AWS_KMS or EXTERNAL"
+            ))),
+        }
+    }
 }
 
 /// A signing algorithm, as `Sign` and `Verify` name it.
@@ -269,13 +302,9 @@ impl EncryptionAlgorithm {
 /// operation on an asymmetric key or the reverse is `InvalidKeyUsageException`; rotating an
 /// asymmetric key is `UnsupportedOperationException`. (Whether an *algorithm* fits is checked
 /// by the operation, which knows the algorithm.)
-pub(crate) fn check_usage(
-    spec: KeySpec,
-    usage: KeyUsage,
-    op: KeyOperation,
-    arn: &str,
-) -> Result<()> {
+pub(crate) fn check_usage(record: &KeyRecord, op: KeyOperation, arn: &str) -> Result<()> {
     use KeyOperation as Op;
+    let (spec, usage) = (record.key_spec, record.key_usage);
     let fits = match op {
         Op::Encrypt | Op::Decrypt => usage == KeyUsage::EncryptDecrypt,
         Op::GenerateDataKey
@@ -289,10 +318,27 @@ pub(crate) fn check_usage(
         | Op::DisableKeyRotation
         | Op::GetKeyRotationStatus
         | Op::ListKeyRotations => {
+            let reads = matches!(op, Op::GetKeyRotationStatus | Op::ListKeyRotations);
             if spec.is_asymmetric() {
                 return Err(Error::UnsupportedOperation(format!(
                     "{arn} is an asymmetric key ({}); only symmetric keys rotate",
                     spec.as_str()
+                )));
+            }
+            // Reading says it truthfully: off, and no rotations.
+            if record.origin == Origin::External && !reads {
+                return Err(Error::UnsupportedOperation(format!(
+                    "{arn} has imported key material, which the key core cannot renew; import \
+                     new material into a new key instead"
+                )));
+            }
+            true
+        }
+        Op::GetParametersForImport | Op::ImportKeyMaterial | Op::DeleteImportedKeyMaterial => {
+            if record.origin != Origin::External {
+                return Err(Error::UnsupportedOperation(format!(
+                    "{arn} was made with its key material (origin AWS_KMS); only keys of origin \
+                     EXTERNAL take imported material"
                 )));
             }
             true

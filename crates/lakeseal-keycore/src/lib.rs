@@ -55,6 +55,7 @@ pub mod clock;
 mod core;
 mod error;
 pub mod iam;
+pub mod import;
 pub mod key_metrics;
 pub mod key_spec;
 pub mod model;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Millis;
-use crate::key_spec::{KeySpec, KeyUsage};
+use crate::key_spec::{KeySpec, KeyUsage, Origin};
 use crate::state::KeyState;
 
 pub use lakeseal_kms_types::{RotationType, Tag};
@@ -33,6 +33,16 @@ pub struct KeyRecord {
     /// What the key is for.
     #[serde(default)]
     pub key_usage: KeyUsage,
+    /// Made here, or imported.
+    #[serde(default)]
+    pub origin: Origin,
+    /// Imported material: when it expires (`None`: it does not, or there is none).
+    #[serde(default)]
+    pub valid_to: Option<Millis>,
+    /// Imported material: a fingerprint of the first material imported, so that a reimport
+    /// after deletion or expiry takes only the same material (see [`crate::import`]).
+    #[serde(default)]
+    pub material_fingerprint: Option<String>,
     /// When the key was created.
     pub creation_date: Millis,
     /// The lifecycle state.

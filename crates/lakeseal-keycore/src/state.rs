@@ -35,6 +35,9 @@ pub enum KeyOperation {
     Sign,
     Verify,
     GetPublicKey,
+    GetParametersForImport,
+    ImportKeyMaterial,
+    DeleteImportedKeyMaterial,
 }
 
 impl KeyOperation {
@@ -68,6 +71,9 @@ impl KeyOperation {
             KeyOperation::Sign => "kms:Sign",
             KeyOperation::Verify => "kms:Verify",
             KeyOperation::GetPublicKey => "kms:GetPublicKey",
+            KeyOperation::GetParametersForImport => "kms:GetParametersForImport",
+            KeyOperation::ImportKeyMaterial => "kms:ImportKeyMaterial",
+            KeyOperation::DeleteImportedKeyMaterial => "kms:DeleteImportedKeyMaterial",
         }
     }
 }
@@ -87,36 +93,39 @@ use KeyOperation as Op;
 use Outcome::{Allowed as OK, Disabled as DIS, InvalidState as INV};
 
 /// The state table, after the AWS KMS "key states" table: one row per operation, with the
-/// outcome in `Enabled`, `Disabled` and `PendingDeletion`.
-pub const STATE_TABLE: &[(KeyOperation, [Outcome; 3])] = &[
-    //                                 Enabled Disabled PendingDeletion
-    (Op::DescribeKey, [OK, OK, OK]),
-    (Op::EnableKey, [OK, OK, INV]),
-    (Op::DisableKey, [OK, OK, INV]),
-    (Op::ScheduleKeyDeletion, [OK, OK, INV]),
-    (Op::CancelKeyDeletion, [INV, INV, OK]),
-    (Op::Encrypt, [OK, DIS, INV]),
-    (Op::Decrypt, [OK, DIS, INV]),
-    (Op::ReEncryptFrom, [OK, DIS, INV]),
-    (Op::ReEncryptTo, [OK, DIS, INV]),
-    (Op::GenerateDataKey, [OK, DIS, INV]),
-    (Op::GenerateDataKeyWithoutPlaintext, [OK, DIS, INV]),
-    (Op::RotateKeyOnDemand, [OK, DIS, INV]),
-    (Op::EnableKeyRotation, [OK, DIS, INV]),
-    (Op::DisableKeyRotation, [OK, DIS, INV]),
-    (Op::GetKeyRotationStatus, [OK, OK, OK]),
-    (Op::ListKeyRotations, [OK, OK, OK]),
-    (Op::CreateAlias, [OK, OK, INV]),
-    (Op::UpdateAlias, [OK, OK, INV]),
-    (Op::TagResource, [OK, OK, INV]),
-    (Op::UntagResource, [OK, OK, INV]),
-    (Op::ListResourceTags, [OK, OK, OK]),
-    (Op::GetKeyPolicy, [OK, OK, OK]),
-    (Op::PutKeyPolicy, [OK, OK, INV]),
-    (Op::ListKeyPolicies, [OK, OK, OK]),
-    (Op::Sign, [OK, DIS, INV]),
-    (Op::Verify, [OK, DIS, INV]),
-    (Op::GetPublicKey, [OK, DIS, INV]),
+/// outcome in `Enabled`, `Disabled`, `PendingDeletion` and `PendingImport`.
+pub const STATE_TABLE: &[(KeyOperation, [Outcome; 4])] = &[
+    //                                 Enabled Disabled PendingDeletion PendingImport
+    (Op::DescribeKey, [OK, OK, OK, OK]),
+    (Op::EnableKey, [OK, OK, INV, INV]),
+    (Op::DisableKey, [OK, OK, INV, INV]),
+    (Op::ScheduleKeyDeletion, [OK, OK, INV, OK]),
+    (Op::CancelKeyDeletion, [INV, INV, OK, INV]),
+    (Op::Encrypt, [OK, DIS, INV, INV]),
+    (Op::Decrypt, [OK, DIS, INV, INV]),
+    (Op::ReEncryptFrom, [OK, DIS, INV, INV]),
+    (Op::ReEncryptTo, [OK, DIS, INV, INV]),
+    (Op::GenerateDataKey, [OK, DIS, INV, INV]),
+    (Op::GenerateDataKeyWithoutPlaintext, [OK, DIS, INV, INV]),
+    (Op::RotateKeyOnDemand, [OK, DIS, INV, INV]),
+    (Op::EnableKeyRotation, [OK, DIS, INV, INV]),
+    (Op::DisableKeyRotation, [OK, DIS, INV, INV]),
+    (Op::GetKeyRotationStatus, [OK, OK, OK, OK]),
+    (Op::ListKeyRotations, [OK, OK, OK, OK]),
+    (Op::CreateAlias, [OK, OK, INV, OK]),
+    (Op::UpdateAlias, [OK, OK, INV, OK]),
+    (Op::TagResource, [OK, OK, INV, OK]),
+    (Op::UntagResource, [OK, OK, INV, OK]),
+    (Op::ListResourceTags, [OK, OK, OK, OK]),
+    (Op::GetKeyPolicy, [OK, OK, OK, OK]),
+    (Op::PutKeyPolicy, [OK, OK, INV, OK]),
+    (Op::ListKeyPolicies, [OK, OK, OK, OK]),
+    (Op::Sign, [OK, DIS, INV, INV]),
+    (Op::Verify, [OK, DIS, INV, INV]),
+    (Op::GetPublicKey, [OK, DIS, INV, INV]),
+    (Op::GetParametersForImport, [OK, OK, INV, OK]),
+    (Op::ImportKeyMaterial, [INV, INV, INV, OK]),
+    (Op::DeleteImportedKeyMaterial, [OK, OK, INV, OK]),
 ];
 
 /// The outcome of `op` on a key in `state`, from [`STATE_TABLE`].
@@ -125,6 +134,7 @@ pub fn outcome(state: KeyState, op: KeyOperation) -> Outcome {
         KeyState::Enabled => 0,
         KeyState::Disabled => 1,
         KeyState::PendingDeletion => 2,
+        KeyState::PendingImport => 3,
     };
     STATE_TABLE
         .iter()

@@ -312,6 +312,25 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes a key's imported material (all its versions' sealed rows) and writes its new
+    /// record, in one transaction; then empties the WAL, as [`Store::destroy_key`] does, so no
+    /// earlier image of the rows is left in it.
+    pub(crate) fn remove_material(&mut self, record: &KeyRecord) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM key_versions WHERE key_id = ?1",
+            [&record.key_id],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO keys (key_id, record) VALUES (?1, ?2)",
+            params![record.key_id, encode(record)?],
+        )?;
+        tx.commit()?;
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     /// Crypto-erasure: removes every version's sealed material, the key and its aliases, leaves
     /// a tombstone, and purges the write-ahead log.
     pub(crate) fn destroy_key(

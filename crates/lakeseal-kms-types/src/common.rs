@@ -33,6 +33,8 @@ pub enum KeyState {
     /// Waiting out its deletion window; cancellable (back to `Disabled`). When the window ends
     /// the key material of every version is destroyed.
     PendingDeletion,
+    /// A key of origin `EXTERNAL` without key material: not yet imported, deleted, or expired.
+    PendingImport,
 }
 
 impl KeyState {
@@ -42,6 +44,7 @@ impl KeyState {
             KeyState::Enabled => "Enabled",
             KeyState::Disabled => "Disabled",
             KeyState::PendingDeletion => "PendingDeletion",
+            KeyState::PendingImport => "PendingImport",
         }
     }
 }

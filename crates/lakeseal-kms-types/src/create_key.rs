@@ -18,7 +18,8 @@ pub struct CreateKeyRequest {
     pub key_spec: Option<String>,
     /// The older name of `KeySpec`.
     pub customer_master_key_spec: Option<String>,
-    /// Only `AWS_KMS` (key material made here) for now.
+    /// `AWS_KMS` (key material made here, the default) or `EXTERNAL` (imported later with
+    /// `ImportKeyMaterial`).
     pub origin: Option<String>,
     /// The key policy document; the default gives the account root full access.
     pub policy: Option<String>,

@@ -29,6 +29,16 @@ pub struct KeyMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<u32>,
     pub origin: String,
+    /// For a key of origin `EXTERNAL` with material: whether it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<String>,
+    /// For imported material that expires: when.
+    #[serde(
+        with = "epoch_seconds_opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valid_to: Option<Millis>,
     pub key_manager: String,
     pub customer_master_key_spec: String,
     pub key_spec: String,

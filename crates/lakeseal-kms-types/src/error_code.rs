@@ -56,6 +56,12 @@ error_codes! {
     KmsInvalidSignature = "KMSInvalidSignatureException",
     /// The operation is not supported for this kind of key (rotating an asymmetric key).
     UnsupportedOperation = "UnsupportedOperationException",
+    /// `ImportKeyMaterial`: the token was tampered with, or made for another key.
+    InvalidImportToken = "InvalidImportTokenException",
+    /// `ImportKeyMaterial`: the token is past its 24 hours.
+    ExpiredImportToken = "ExpiredImportTokenException",
+    /// `ImportKeyMaterial`: material other than what the key had before.
+    IncorrectKeyMaterial = "IncorrectKeyMaterialException",
     /// The name is taken.
     AlreadyExists = "AlreadyExistsException",
     /// An identity still has what must be removed first.

@@ -33,6 +33,7 @@ pub mod encrypt;
 mod error_code;
 pub mod generate_data_key;
 pub mod generate_random;
+pub mod import;
 pub mod key_deletion;
 pub mod key_policy;
 pub mod list_keys;

@@ -13,6 +13,7 @@ use lakeseal_envelope::SealingKey;
 use super::maintenance::earliest_due;
 use super::{Inner, KeyCore, KeyEntry, Material, Options, State};
 use crate::asymmetric::PrivateKey;
+use crate::key_spec::Origin;
 use crate::audit::alerts::Detector;
 use crate::audit::{AnchorStore, AuditEvent, AuditLog, ChainHead, Durability};
 use crate::clock::{Clock, SystemClock, rfc3339};
@@ -325,7 +326,9 @@ pub(super) fn load_key(
     record: &KeyRecord,
     sealed: &[(u32, Vec<u8>)],
 ) -> Result<KeyEntry> {
-    let material = if record.key_spec.is_asymmetric() {
+    let material = if sealed.is_empty() && record.origin == Origin::External {
+        Material::None
+    } else if record.key_spec.is_asymmetric() {
         let [(1, sealed)] = sealed else {
             return Err(Error::DataDir(format!(
                 "the asymmetric key {} does not have exactly one version",

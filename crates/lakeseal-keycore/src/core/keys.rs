@@ -1,14 +1,15 @@
 //! Changing keys (state, rotation, new keys) durably, and sealing and opening blobs under them.
 
-use lakeseal_envelope::{Blob, EncryptionContext, SecretBytes};
+use lakeseal_envelope::{Blob, DataKey, EncryptionContext, KEY_LEN, SealingKey, SecretBytes};
 
 use super::{Call, KeyCore, KeyEntry, Material, State, check_context};
 use crate::asymmetric::PrivateKey;
+use crate::key_spec::Origin;
 use crate::clock::{DAY_MS, Millis};
 use crate::model::{KeyRecord, Rotation, RotationType};
 use crate::policy::Policy;
 use crate::state::{KeyOperation, KeyState};
-use crate::{Error, Result, root};
+use crate::{Error, Result, import, root};
 
 impl KeyCore {
     pub(super) fn past_deletion(&self, record: &KeyRecord) -> bool {
@@ -82,17 +83,20 @@ impl KeyCore {
     /// (an asymmetric one).
     pub(crate) fn insert_key(&self, record: KeyRecord) -> Result<KeyRecord> {
         let policy = Policy::parse(&record.policy)?;
-        let (material, sealed) = if record.key_spec.is_asymmetric() {
+        let (material, sealed) = if record.origin == Origin::External {
+            // Material comes later, from `ImportKeyMaterial`.
+            (Material::None, None)
+        } else if record.key_spec.is_asymmetric() {
             let (pair, pkcs8) = PrivateKey::generate(record.key_spec, record.key_usage)?;
             let sealed =
                 root::seal_material(&self.inner.root, &record.key_id, 1, pkcs8.expose_secret())?;
-            (Material::Asymmetric(pair), sealed)
+            (Material::Asymmetric(pair), Some(sealed))
         } else {
             let (key, sealed) = root::new_version(&self.inner.root, &record.key_id, 1)?;
-            (Material::Symmetric(vec![key]), sealed)
+            (Material::Symmetric(vec![key]), Some(sealed))
         };
         let mut state = self.write();
-        self.store().put_key(&record, Some((1, &sealed)))?;
+        self.store().put_key(&record, sealed.as_deref().map(|s| (1, s)))?;
         self.note_due(&record);
         state.keys.insert(
             record.key_id.clone(),
@@ -162,5 +166,91 @@ impl KeyCore {
             .ok_or(Error::InvalidCiphertext)?;
         let plaintext = key.open_parsed(&blob, context)?;
         Ok((plaintext, self.arn(key_id)))
+    }
+}
+
+impl KeyCore {
+    /// Installs imported material as the key's version 1 — or its key pair — and enables it,
+    /// durably. `material` comes from [`crate::import`]; a key that had material before takes
+    /// only the same material again (its fingerprint).
+    pub(crate) fn install_imported(
+        &self,
+        identifier: &str,
+        material: &SecretBytes,
+        valid_to: Option<Millis>,
+        call: &mut Call<'_>,
+    ) -> Result<KeyRecord> {
+        let mut state = self.write();
+        let entry = self.resolve_for(&state, identifier, KeyOperation::ImportKeyMaterial, call)?;
+        let mut record = entry.record.clone();
+        let key_id = record.key_id.clone();
+        let (ready, identity) = if record.key_spec.is_asymmetric() {
+            let pair = PrivateKey::from_pkcs8(
+                record.key_spec,
+                record.key_usage,
+                material.expose_secret(),
+            )?;
+            let public = pair.public_key_der().to_vec();
+            (Material::Asymmetric(pair), SecretBytes::from(public))
+        } else {
+            let key = DataKey::try_from_slice(material.expose_secret()).map_err(|_| {
+                Error::Validation(format!(
+                    "symmetric key material is {KEY_LEN} bytes, not {}",
+                    material.len()
+                ))
+            })?;
+            let version = SealingKey::new(&key_id, 1, &key)?;
+            (
+                Material::Symmetric(vec![version]),
+                SecretBytes::from(material.expose_secret()),
+            )
+        };
+        let fingerprint = import::fingerprint(&key_id, identity.expose_secret());
+        if record
+            .material_fingerprint
+            .as_deref()
+            .is_some_and(|before| before != fingerprint)
+        {
+            return Err(Error::IncorrectKeyMaterial(format!(
+                "{} had other key material: only the same material can be imported again",
+                self.arn(&key_id)
+            )));
+        }
+        let sealed = root::seal_material(&self.inner.root, &key_id, 1, material.expose_secret())?;
+        record.state = KeyState::Enabled;
+        record.valid_to = valid_to;
+        record.material_fingerprint = Some(fingerprint);
+        self.store().put_key(&record, Some((1, &sealed)))?;
+        self.note_due(&record);
+        call.event.key_version = Some(1);
+        if let Some(entry) = state.keys.get_mut(&key_id) {
+            entry.material = ready;
+            entry.record = record.clone();
+        }
+        Ok(record)
+    }
+
+    /// Deletes a key's imported material — by request, or because it expired — and returns the
+    /// key to `PendingImport`. Blobs made under it stay unreadable until the same material is
+    /// imported again.
+    pub(crate) fn remove_imported(
+        &self,
+        identifier: &str,
+        call: &mut Call<'_>,
+    ) -> Result<KeyRecord> {
+        let mut state = self.write();
+        let entry =
+            self.resolve_for(&state, identifier, KeyOperation::DeleteImportedKeyMaterial, call)?;
+        let mut record = entry.record.clone();
+        record.state = KeyState::PendingImport;
+        record.valid_to = None;
+        self.store().remove_material(&record)?;
+        if let Some(entry) = state.keys.get_mut(&record.key_id) {
+            // Dropping the old material zeroizes it (AES key schedules; AWS-LC wipes key pairs).
+            entry.material = Material::None;
+            entry.record = record.clone();
+        }
+        tracing::info!(key = %self.arn(&record.key_id), "imported key material deleted");
+        Ok(record)
     }
 }

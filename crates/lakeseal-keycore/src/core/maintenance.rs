@@ -1,5 +1,6 @@
 //! The key core's own due work, done on the next call after it falls due: scheduled rotations,
-//! destroying keys whose deletion window has passed (crypto-erasure), erasing secrets whose
+//! destroying keys whose deletion window has passed (crypto-erasure), deleting imported key
+//! material that expired, erasing secrets whose
 //! recovery window has, and deleting access keys a rotation retired once their overlap ends and
 //! those of sessions an hour after they expired.
 
@@ -46,7 +47,7 @@ impl KeyCore {
         };
         self.inner.next_due.store(Millis::MAX, Ordering::SeqCst);
         let now = self.now_ms();
-        let (destroy, rotate, erase, retired): (Vec<_>, Vec<_>, Vec<_>, Vec<_>) = {
+        let (destroy, rotate, expire, erase, retired): (Vec<_>, Vec<_>, Vec<_>, Vec<_>, Vec<_>) = {
             let state = self.read();
             let destroy = state
                 .keys
@@ -63,6 +64,15 @@ impl KeyCore {
                 })
                 .map(|e| e.record.key_id.clone())
                 .collect();
+            let expire = state
+                .keys
+                .values()
+                .filter(|e| {
+                    matches!(e.record.state, KeyState::Enabled | KeyState::Disabled)
+                        && e.record.valid_to.is_some_and(|t| t <= now)
+                })
+                .map(|e| e.record.key_id.clone())
+                .collect();
             let erase = state
                 .secrets
                 .values()
@@ -75,7 +85,7 @@ impl KeyCore {
                 .filter(|k| deleted_at(k).is_some_and(|t| t <= now))
                 .map(|k| k.access_key_id.clone())
                 .collect();
-            (destroy, rotate, erase, retired)
+            (destroy, rotate, expire, erase, retired)
         };
         let service = Principal::key_core(&self.inner.location.account_id);
         let ctx = RequestContext::local("lakeseal-keycore/maintenance");
@@ -97,6 +107,12 @@ impl KeyCore {
                     &mut call,
                 )
                 .map(drop);
+            outcome = outcome.and(self.finish(call, result).await);
+        }
+        for key_id in expire {
+            // CloudTrail's name for it.
+            let mut call = self.internal_call("DeleteExpiredKeyMaterial", &service, &ctx);
+            let result = self.remove_imported(&key_id, &mut call).map(drop);
             outcome = outcome.and(self.finish(call, result).await);
         }
         for arn in erase {
@@ -148,11 +164,14 @@ impl KeyCore {
 }
 
 pub(super) fn due_of(record: &KeyRecord) -> Option<Millis> {
-    match record.state {
-        KeyState::PendingDeletion => record.deletion_date,
+    let rotation = match record.state {
+        KeyState::PendingDeletion => return record.deletion_date,
+        KeyState::PendingImport => return None,
         KeyState::Enabled => record.next_rotation,
         KeyState::Disabled => None,
-    }
+    };
+    // Imported material that expires is deleted when it does, enabled or not.
+    [rotation, record.valid_to].into_iter().flatten().min()
 }
 
 /// How long an expired session's key is kept: a request signed with it in that time is told

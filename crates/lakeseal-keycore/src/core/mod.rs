@@ -86,10 +86,15 @@ pub(crate) enum Material {
     Symmetric(Vec<SealingKey>),
     /// An asymmetric key's one key pair (asymmetric keys are not rotated).
     Asymmetric(PrivateKey),
+    /// None yet, or none any more: a key of origin `EXTERNAL` waiting for its import.
+    None,
 }
 
 impl KeyEntry {
     pub(crate) fn primary(&self) -> Result<&SealingKey> {
+        if let Material::None = self.material {
+            return Err(self.no_material());
+        }
         if let Material::Asymmetric(_) = self.material {
             return Err(Error::InvalidKeyUsage(format!(
                 "{} is an asymmetric {} key: use a symmetric key",
@@ -106,14 +111,22 @@ impl KeyEntry {
     pub(crate) fn version(&self, v: u32) -> Option<&SealingKey> {
         match &self.material {
             Material::Symmetric(versions) => versions.get(usize::try_from(v).ok()?.checked_sub(1)?),
-            Material::Asymmetric(_) => None,
+            Material::Asymmetric(_) | Material::None => None,
         }
+    }
+
+    fn no_material(&self) -> Error {
+        Error::InvalidState(format!(
+            "{} has no key material: it is pending import",
+            self.record.key_id
+        ))
     }
 
     /// An asymmetric key's key pair.
     pub(crate) fn key_pair(&self) -> Result<&PrivateKey> {
         match &self.material {
             Material::Asymmetric(key) => Ok(key),
+            Material::None => Err(self.no_material()),
             Material::Symmetric(_) => Err(Error::InvalidKeyUsage(format!(
                 "{} is a symmetric key: use an asymmetric key",
                 self.record.key_id
@@ -430,7 +443,7 @@ impl KeyCore {
         call.event.key_arn = Some(arn.clone());
         self.authorize_key(state, call, op, entry, &arn)?;
         state::check(entry.record.state, op, &arn)?;
-        key_spec::check_usage(entry.record.key_spec, entry.record.key_usage, op, &arn)?;
+        key_spec::check_usage(&entry.record, op, &arn)?;
         Ok(entry)
     }
 

@@ -7,7 +7,7 @@ use lakeseal_kms_types::secrets::{SecretTag, SecretValue};
 use super::{Call, KeyCore, KeyEntry, Material, State};
 use crate::authz;
 use crate::clock::DAY_MS;
-use crate::key_spec::{KeySpec, KeyUsage};
+use crate::key_spec::{KeySpec, KeyUsage, Origin};
 use crate::model::{AliasRecord, KeyRecord};
 use crate::policy::{self, Policy};
 use crate::secrets::names::{self, SecretId};
@@ -206,6 +206,9 @@ impl KeyCore {
                 .into(),
             key_spec: KeySpec::SymmetricDefault,
             key_usage: KeyUsage::EncryptDecrypt,
+            origin: Origin::AwsKms,
+            valid_to: None,
+            material_fingerprint: None,
             creation_date: now,
             state: KeyState::Enabled,
             deletion_date: None,

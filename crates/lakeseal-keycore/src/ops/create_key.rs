@@ -3,7 +3,7 @@
 
 use super::tags::check_tags;
 use crate::core::Call;
-use crate::key_spec::{KeySpec, KeyUsage};
+use crate::key_spec::{KeySpec, KeyUsage, Origin};
 use crate::model::KeyRecord;
 use crate::policy::Policy;
 use crate::state::KeyState;
@@ -15,15 +15,6 @@ pub use lakeseal_kms_types::create_key::{CreateKeyRequest, CreateKeyResponse};
 const MAX_DESCRIPTION: usize = 8192;
 /// The largest key policy AWS KMS accepts, in bytes.
 const MAX_POLICY: usize = 32 * 1024;
-
-fn expect(field: &str, value: Option<&String>, allowed: &str) -> Result<()> {
-    match value {
-        Some(v) if v != allowed => Err(Error::Validation(format!(
-            "{field} {v} is not supported; use {allowed}"
-        ))),
-        _ => Ok(()),
-    }
-}
 
 /// The default key policy: the account root may do everything, as in AWS KMS.
 pub fn default_policy(account_id: &str) -> String {
@@ -100,7 +91,7 @@ impl KeyCore {
         call: &Call<'_>,
     ) -> Result<CreateKeyResponse> {
         let (key_spec, key_usage) = spec_and_usage(&req)?;
-        expect("Origin", req.origin.as_ref(), "AWS_KMS")?;
+        let origin = Origin::parse(req.origin.as_deref())?;
         if req.multi_region == Some(true) {
             return Err(Error::Validation(
                 "multi-Region keys are not supported: this key core serves one region".into(),
@@ -134,8 +125,14 @@ impl KeyCore {
             description,
             key_spec,
             key_usage,
+            origin,
+            valid_to: None,
+            material_fingerprint: None,
             creation_date: self.now_ms(),
-            state: KeyState::Enabled,
+            state: match origin {
+                Origin::AwsKms => KeyState::Enabled,
+                Origin::External => KeyState::PendingImport,
+            },
             deletion_date: None,
             pending_window_days: None,
             tags: req.tags,

@@ -1,7 +1,7 @@
 //! `DescribeKey`, and the `KeyMetadata` shape other operations return too.
 
 use super::KeyIdRequest;
-use crate::key_spec::{EncryptionAlgorithm, SigningAlgorithm, names};
+use crate::key_spec::{EncryptionAlgorithm, Origin, SigningAlgorithm, names};
 use crate::model::KeyRecord;
 use crate::state::{KeyOperation, KeyState};
 use crate::{KeyCore, Principal, RequestContext, Result};
@@ -21,7 +21,18 @@ impl KeyCore {
             key_state: record.state,
             deletion_date: record.deletion_date,
             pending_deletion_window_in_days: record.pending_window_days,
-            origin: "AWS_KMS".into(),
+            origin: record.origin.as_str().into(),
+            expiration_model: (record.origin == Origin::External
+                && record.state != KeyState::PendingImport)
+                .then(|| {
+                    if record.valid_to.is_some() {
+                        "KEY_MATERIAL_EXPIRES"
+                    } else {
+                        "KEY_MATERIAL_DOES_NOT_EXPIRE"
+                    }
+                    .to_owned()
+                }),
+            valid_to: record.valid_to,
             key_manager: "CUSTOMER".into(),
             customer_master_key_spec: record.key_spec.as_str().into(),
             key_spec: record.key_spec.as_str().into(),

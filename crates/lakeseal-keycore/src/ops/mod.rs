@@ -11,6 +11,7 @@ pub mod encrypt;
 pub mod generate_data_key;
 pub mod generate_random;
 pub(crate) mod iam_manage;
+pub mod import;
 mod iam_roles;
 mod iam_users;
 pub mod key_deletion;

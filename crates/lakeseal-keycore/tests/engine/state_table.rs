@@ -2,7 +2,7 @@
 //! state, and the outcome must match the table (written out here independently of the crate's
 //! own copy, after the AWS KMS key-states table).
 
-use crate::common::{Fixture, context, ctx, fixture};
+use crate::common::{Fixture, context, ctx, fixture, import_parameters, p256_pkcs8};
 use lakeseal_keycore::model::Tag;
 use lakeseal_keycore::ops::KeyIdRequest;
 use lakeseal_keycore::ops::aliases::AliasRequest;
@@ -29,28 +29,69 @@ fn asymmetric(op: Op) -> bool {
     matches!(op, Op::Sign | Op::Verify | Op::GetPublicKey)
 }
 
-/// A key in `state`, with a blob it sealed (or, for a signing key, a signature of `SIGNED` it
-/// made) while it was enabled.
-async fn key_in(f: &Fixture, state: KeyState, op: Op) -> (String, Vec<u8>) {
-    let (key, blob) = if asymmetric(op) {
-        let key = f.new_signing_key("ECC_NIST_P256").await;
-        let signature = f.sign(&key, "ECDSA_SHA_256", SIGNED).await;
-        (key, signature)
+/// Whether `op` is about imported key material.
+fn import(op: Op) -> bool {
+    matches!(
+        op,
+        Op::GetParametersForImport | Op::ImportKeyMaterial | Op::DeleteImportedKeyMaterial
+    )
+}
+
+/// A key to call an operation on, and what it made while it was enabled.
+struct Subject {
+    key: String,
+    /// A blob it sealed, or for a signing key a signature of `SIGNED` it made.
+    blob: Vec<u8>,
+    /// Its imported material, for a key of origin `EXTERNAL`.
+    material: Vec<u8>,
+}
+
+/// A key in `state` fit for `op`: of origin `EXTERNAL`, its material imported, for the import
+/// operations and for `PendingImport` (reached by deleting the material).
+async fn key_in(f: &Fixture, state: KeyState, op: Op) -> Subject {
+    let external = import(op) || state == KeyState::PendingImport;
+    let (key, material) = match (asymmetric(op), external) {
+        (true, true) => {
+            let key = f.new_external_key(Some(("ECC_NIST_P256", "SIGN_VERIFY"))).await;
+            let material = p256_pkcs8();
+            f.import(&key, &material, "RSA_AES_KEY_WRAP_SHA_256").await.unwrap();
+            (key, material)
+        }
+        (true, false) => (f.new_signing_key("ECC_NIST_P256").await, Vec::new()),
+        (false, true) => {
+            let key = f.new_external_key(None).await;
+            let material = vec![0x42; 32];
+            f.import(&key, &material, "RSAES_OAEP_SHA_256").await.unwrap();
+            (key, material)
+        }
+        (false, false) => (f.new_key().await, Vec::new()),
+    };
+    let blob = if asymmetric(op) {
+        f.sign(&key, "ECDSA_SHA_256", SIGNED).await
     } else {
-        let key = f.new_key().await;
-        let blob = f.encrypt(&key, b"payload", &context(&[("k", "v")])).await;
-        (key, blob)
+        f.encrypt(&key, b"payload", &context(&[("k", "v")])).await
     };
     match state {
         KeyState::Enabled => {}
         KeyState::Disabled => f.disable(&key).await,
         KeyState::PendingDeletion => f.schedule_deletion(&key, 7).await,
+        KeyState::PendingImport => {
+            f.core
+                .delete_imported_key_material(&f.admin, &ctx(), KeyIdRequest::new(&key))
+                .await
+                .unwrap();
+        }
     }
-    (key, blob)
+    Subject {
+        key,
+        blob,
+        material,
+    }
 }
 
-/// Calls `op` on `key`; returns "ok" or the error name.
-async fn call(f: &Fixture, op: Op, key: &str, blob: &[u8]) -> String {
+/// Calls `op` on the subject's key; returns "ok" or the error name.
+async fn call(f: &Fixture, op: Op, subject: &Subject) -> String {
+    let (key, blob) = (subject.key.as_str(), subject.blob.as_slice());
     let (a, c) = (&f.admin, &ctx());
     let core = &f.core;
     let id = || KeyIdRequest::new(key);
@@ -289,6 +330,18 @@ async fn call(f: &Fixture, op: Op, key: &str, blob: &[u8]) -> String {
             .await
             .map(drop),
         Op::GetPublicKey => core.get_public_key(a, c, id()).await.map(drop),
+        Op::GetParametersForImport => core
+            .get_parameters_for_import(a, c, import_parameters(key, "RSAES_OAEP_SHA_256"))
+            .await
+            .map(drop),
+        Op::ImportKeyMaterial => f
+            .import(key, &subject.material, "RSAES_OAEP_SHA_256")
+            .await
+            .map(drop),
+        Op::DeleteImportedKeyMaterial => core
+            .delete_imported_key_material(a, c, id())
+            .await
+            .map(drop),
     };
     match result {
         Ok(()) => OK.to_owned(),
@@ -296,12 +349,13 @@ async fn call(f: &Fixture, op: Op, key: &str, blob: &[u8]) -> String {
     }
 }
 
-async fn row(op: Op, expected: [&str; 3]) {
+async fn row(op: Op, expected: [&str; 4]) {
     let f = fixture();
     for (state, want) in [
         KeyState::Enabled,
         KeyState::Disabled,
         KeyState::PendingDeletion,
+        KeyState::PendingImport,
     ]
     .into_iter()
     .zip(expected)
@@ -315,9 +369,9 @@ async fn row(op: Op, expected: [&str; 3]) {
             table, want,
             "the crate's table disagrees for {op:?} in {state:?}"
         );
-        let (key, blob) = key_in(&f, state, op).await;
+        let subject = key_in(&f, state, op).await;
         assert_eq!(
-            call(&f, op, &key, &blob).await,
+            call(&f, op, &subject).await,
             want,
             "{op:?} on a key in {state:?}"
         );
@@ -325,11 +379,11 @@ async fn row(op: Op, expected: [&str; 3]) {
 }
 
 macro_rules! rows {
-    ($($name:ident: $op:expr => [$e:expr, $d:expr, $p:expr];)*) => {
+    ($($name:ident: $op:expr => [$e:expr, $d:expr, $p:expr, $i:expr];)*) => {
         $(
             #[tokio::test]
             async fn $name() {
-                row($op, [$e, $d, $p]).await;
+                row($op, [$e, $d, $p, $i]).await;
             }
         )*
         /// The operations a row here tests, in order.
@@ -338,34 +392,37 @@ macro_rules! rows {
 }
 
 rows! {
-    //                                                   Enabled Disabled PendingDeletion
-    describe_key: Op::DescribeKey                       => [OK, OK, OK];
-    enable_key: Op::EnableKey                           => [OK, OK, INV];
-    disable_key: Op::DisableKey                         => [OK, OK, INV];
-    schedule_key_deletion: Op::ScheduleKeyDeletion      => [OK, OK, INV];
-    cancel_key_deletion: Op::CancelKeyDeletion          => [INV, INV, OK];
-    encrypt: Op::Encrypt                                => [OK, DIS, INV];
-    decrypt: Op::Decrypt                                => [OK, DIS, INV];
-    re_encrypt_from: Op::ReEncryptFrom                  => [OK, DIS, INV];
-    re_encrypt_to: Op::ReEncryptTo                      => [OK, DIS, INV];
-    generate_data_key: Op::GenerateDataKey              => [OK, DIS, INV];
-    generate_data_key_without_plaintext: Op::GenerateDataKeyWithoutPlaintext => [OK, DIS, INV];
-    rotate_key_on_demand: Op::RotateKeyOnDemand         => [OK, DIS, INV];
-    enable_key_rotation: Op::EnableKeyRotation          => [OK, DIS, INV];
-    disable_key_rotation: Op::DisableKeyRotation        => [OK, DIS, INV];
-    get_key_rotation_status: Op::GetKeyRotationStatus   => [OK, OK, OK];
-    list_key_rotations: Op::ListKeyRotations            => [OK, OK, OK];
-    create_alias: Op::CreateAlias                       => [OK, OK, INV];
-    update_alias: Op::UpdateAlias                       => [OK, OK, INV];
-    tag_resource: Op::TagResource                       => [OK, OK, INV];
-    untag_resource: Op::UntagResource                   => [OK, OK, INV];
-    list_resource_tags: Op::ListResourceTags            => [OK, OK, OK];
-    get_key_policy: Op::GetKeyPolicy                    => [OK, OK, OK];
-    put_key_policy: Op::PutKeyPolicy                    => [OK, OK, INV];
-    list_key_policies: Op::ListKeyPolicies              => [OK, OK, OK];
-    sign: Op::Sign                                      => [OK, DIS, INV];
-    verify: Op::Verify                                  => [OK, DIS, INV];
-    get_public_key: Op::GetPublicKey                    => [OK, DIS, INV];
+    //                                                   Enabled Disabled PendingDeletion PendingImport
+    describe_key: Op::DescribeKey                       => [OK, OK, OK, OK];
+    enable_key: Op::EnableKey                           => [OK, OK, INV, INV];
+    disable_key: Op::DisableKey                         => [OK, OK, INV, INV];
+    schedule_key_deletion: Op::ScheduleKeyDeletion      => [OK, OK, INV, OK];
+    cancel_key_deletion: Op::CancelKeyDeletion          => [INV, INV, OK, INV];
+    encrypt: Op::Encrypt                                => [OK, DIS, INV, INV];
+    decrypt: Op::Decrypt                                => [OK, DIS, INV, INV];
+    re_encrypt_from: Op::ReEncryptFrom                  => [OK, DIS, INV, INV];
+    re_encrypt_to: Op::ReEncryptTo                      => [OK, DIS, INV, INV];
+    generate_data_key: Op::GenerateDataKey              => [OK, DIS, INV, INV];
+    generate_data_key_without_plaintext: Op::GenerateDataKeyWithoutPlaintext => [OK, DIS, INV, INV];
+    rotate_key_on_demand: Op::RotateKeyOnDemand         => [OK, DIS, INV, INV];
+    enable_key_rotation: Op::EnableKeyRotation          => [OK, DIS, INV, INV];
+    disable_key_rotation: Op::DisableKeyRotation        => [OK, DIS, INV, INV];
+    get_key_rotation_status: Op::GetKeyRotationStatus   => [OK, OK, OK, OK];
+    list_key_rotations: Op::ListKeyRotations            => [OK, OK, OK, OK];
+    create_alias: Op::CreateAlias                       => [OK, OK, INV, OK];
+    update_alias: Op::UpdateAlias                       => [OK, OK, INV, OK];
+    tag_resource: Op::TagResource                       => [OK, OK, INV, OK];
+    untag_resource: Op::UntagResource                   => [OK, OK, INV, OK];
+    list_resource_tags: Op::ListResourceTags            => [OK, OK, OK, OK];
+    get_key_policy: Op::GetKeyPolicy                    => [OK, OK, OK, OK];
+    put_key_policy: Op::PutKeyPolicy                    => [OK, OK, INV, OK];
+    list_key_policies: Op::ListKeyPolicies              => [OK, OK, OK, OK];
+    sign: Op::Sign                                      => [OK, DIS, INV, INV];
+    verify: Op::Verify                                  => [OK, DIS, INV, INV];
+    get_public_key: Op::GetPublicKey                    => [OK, DIS, INV, INV];
+    get_parameters_for_import: Op::GetParametersForImport => [OK, OK, INV, OK];
+    import_key_material: Op::ImportKeyMaterial          => [INV, INV, INV, OK];
+    delete_imported_key_material: Op::DeleteImportedKeyMaterial => [OK, OK, INV, OK];
 }
 
 #[test]

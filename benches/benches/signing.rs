@@ -1,0 +1,146 @@
+//! In-process `Sign` per key spec beside the raw crypto crate's own sign, in the same run: what
+//! the key core's bookkeeping (authorisation, key lookup, durable audit record) costs on top of
+//! the signature itself. The key core runs on one runtime thread (one core) with 64 concurrent
+//! callers, so the audit trail's group commit amortises its fsync as it would under load; the
+//! raw side signs the same message in a loop on one thread with `aws-lc-rs`, the crate the key
+//! core signs with.
+//!
+//! `cargo bench -p lakeseal-benches --bench signing`
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use lakeseal_keycore::ops::create_key::CreateKeyRequest;
+use lakeseal_keycore::ops::sign::SignRequest;
+use lakeseal_keycore::{Durability, InitOptions, KeyCore, Options, Principal, RequestContext};
+
+const CALLERS: u64 = 64;
+/// A firmware manifest's size: hashed by the signer on both sides.
+const MESSAGE: &[u8] = &[0x5a; 256];
+
+/// Signs `MESSAGE` with the raw crate, as the key core would for `spec`.
+enum Raw {
+    Rsa(RsaKeyPair),
+    Ecdsa(EcdsaKeyPair),
+}
+
+impl Raw {
+    fn new(spec: &str) -> Self {
+        match spec {
+            "RSA_2048" => Raw::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap()),
+            "RSA_3072" => Raw::Rsa(RsaKeyPair::generate(KeySize::Rsa3072).unwrap()),
+            "RSA_4096" => Raw::Rsa(RsaKeyPair::generate(KeySize::Rsa4096).unwrap()),
+            "ECC_NIST_P256" => Raw::Ecdsa(
+                EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_ASN1_SIGNING).unwrap(),
+            ),
+            "ECC_NIST_P384" => Raw::Ecdsa(
+                EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_ASN1_SIGNING).unwrap(),
+            ),
+            other => panic!("{other}"),
+        }
+    }
+
+    fn sign(&self, rng: &SystemRandom) -> usize {
+        match self {
+            Raw::Rsa(pair) => {
+                let mut sig = vec![0; pair.public_modulus_len()];
+                pair.sign(&signature::RSA_PSS_SHA256, rng, MESSAGE, &mut sig)
+                    .unwrap();
+                sig.len()
+            }
+            Raw::Ecdsa(pair) => pair.sign(rng, MESSAGE).unwrap().as_ref().len(),
+        }
+    }
+}
+
+fn sign(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let location = KeyCore::init(
+        dir.path(),
+        &InitOptions {
+            region: "eu-west-1".into(),
+            account_id: None,
+            partition: "aws".into(),
+        },
+    )
+    .unwrap();
+    let core = KeyCore::open(
+        dir.path(),
+        Options {
+            audit: Durability::Durable,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let who = Principal::account_root(&location.account_id);
+    let ctx = RequestContext::local("bench");
+    let rng = SystemRandom::new();
+
+    let mut group = c.benchmark_group("sign");
+    group.throughput(Throughput::Elements(1));
+    group.measurement_time(Duration::from_secs(8));
+    for (spec, algorithm) in [
+        ("ECC_NIST_P256", "ECDSA_SHA_256"),
+        ("ECC_NIST_P384", "ECDSA_SHA_384"),
+        ("RSA_2048", "RSASSA_PSS_SHA_256"),
+        ("RSA_3072", "RSASSA_PSS_SHA_256"),
+        ("RSA_4096", "RSASSA_PSS_SHA_256"),
+    ] {
+        let raw = Raw::new(spec);
+        group.bench_function(BenchmarkId::new("aws-lc-rs", spec), |b| {
+            b.iter(|| raw.sign(&rng))
+        });
+
+        let req = CreateKeyRequest {
+            key_spec: Some(spec.into()),
+            key_usage: Some("SIGN_VERIFY".into()),
+            ..Default::default()
+        };
+        let key = rt
+            .block_on(core.create_key(&who, &ctx, req))
+            .unwrap()
+            .key_metadata
+            .key_id;
+        let req = SignRequest {
+            key_id: key,
+            message: MESSAGE.to_vec(),
+            message_type: None,
+            signing_algorithm: algorithm.into(),
+        };
+        group.bench_function(BenchmarkId::new("keycore-durable-audit", spec), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..CALLERS)
+                        .map(|i| {
+                            let n = iters / CALLERS + u64::from(i < iters % CALLERS);
+                            let (core, who, ctx, req) =
+                                (core.clone(), who.clone(), ctx.clone(), req.clone());
+                            tokio::spawn(async move {
+                                for _ in 0..n {
+                                    core.sign(&who, &ctx, req.clone()).await.unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for task in tasks {
+                        task.await.unwrap();
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sign);
+criterion_main!(benches);
