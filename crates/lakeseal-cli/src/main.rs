@@ -31,6 +31,7 @@ use lakeseal_keycore::ops::decrypt::DecryptRequest;
 use lakeseal_keycore::ops::encrypt::EncryptRequest;
 use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
 use lakeseal_keycore::ops::generate_random::GenerateRandomRequest;
+use lakeseal_keycore::ops::import::{GetParametersForImportRequest, ImportKeyMaterialRequest};
 use lakeseal_keycore::ops::key_deletion::ScheduleKeyDeletionRequest;
 use lakeseal_keycore::ops::key_policy::{GetKeyPolicyRequest, PutKeyPolicyRequest};
 use lakeseal_keycore::ops::list_keys::ListKeysRequest;
@@ -266,6 +267,44 @@ async fn key(s: &Session, cmd: KeyCmd, out: Output) -> anyhow::Result<()> {
                 ..Default::default()
             };
             emit(out, c.create_key(w, x, req).await)
+        }
+        KeyCmd::GetParametersForImport(a) => {
+            let req = GetParametersForImportRequest {
+                key_id: a.key_id,
+                wrapping_algorithm: a.wrapping_algorithm,
+                wrapping_key_spec: a.wrapping_key_spec,
+            };
+            emit(out, c.get_parameters_for_import(w, x, req).await)
+        }
+        KeyCmd::ImportKeyMaterial(a) => {
+            let valid_to = a
+                .valid_to
+                .map(|t| {
+                    time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                        .map_err(|e| anyhow::anyhow!("--valid-to is not an RFC 3339 time: {e}"))
+                })
+                .transpose()?;
+            let req = ImportKeyMaterialRequest {
+                key_id: a.key_id,
+                import_token: a
+                    .import_token
+                    .bytes("--import-token")?
+                    .expose_secret()
+                    .to_vec(),
+                encrypted_key_material: a
+                    .encrypted_key_material
+                    .secret("--encrypted-key-material")?
+                    .expose_secret()
+                    .to_vec(),
+                expiration_model: a.expiration_model,
+                valid_to,
+            };
+            emit(out, c.import_key_material(w, x, req).await)
+        }
+        KeyCmd::DeleteImportedKeyMaterial(k) => {
+            let req = KeyIdRequest::new(k.key_id);
+            emit(out, c.delete_imported_key_material(w, x, req).await)
         }
         KeyCmd::GetPolicy(k) => {
             let req = GetKeyPolicyRequest {

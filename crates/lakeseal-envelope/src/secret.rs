@@ -36,7 +36,8 @@ impl SecretBytes {
     /// one is wiped, so no unwiped copy is left behind by the reallocation.
     pub fn extend(&mut self, bytes: &[u8]) {
         if self.0.capacity() - self.0.len() < bytes.len() {
-            let mut grown = Vec::with_capacity((self.0.len() + bytes.len()).max(2 * self.0.capacity()));
+            let mut grown =
+                Vec::with_capacity((self.0.len() + bytes.len()).max(2 * self.0.capacity()));
             grown.extend_from_slice(&self.0);
             // The old buffer is wiped when the replaced `SecretBytes` drops.
             drop(std::mem::replace(self, SecretBytes(grown)));

@@ -143,7 +143,12 @@ pub(crate) fn parameters(
     let size = wrapping_size(spec)?;
     let crypto = |_| Error::Internal("making a wrapping key failed in the crypto library".into());
     let wrapping = PrivateDecryptingKey::generate(size).map_err(crypto)?;
-    let public_key = wrapping.public_key().as_der().map_err(crypto)?.as_ref().to_vec();
+    let public_key = wrapping
+        .public_key()
+        .as_der()
+        .map_err(crypto)?
+        .as_ref()
+        .to_vec();
     let pkcs8 = wrapping.as_der().map_err(crypto)?;
     let valid_to = now + TOKEN_LIFETIME_MS;
     // valid_to (8 bytes, big-endian) ‖ algorithm (1) ‖ PKCS#8 of the wrapping key.
@@ -236,7 +241,8 @@ impl Token {
         if !self.algorithm.aes_key_wrap() {
             return Ok(first);
         }
-        let kek = AesKek::new(&AES_256, first.expose_secret()).map_err(|_| Error::InvalidCiphertext)?;
+        let kek =
+            AesKek::new(&AES_256, first.expose_secret()).map_err(|_| Error::InvalidCiphertext)?;
         let mut material = SecretBytes::from(vec![0; kwp_part.len()]);
         let len = kek
             .unwrap_with_padding(kwp_part, material.expose_secret_mut())

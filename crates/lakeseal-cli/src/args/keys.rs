@@ -42,6 +42,44 @@ pub(crate) enum KeyCmd {
     GetPolicy(KeyIdArg),
     /// Replace a key's policy document.
     PutPolicy(PutKeyPolicyArgs),
+    /// A wrapping public key and an import token (24 hours) for a key of origin EXTERNAL.
+    GetParametersForImport(GetParametersForImportArgs),
+    /// Import wrapped key material into a key of origin EXTERNAL.
+    ImportKeyMaterial(ImportKeyMaterialArgs),
+    /// Delete a key's imported material: it is PendingImport until the same material returns.
+    DeleteImportedKeyMaterial(KeyIdArg),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GetParametersForImportArgs {
+    /// Key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.
+    #[arg(long)]
+    pub(crate) wrapping_algorithm: String,
+    /// RSA_2048, RSA_3072 or RSA_4096.
+    #[arg(long)]
+    pub(crate) wrapping_key_spec: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportKeyMaterialArgs {
+    /// Key id, key ARN, alias name or alias ARN.
+    #[arg(long)]
+    pub(crate) key_id: String,
+    /// The import token: fileb://PATH (raw bytes), file://PATH (base64 text) or base64.
+    #[arg(long, value_parser = input::source)]
+    pub(crate) import_token: Source,
+    /// The wrapped material: fileb://PATH (raw bytes) or - (standard input); never inline.
+    #[arg(long, value_parser = input::source)]
+    pub(crate) encrypted_key_material: Source,
+    /// KEY_MATERIAL_EXPIRES (needs --valid-to) or KEY_MATERIAL_DOES_NOT_EXPIRE.
+    #[arg(long)]
+    pub(crate) expiration_model: Option<String>,
+    /// When the material expires, RFC 3339 (2027-01-31T00:00:00Z).
+    #[arg(long)]
+    pub(crate) valid_to: Option<String>,
 }
 
 #[derive(Debug, Args)]

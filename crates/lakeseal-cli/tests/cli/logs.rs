@@ -247,3 +247,141 @@ fn private_keys_stay_out_of_logs_output_and_the_data_dir() {
         "{err}"
     );
 }
+
+/// Wraps `material` under a wrapping key from `get-parameters-for-import` (RSA-AES key wrap,
+/// SHA-256): RSA-OAEP of a fresh AES key, then the material under AES-KWP.
+fn wrap_for_import(public_der: &[u8], material: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrapPadded};
+    use aws_lc_rs::rsa::{OAEP_SHA256_MGF1SHA256, OaepPublicEncryptingKey, PublicEncryptingKey};
+    let public =
+        OaepPublicEncryptingKey::new(PublicEncryptingKey::from_der(public_der).unwrap()).unwrap();
+    let aes = [0x5c_u8; 32];
+    let mut out = vec![0; public.ciphertext_size()];
+    let n = public
+        .encrypt(&OAEP_SHA256_MGF1SHA256, &aes, &mut out, None)
+        .unwrap()
+        .len();
+    out.truncate(n);
+    let mut wrapped = vec![0; material.len() + 16];
+    let n = AesKek::new(&AES_256, &aes)
+        .unwrap()
+        .wrap_with_padding(material, &mut wrapped)
+        .unwrap()
+        .len();
+    out.extend_from_slice(&wrapped[..n]);
+    out
+}
+
+#[test]
+fn imported_material_stays_out_of_logs_output_and_the_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kc");
+    lakeseal_json(&dir, &["keycore", "init", "--region", "eu-west-1"]);
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &rng,
+    )
+    .unwrap()
+    .as_ref()
+    .to_vec();
+    let symmetric = lakeseal_envelope::random_bytes(32)
+        .unwrap()
+        .expose_secret()
+        .to_vec();
+    let mut output = Vec::new();
+    for (create, material) in [
+        (vec!["key", "create", "--origin", "EXTERNAL"], &symmetric),
+        (
+            vec![
+                "key",
+                "create",
+                "--origin",
+                "EXTERNAL",
+                "--key-spec",
+                "ECC_NIST_P256",
+                "--key-usage",
+                "SIGN_VERIFY",
+            ],
+            &pkcs8,
+        ),
+    ] {
+        let key = lakeseal_json(&dir, &create)["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let params = lakeseal_json(
+            &dir,
+            &[
+                "key",
+                "get-parameters-for-import",
+                "--key-id",
+                &key,
+                "--wrapping-algorithm",
+                "RSA_AES_KEY_WRAP_SHA_256",
+                "--wrapping-key-spec",
+                "RSA_2048",
+            ],
+        );
+        let public = STANDARD
+            .decode(params["PublicKey"].as_str().unwrap())
+            .unwrap();
+        let wrapped = tmp.path().join("wrapped.bin");
+        std::fs::write(&wrapped, wrap_for_import(&public, material)).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lakeseal"))
+            .env("RUST_LOG", "trace")
+            .arg("--data-dir")
+            .arg(&dir)
+            .args([
+                "key",
+                "import-key-material",
+                "--key-id",
+                &key,
+                "--import-token",
+                params["ImportToken"].as_str().unwrap(),
+                "--encrypted-key-material",
+                &format!("fileb://{}", wrapped.display()),
+                "--expiration-model",
+                "KEY_MATERIAL_DOES_NOT_EXPIRE",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        output.extend(out.stdout);
+        output.extend(out.stderr);
+        let described = lakeseal_json(&dir, &["key", "describe", "--key-id", &key]);
+        assert_eq!(described["KeyMetadata"]["KeyState"], "Enabled");
+    }
+    assert!(
+        String::from_utf8_lossy(&output).contains("ImportKeyMaterial"),
+        "trace logging was not on"
+    );
+    let at_rest: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    for material in [&symmetric, &pkcs8] {
+        let (raw, text) = leak_forms(material);
+        for bytes in raw.iter().chain(
+            text.iter()
+                .map(|t| t.as_bytes().to_vec())
+                .collect::<Vec<_>>()
+                .iter(),
+        ) {
+            assert!(
+                !output.windows(bytes.len()).any(|w| w == &bytes[..]),
+                "imported material in the output"
+            );
+            for file in &at_rest {
+                assert!(
+                    !file.windows(bytes.len()).any(|w| w == &bytes[..]),
+                    "imported material at rest"
+                );
+            }
+        }
+    }
+}

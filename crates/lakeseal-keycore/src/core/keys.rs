@@ -4,8 +4,8 @@ use lakeseal_envelope::{Blob, DataKey, EncryptionContext, KEY_LEN, SealingKey, S
 
 use super::{Call, KeyCore, KeyEntry, Material, State, check_context};
 use crate::asymmetric::PrivateKey;
-use crate::key_spec::Origin;
 use crate::clock::{DAY_MS, Millis};
+use crate::key_spec::Origin;
 use crate::model::{KeyRecord, Rotation, RotationType};
 use crate::policy::Policy;
 use crate::state::{KeyOperation, KeyState};
@@ -96,7 +96,8 @@ impl KeyCore {
             (Material::Symmetric(vec![key]), Some(sealed))
         };
         let mut state = self.write();
-        self.store().put_key(&record, sealed.as_deref().map(|s| (1, s)))?;
+        self.store()
+            .put_key(&record, sealed.as_deref().map(|s| (1, s)))?;
         self.note_due(&record);
         state.keys.insert(
             record.key_id.clone(),
@@ -239,8 +240,12 @@ impl KeyCore {
         call: &mut Call<'_>,
     ) -> Result<KeyRecord> {
         let mut state = self.write();
-        let entry =
-            self.resolve_for(&state, identifier, KeyOperation::DeleteImportedKeyMaterial, call)?;
+        let entry = self.resolve_for(
+            &state,
+            identifier,
+            KeyOperation::DeleteImportedKeyMaterial,
+            call,
+        )?;
         let mut record = entry.record.clone();
         record.state = KeyState::PendingImport;
         record.valid_to = None;

@@ -209,7 +209,10 @@ pub fn wrap(public_der: &[u8], algorithm: &str, material: &[u8]) -> Vec<u8> {
     };
     let rsa = |plaintext: &[u8]| {
         let mut out = vec![0; public.ciphertext_size()];
-        let n = public.encrypt(oaep, plaintext, &mut out, None).unwrap().len();
+        let n = public
+            .encrypt(oaep, plaintext, &mut out, None)
+            .unwrap()
+            .len();
         out.truncate(n);
         out
     };

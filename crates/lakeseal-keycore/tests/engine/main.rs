@@ -10,6 +10,7 @@
 mod asymmetric;
 mod common;
 mod corruption;
+mod import;
 mod lifecycle;
 mod policies;
 mod rotation;

@@ -52,16 +52,22 @@ async fn key_in(f: &Fixture, state: KeyState, op: Op) -> Subject {
     let external = import(op) || state == KeyState::PendingImport;
     let (key, material) = match (asymmetric(op), external) {
         (true, true) => {
-            let key = f.new_external_key(Some(("ECC_NIST_P256", "SIGN_VERIFY"))).await;
+            let key = f
+                .new_external_key(Some(("ECC_NIST_P256", "SIGN_VERIFY")))
+                .await;
             let material = p256_pkcs8();
-            f.import(&key, &material, "RSA_AES_KEY_WRAP_SHA_256").await.unwrap();
+            f.import(&key, &material, "RSA_AES_KEY_WRAP_SHA_256")
+                .await
+                .unwrap();
             (key, material)
         }
         (true, false) => (f.new_signing_key("ECC_NIST_P256").await, Vec::new()),
         (false, true) => {
             let key = f.new_external_key(None).await;
             let material = vec![0x42; 32];
-            f.import(&key, &material, "RSAES_OAEP_SHA_256").await.unwrap();
+            f.import(&key, &material, "RSAES_OAEP_SHA_256")
+                .await
+                .unwrap();
             (key, material)
         }
         (false, false) => (f.new_key().await, Vec::new()),
