@@ -3,8 +3,8 @@
 # Installs what it needs when missing (scripts/ensure-tools.sh): a C compiler, the OpenSSL and
 # libcurl headers librdkafka links, stunnel and openssl (the TLS broker tests), Python 3 with venv
 # (the interop tests make a venv with boto3, the AWS Encryption SDK, pyarrow, DuckDB and
-# confluent-kafka from PyPI), PostgreSQL (the secret-rotation tests start their own server), and
-# the tansu Kafka broker.
+# confluent-kafka from PyPI), PostgreSQL (the secret-rotation tests start their own server),
+# the tansu Kafka broker, and cargo-audit (Cargo.lock checked against third_party/advisory-db).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,8 @@ echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo audit (vendored RustSec snapshot)"
+scripts/audit-deps.sh
 echo "==> cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

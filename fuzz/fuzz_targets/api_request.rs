@@ -5,7 +5,9 @@
 use lakeseal_keycore::ops::{
     aliases::AliasRequest, create_key::CreateKeyRequest, decrypt::DecryptRequest,
     encrypt::EncryptRequest, generate_data_key::GenerateDataKeyRequest,
+    import::{GetParametersForImportRequest, ImportKeyMaterialRequest},
     re_encrypt::ReEncryptRequest,
+    sign::{SignRequest, VerifyRequest},
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -16,4 +18,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = serde_json::from_slice::<DecryptRequest>(data);
     let _ = serde_json::from_slice::<ReEncryptRequest>(data);
     let _ = serde_json::from_slice::<AliasRequest>(data);
+    let _ = serde_json::from_slice::<SignRequest>(data);
+    let _ = serde_json::from_slice::<VerifyRequest>(data);
+    let _ = serde_json::from_slice::<GetParametersForImportRequest>(data);
+    let _ = serde_json::from_slice::<ImportKeyMaterialRequest>(data);
 });

@@ -14,7 +14,7 @@ use futures_util::TryStreamExt;
 use object_store::CredentialProvider;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AwsCredential};
 use object_store::path::Path;
-use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use super::file::{FileKey, LakeFile, parse_file_name};
 
