@@ -6,7 +6,7 @@
 //! core signs with.
 //!
 //! `cargo bench -p lakeseal-benches --bench signing`
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::time::{Duration, Instant};
 

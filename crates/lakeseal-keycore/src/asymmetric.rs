@@ -139,7 +139,7 @@ fn digest_of(message: Message<'_>, digest: Digest) -> Result<LcDigest> {
         Message::Digest(bytes) => LcDigest::import_less_safe(bytes, algorithm).map_err(|_| {
             Error::Validation(format!(
                 "a DIGEST message for this algorithm is exactly {} bytes, not {}",
-                digest.len(),
+                digest.output_len(),
                 bytes.len()
             ))
         }),

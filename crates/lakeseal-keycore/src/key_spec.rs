@@ -263,7 +263,7 @@ impl SigningAlgorithm {
 
 impl Digest {
     /// The digest's length in bytes: what a `DIGEST` message must be.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Digest::Sha256 => 32,
             Digest::Sha384 => 48,
