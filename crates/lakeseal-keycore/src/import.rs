@@ -13,7 +13,6 @@
 //! asymmetric private keys (PKCS#8), too large for OAEP alone.
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrapPadded};
 use aws_lc_rs::rsa::{
     KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
     PrivateDecryptingKey,
@@ -241,9 +240,12 @@ impl Token {
         if !self.algorithm.aes_key_wrap() {
             return Ok(first);
         }
-        let kek =
-            AesKek::new(&AES_256, first.expose_secret()).map_err(|_| Error::InvalidCiphertext)?;
-        let mut material = SecretBytes::from(vec![0; kwp_part.len()]);
+        // `aes-kw` over the `aes` crate, whose key schedule wipes itself on drop (aws-lc-rs's
+        // key wrap keeps a copy of the key that it frees unwiped).
+        let kek = aes_kw::KekAes256::try_from(first.expose_secret())
+            .map_err(|_| Error::InvalidCiphertext)?;
+        // The output is exactly the input less its 8-byte integrity block, padding included.
+        let mut material = SecretBytes::from(vec![0; kwp_part.len().saturating_sub(8)]);
         let len = kek
             .unwrap_with_padding(kwp_part, material.expose_secret_mut())
             .map_err(|_| Error::InvalidCiphertext)?

@@ -111,8 +111,7 @@ pub(crate) struct CreateArgs {
     /// ECC_NIST_P384.
     #[arg(long)]
     pub(crate) key_spec: Option<String>,
-    /// ENCRYPT_DECRYPT (the default for symmetric keys) or SIGN_VERIFY; required for RSA and
-    /// ECC keys.
+    /// ENCRYPT_DECRYPT (the default, as in AWS KMS) or SIGN_VERIFY (needed for ECC keys).
     #[arg(long)]
     pub(crate) key_usage: Option<String>,
     /// AWS_KMS: the key core makes the key material (the default).

@@ -33,8 +33,8 @@ pub fn default_policy(account_id: &str) -> String {
 }
 
 /// The spec (`KeySpec`, or its older name `CustomerMasterKeySpec`) and usage asked for, checked
-/// to fit together. Usage has no default for an asymmetric key, as in AWS KMS: an RSA key
-/// could be either.
+/// to fit together. Usage defaults to `ENCRYPT_DECRYPT` whatever the spec, as in AWS KMS, so an
+/// ECC key must name `SIGN_VERIFY`.
 fn spec_and_usage(req: &CreateKeyRequest) -> Result<(KeySpec, KeyUsage)> {
     let spec = match (&req.key_spec, &req.customer_master_key_spec) {
         (Some(a), Some(b)) if a != b => {
@@ -47,17 +47,11 @@ fn spec_and_usage(req: &CreateKeyRequest) -> Result<(KeySpec, KeyUsage)> {
     };
     let usage = match &req.key_usage {
         Some(name) => KeyUsage::parse(name)?,
-        None if spec.is_asymmetric() => {
-            return Err(Error::Validation(format!(
-                "KeyUsage is required for a {} key",
-                spec.as_str()
-            )));
-        }
         None => KeyUsage::EncryptDecrypt,
     };
     if !spec.allows(usage) {
         return Err(Error::Validation(format!(
-            "a {} key cannot have KeyUsage {}",
+            "a {} key cannot have KeyUsage {} (the default when none is given)",
             spec.as_str(),
             usage.as_str()
         )));

@@ -369,11 +369,24 @@ async fn usage_mismatches_are_invalid_key_usage_and_rotation_is_unsupported() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "UnsupportedOperationException");
+    // No KeyUsage is ENCRYPT_DECRYPT, as in AWS KMS.
+    let rsa = CreateKeyRequest {
+        key_spec: Some("RSA_2048".into()),
+        ..Default::default()
+    };
+    let meta = f
+        .core
+        .create_key(&f.admin, &ctx(), rsa)
+        .await
+        .unwrap()
+        .key_metadata;
+    assert_eq!(meta.key_usage, "ENCRYPT_DECRYPT");
 
     for (spec, usage) in [
         ("ECC_NIST_P256", Some("ENCRYPT_DECRYPT")),
         ("SYMMETRIC_DEFAULT", Some("SIGN_VERIFY")),
-        ("RSA_2048", None),
+        ("RSA_2048", Some("KEY_AGREEMENT")),
+        ("ECC_NIST_P256", None),
         ("RSA_1024", Some("SIGN_VERIFY")),
         ("ECC_SECG_P256K1", Some("SIGN_VERIFY")),
     ] {
