@@ -40,6 +40,7 @@
 //!         ciphertext_blob: dek.ciphertext_blob.clone(),
 //!         encryption_context: context,
 //!         key_id: None,
+//!         encryption_algorithm: None,
 //!     })
 //!     .await?;
 //! assert_eq!(again.plaintext.expose_secret(), dek.plaintext.expose_secret());
