@@ -27,7 +27,7 @@ use lakeseal_keycore::{Principal, RequestContext};
 
 use lakeseal_keyclient::{KeyService, Remote, RemoteCredentials, TrustRoots};
 
-use crate::load::{Bench, REGION, drive, env_or};
+use crate::load::{Bench, REGION, drive, env_or, row};
 
 fn main() {
     let seconds = env_or("SECONDS", 10);
@@ -152,13 +152,7 @@ fn main() {
             ("key client, HTTP", &mut client_http),
             ("key client, HTTPS (TLS 1.3)", &mut client_https),
         ] {
-            let (p50, p99) = (run.percentile(0.50), run.percentile(0.99));
-            println!(
-                "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
-                run.rate(),
-                p50.as_secs_f64() * 1e3,
-                p99.as_secs_f64() * 1e3
-            );
+            row(name, run);
         }
         println!(
             "ratio HTTP / in-process: {:.3}",

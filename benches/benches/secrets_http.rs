@@ -15,7 +15,7 @@ use lakeseal_envelope::SecretBytes;
 use lakeseal_keycore::RequestContext;
 use lakeseal_kms_types::secrets::write::CreateSecretRequest;
 
-use crate::load::{Bench, Run, drive, env_or};
+use crate::load::{Bench, drive, env_or, row};
 
 fn main() {
     let seconds = env_or("SECONDS", 10);
@@ -87,14 +87,4 @@ fn main() {
             secrets.rate() / baseline.rate()
         );
     });
-}
-
-fn row(name: &str, run: &mut Run) {
-    let (p50, p99) = (run.percentile(0.50), run.percentile(0.99));
-    println!(
-        "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
-        run.rate(),
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3
-    );
 }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use lakeseal_keycore::RequestContext;
 use lakeseal_keycore::ops::create_key::CreateKeyRequest;
 
-use crate::load::{Bench, Run, drive, env_or};
+use crate::load::{Bench, drive, env_or, row};
 
 fn main() {
     let seconds = env_or("SECONDS", 10);
@@ -90,14 +90,4 @@ fn main() {
             signed.rate() / baseline.rate()
         );
     });
-}
-
-fn row(name: &str, run: &mut Run) {
-    let (p50, p99) = (run.percentile(0.50), run.percentile(0.99));
-    println!(
-        "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
-        run.rate(),
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3
-    );
 }

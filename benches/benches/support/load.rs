@@ -251,3 +251,14 @@ impl Signer {
         bytes
     }
 }
+
+/// Prints one Markdown table row: the path's rate and its p50 and p99 latencies.
+pub(crate) fn row(name: &str, run: &mut Run) {
+    let (p50, p99) = (run.percentile(0.50), run.percentile(0.99));
+    println!(
+        "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
+        run.rate(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+}

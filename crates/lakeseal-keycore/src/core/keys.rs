@@ -185,14 +185,16 @@ impl KeyCore {
         let entry = self.resolve_for(&state, identifier, KeyOperation::ImportKeyMaterial, call)?;
         let mut record = entry.record.clone();
         let key_id = record.key_id.clone();
-        let (ready, identity) = if record.key_spec.is_asymmetric() {
+        // The fingerprint is of what identifies the key: a key pair's public half, a symmetric
+        // key's material (see `import::fingerprint`).
+        let (ready, fingerprint) = if record.key_spec.is_asymmetric() {
             let pair = PrivateKey::from_pkcs8(
                 record.key_spec,
                 record.key_usage,
                 material.expose_secret(),
             )?;
-            let public = pair.public_key_der().to_vec();
-            (Material::Asymmetric(pair), SecretBytes::from(public))
+            let fingerprint = import::fingerprint(&key_id, pair.public_key_der());
+            (Material::Asymmetric(pair), fingerprint)
         } else {
             let key = DataKey::try_from_slice(material.expose_secret()).map_err(|_| {
                 Error::Validation(format!(
@@ -201,12 +203,9 @@ impl KeyCore {
                 ))
             })?;
             let version = SealingKey::new(&key_id, 1, &key)?;
-            (
-                Material::Symmetric(vec![version]),
-                SecretBytes::from(material.expose_secret()),
-            )
+            let fingerprint = import::fingerprint(&key_id, material.expose_secret());
+            (Material::Symmetric(vec![version]), fingerprint)
         };
-        let fingerprint = import::fingerprint(&key_id, identity.expose_secret());
         if record
             .material_fingerprint
             .as_deref()

@@ -63,7 +63,7 @@ impl KeyCore {
             let alg = algorithm(entry, &req.signing_algorithm)?;
             call.event.key_version = Some(1);
             Ok(SignResponse {
-                key_id: self.arn(&entry.record.key_id),
+                key_id: call.event.key_arn.clone().unwrap_or_default(),
                 signature: entry.key_pair()?.sign(alg, message)?,
                 signing_algorithm: alg.as_str().to_owned(),
             })
@@ -90,7 +90,7 @@ impl KeyCore {
                 return Err(Error::InvalidSignature);
             }
             Ok(VerifyResponse {
-                key_id: self.arn(&entry.record.key_id),
+                key_id: call.event.key_arn.clone().unwrap_or_default(),
                 signature_valid: true,
                 signing_algorithm: alg.as_str().to_owned(),
             })
