@@ -1,7 +1,8 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: installs what they need when it is missing —
 # a C compiler (bundled SQLite, librdkafka), the OpenSSL and libcurl headers librdkafka links for
 # TLS, SASL and OIDC, stunnel and the openssl tool (the TLS broker tests), Python 3 with venv (the
-# venvs of the interop clients and readers), PostgreSQL's server (the secret-rotation tests), and
+# venvs of the interop clients and readers), PostgreSQL's server (the secret-rotation tests),
+# SoftHSM2 (the PKCS#11 token of the HSM tests), and
 # the tansu Kafka broker with its SQLite storage (SCRAM users live there; about 13 minutes to
 # build on 2 cores, once a machine).
 apt_install() {
@@ -20,6 +21,10 @@ fi
 # PostgreSQL's server binaries, for the rotation test (which runs its own server with initdb).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     apt_install postgresql
+fi
+# SoftHSM2, the PKCS#11 token of the HSM-backed key tests and benchmarks.
+if ! command -v softhsm2-util >/dev/null 2>&1 || [ ! -e /usr/lib/softhsm/libsofthsm2.so ]; then
+    apt_install softhsm2
 fi
 if ! python3 -m venv --help >/dev/null 2>&1; then
     apt_install python3 python3-venv

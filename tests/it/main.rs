@@ -15,6 +15,7 @@ mod crash;
 mod credentials_endpoint;
 mod firmware;
 mod hostile;
+mod hsm;
 mod import;
 mod keyclient;
 mod keycore_tls;

@@ -94,6 +94,7 @@ impl RunningKeyCore {
                     .with(Arc::new(KafkaScramUser)),
                 min_session_seconds: config.min_session_seconds,
                 alerts: config.alerts,
+                key_stores: config.key_stores.clone(),
                 ..Options::default()
             },
         )

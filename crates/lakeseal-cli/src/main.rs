@@ -27,6 +27,7 @@ use lakeseal_keycore::iam::{Role, User};
 use lakeseal_keycore::ops::KeyIdRequest;
 use lakeseal_keycore::ops::aliases::{AliasRequest, DeleteAliasRequest, ListAliasesRequest};
 use lakeseal_keycore::ops::create_key::CreateKeyRequest;
+use lakeseal_keycore::ops::custom_key_stores::DescribeCustomKeyStoresRequest;
 use lakeseal_keycore::ops::decrypt::DecryptRequest;
 use lakeseal_keycore::ops::encrypt::EncryptRequest;
 use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
@@ -88,6 +89,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let out = cli.output;
+    let keycore_config = cli.keycore_config.as_deref();
     let data_dir = || -> anyhow::Result<&Path> {
         cli.data_dir
             .as_deref()
@@ -95,15 +97,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Keycore(KeycoreCmd::Init(a)) => {
-            let location = KeyCore::init(
-                data_dir()?,
-                &InitOptions {
-                    region: a.region,
-                    account_id: a.account_id,
-                    partition: a.partition,
-                },
-            )?;
-            let s = open(data_dir()?)?;
+            let options = InitOptions {
+                region: a.region,
+                account_id: a.account_id,
+                partition: a.partition,
+            };
+            let location = match &a.root_key_store {
+                None => KeyCore::init(data_dir()?, &options)?,
+                Some(id) => {
+                    let config = serve::server_config(keycore_config)?;
+                    let store = config
+                        .key_stores
+                        .iter()
+                        .find(|s| s.id == *id)
+                        .with_context(|| format!("--keycore-config has no key store {id}"))?;
+                    KeyCore::init_with_root_in(data_dir()?, &options, store)?
+                }
+            };
+            let s = open(data_dir()?, keycore_config)?;
             let admin = s.core.bootstrap_admin(&s.ctx).await?;
             let path = data_dir()?.join("admin-credentials");
             write_credentials(&path, &admin.credentials_file("default"))?;
@@ -126,7 +137,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let remote = iam_remote::connect(endpoint, &a.profile, cli.ca_file.as_deref())?;
                 iam_remote::iam(remote, a.cmd, out).await?
             }
-            None => iam(&open(data_dir()?)?, a.cmd, out).await?,
+            None => iam(&open(data_dir()?, keycore_config)?, a.cmd, out).await?,
         },
         Command::ScanConfig(a) => {
             let confirm = match (&a.endpoint_url, cli.data_dir.as_deref()) {
@@ -146,7 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     secrets::Backend::remote(endpoint, &a.profile, region, cli.ca_file.as_deref())?
                 }
                 (Some(_), None) => bail!("--endpoint-url needs --region (or AWS_REGION)"),
-                (None, _) => secrets::Backend::Local(open(data_dir()?)?),
+                (None, _) => secrets::Backend::Local(open(data_dir()?, keycore_config)?),
             };
             secrets::secret(&backend, a.cmd, out).await?;
         }
@@ -206,9 +217,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }))?;
         }
         Command::Audit(cmd) => return audit_cmd::run(cmd, data_dir()?, out).await,
-        Command::Key(cmd) => key(&open(data_dir()?)?, cmd, out).await?,
-        Command::Alias(cmd) => alias(&open(data_dir()?)?, cmd, out).await?,
-        Command::Crypto(cmd) => crypto(&open(data_dir()?)?, cmd, out).await?,
+        Command::Key(cmd) => key(&open(data_dir()?, keycore_config)?, cmd, out).await?,
+        Command::Alias(cmd) => alias(&open(data_dir()?, keycore_config)?, cmd, out).await?,
+        Command::Crypto(cmd) => crypto(&open(data_dir()?, keycore_config)?, cmd, out).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -220,8 +231,10 @@ pub(crate) struct Session {
     ctx: RequestContext,
 }
 
-fn open(dir: &Path) -> anyhow::Result<Session> {
-    open_with(dir, &lakeseal_keycore_server::ServerConfig::default())
+/// Opens the data directory with the key stores and engine settings of the server's
+/// configuration file, when given.
+fn open(dir: &Path, config: Option<&Path>) -> anyhow::Result<Session> {
+    open_with(dir, &serve::server_config(config)?)
 }
 
 /// Opens the data directory with the engine's settings of a server `config` (the shortest
@@ -236,6 +249,7 @@ pub(crate) fn open_with(
             .with(std::sync::Arc::new(KafkaScramUser)),
         min_session_seconds: config.min_session_seconds,
         alerts: config.alerts,
+        key_stores: config.key_stores.clone(),
         ..Options::default()
     };
     let core = KeyCore::open(dir, options)?;
@@ -260,7 +274,15 @@ async fn key(s: &Session, cmd: KeyCmd, out: Output) -> anyhow::Result<()> {
                 description: a.description,
                 key_spec: a.key_spec,
                 key_usage: a.key_usage,
-                origin: a.origin,
+                origin: match a.protection_level.as_deref() {
+                    None | Some("SOFTWARE") => a.origin,
+                    Some("HSM") if a.origin.as_deref().is_none_or(|o| o == "AWS_CLOUDHSM") => {
+                        Some("AWS_CLOUDHSM".into())
+                    }
+                    Some("HSM") => bail!("--protection-level HSM goes with --origin AWS_CLOUDHSM"),
+                    Some(other) => bail!("--protection-level is SOFTWARE or HSM, not {other}"),
+                },
+                custom_key_store_id: a.custom_key_store_id,
                 policy,
                 tags: a.tags,
                 bypass_policy_lockout_safety_check: a.bypass_policy_lockout_safety_check,
@@ -329,6 +351,14 @@ async fn key(s: &Session, cmd: KeyCmd, out: Output) -> anyhow::Result<()> {
                 marker: p.marker,
             };
             emit(out, c.list_keys(w, x, req).await)
+        }
+        KeyCmd::DescribeKeyStores(p) => {
+            let req = DescribeCustomKeyStoresRequest {
+                limit: p.limit,
+                marker: p.marker,
+                ..Default::default()
+            };
+            emit(out, c.describe_custom_key_stores(w, x, req).await)
         }
         KeyCmd::Enable(k) => emit(out, c.enable_key(w, x, k.into()).await),
         KeyCmd::Disable(k) => emit(out, c.disable_key(w, x, k.into()).await),

@@ -8,12 +8,16 @@
 //! 6       n     key id, printable ASCII
 //! 6+n     4     key version, big-endian u32, >= 1
 //! 10+n    12    nonce
-//! 22+n    m+16  AES-256-GCM-SIV ciphertext of m plaintext bytes, then the 16-byte tag
+//! 22+n    m+16  AEAD ciphertext of m plaintext bytes, then the 16-byte tag
 //! ```
 //!
 //! The additional authenticated data is the header (bytes `0..10+n`) followed by the canonical
 //! encryption context, so the format version, key id, key version and context are all bound to
 //! the ciphertext.
+//!
+//! The AEAD is the key's: AES-256-GCM-SIV for keys held in memory ([`crate::SealingKey`]),
+//! AES-256-GCM for keys inside an HSM, which seals through a [`BlobDraft`]. The blob need not
+//! say which: the key id names the key, and the key knows where it lives.
 
 use crate::EncryptionContext;
 
@@ -129,13 +133,83 @@ impl<'a> Blob<'a> {
         self.header
     }
 
-    pub(crate) fn nonce(&self) -> &'a [u8] {
+    /// The nonce, [`NONCE_LEN`] bytes.
+    pub fn nonce(&self) -> &'a [u8] {
         self.nonce
+    }
+
+    /// The ciphertext with its tag at the end, as a one-shot AEAD (PKCS#11's `CKM_AES_GCM`)
+    /// takes it.
+    pub fn sealed(&self) -> &'a [u8] {
+        self.ciphertext_and_tag
+    }
+
+    /// The additional authenticated data an AEAD must check: the header, then `context`
+    /// canonically.
+    pub fn aad(&self, context: &EncryptionContext) -> Vec<u8> {
+        aad(self.header, context)
     }
 
     pub(crate) fn ciphertext_and_tag(&self) -> (&'a [u8], &'a [u8]) {
         self.ciphertext_and_tag
             .split_at(self.ciphertext_and_tag.len() - TAG_LEN)
+    }
+}
+
+/// A blob being sealed by an AEAD outside this crate (an HSM's AES-GCM): the header and a fresh
+/// random nonce are written; [`BlobDraft::finish`] appends the ciphertext and tag.
+///
+/// Random 96-bit nonces are safe for AES-GCM up to 2^32 blobs per key version; rotation makes a
+/// new version long before that.
+#[derive(Debug)]
+pub struct BlobDraft {
+    out: Vec<u8>,
+    aad: Vec<u8>,
+    nonce: [u8; NONCE_LEN],
+}
+
+impl BlobDraft {
+    /// Starts a blob of `key_id` at `version` that will carry `plaintext_len` bytes under
+    /// `context`.
+    pub fn new(
+        key_id: &str,
+        version: u32,
+        plaintext_len: usize,
+        context: &EncryptionContext,
+    ) -> crate::Result<Self> {
+        if !valid_key_id(key_id) {
+            return Err(crate::Error::InvalidKeyId);
+        }
+        if version == 0 {
+            return Err(crate::Error::InvalidKeyVersion);
+        }
+        if plaintext_len > MAX_PLAINTEXT_LEN {
+            return Err(crate::Error::TooLarge { len: plaintext_len });
+        }
+        let header_len = header_len(key_id);
+        let mut out = Vec::with_capacity(header_len + NONCE_LEN + plaintext_len + TAG_LEN);
+        write_header(&mut out, key_id, version);
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|_| crate::Error::Rng)?;
+        out.extend_from_slice(&nonce);
+        let aad = aad(&out[..header_len], context);
+        Ok(Self { out, aad, nonce })
+    }
+
+    /// The nonce the AEAD must use.
+    pub fn nonce(&self) -> &[u8; NONCE_LEN] {
+        &self.nonce
+    }
+
+    /// The additional authenticated data the AEAD must bind.
+    pub fn aad(&self) -> &[u8] {
+        &self.aad
+    }
+
+    /// The finished blob, given the AEAD's ciphertext with its 16-byte tag at the end.
+    pub fn finish(mut self, sealed: &[u8]) -> Vec<u8> {
+        self.out.extend_from_slice(sealed);
+        self.out
     }
 }
 
@@ -167,6 +241,23 @@ pub(crate) fn aad(header: &[u8], context: &EncryptionContext) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_draft_makes_a_blob_that_parses_with_its_aad() {
+        let context = EncryptionContext::from_iter([("k", "v".to_owned())]);
+        let draft = BlobDraft::new("key", 3, 5, &context).unwrap();
+        let nonce = *draft.nonce();
+        let aad = draft.aad().to_vec();
+        let bytes = draft.finish(&[7; 5 + TAG_LEN]);
+        let blob = Blob::parse(&bytes).unwrap();
+        assert_eq!((blob.key_id(), blob.key_version()), ("key", 3));
+        assert_eq!(blob.nonce(), nonce);
+        assert_eq!(blob.sealed(), [7; 5 + TAG_LEN]);
+        assert_eq!(blob.aad(&context), aad);
+        assert_ne!(blob.aad(&EncryptionContext::default()), aad);
+        assert!(BlobDraft::new("key", 0, 5, &context).is_err());
+        assert!(BlobDraft::new("", 1, 5, &context).is_err());
+    }
 
     #[test]
     fn truncations_are_typed_errors() {

@@ -33,7 +33,9 @@ mod context;
 mod key;
 mod secret;
 
-pub use blob::{Blob, MAX_KEY_ID_LEN, MAX_PLAINTEXT_LEN, NONCE_LEN, ParseError, TAG_LEN};
+pub use blob::{
+    Blob, BlobDraft, MAX_KEY_ID_LEN, MAX_PLAINTEXT_LEN, NONCE_LEN, ParseError, TAG_LEN,
+};
 pub use context::EncryptionContext;
 pub use key::{DataKey, KEY_LEN, SealingKey, random_bytes};
 pub use secret::SecretBytes;

@@ -43,12 +43,23 @@
 //! rate_min_per_minute = 600          # … and above this many
 //! denied_burst = 10                  # AccessDenied of one principal …
 //! denied_window_seconds = 60         # … within this many seconds
+//!
+//! # PKCS#11 key stores (HSM keys: CreateKey with Origin AWS_CLOUDHSM); the first is the
+//! # default. Any number, each with a unique id and name.
+//! [[key_stores]]
+//! id = "cks-softhsm"                 # CustomKeyStoreId: cks- and letters, digits or -
+//! name = "softhsm"                   # CustomKeyStoreName
+//! module = "/usr/lib/softhsm/libsofthsm2.so"
+//! token_label = "lakeseal"           # the token is found by label, not slot
+//! pin_file = "/etc/lakeseal/hsm.pin" # the user PIN, mode 0600; never inline
+//! sessions = 4                       # logged-in sessions at most (default 4)
 //! ```
 
 use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
 use lakeseal_keycore::audit::alerts::AlertThresholds;
+use lakeseal_keycore::hsm::KeyStoreConfig;
 use lakeseal_keycore::iam::MIN_SESSION_SECONDS;
 use serde::Deserialize;
 
@@ -77,6 +88,9 @@ struct RawConfig {
     /// Anomaly alerts.
     #[serde(default)]
     alerts: RawAlerts,
+    /// PKCS#11 key stores.
+    #[serde(default)]
+    key_stores: Vec<KeyStoreConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,6 +214,11 @@ impl ServerConfig {
                 .denied_window_seconds
                 .map_or(alert_defaults.denied_window_seconds, NonZeroU64::get),
         };
+        for store in &raw.key_stores {
+            store
+                .check()
+                .map_err(|e| ConfigError(format!("[[key_stores]]: {e}")))?;
+        }
         let a = raw.refusal_audit;
         let audit_defaults = RefusalAudit::default();
         Ok(Self {
@@ -242,6 +261,7 @@ impl ServerConfig {
             },
             // Certificates are files beside the data, named on the command line.
             tls: None,
+            key_stores: raw.key_stores,
         })
     }
 }
@@ -271,6 +291,21 @@ mod tests {
         let c = ServerConfig::from_toml("[rate_limits]\ncontrol_per_second = 5\n").unwrap();
         assert_eq!(c.rate_limits.control.per_second.get(), 5);
         assert_eq!(c.rate_limits.control.burst.get(), 5);
+    }
+
+    #[test]
+    fn key_stores_are_read_and_checked() {
+        let store = "[[key_stores]]\nid = \"cks-hsm\"\nname = \"hsm\"\n\
+                     module = \"/usr/lib/softhsm/libsofthsm2.so\"\ntoken_label = \"t\"\n\
+                     pin_file = \"/etc/lakeseal/hsm.pin\"\n";
+        let c = ServerConfig::from_toml(store).unwrap();
+        assert_eq!(c.key_stores.len(), 1);
+        assert_eq!(c.key_stores[0].sessions, 4);
+        let e = ServerConfig::from_toml(&store.replace("cks-hsm", "hsm")).unwrap_err();
+        assert!(e.to_string().contains("key store id"), "{e}");
+        // The PIN itself is not a field: only a file names it.
+        let e = ServerConfig::from_toml(&format!("{store}pin = \"1234\"\n")).unwrap_err();
+        assert!(e.to_string().contains("unknown field"), "{e}");
     }
 
     #[test]

@@ -45,6 +45,7 @@ macro_rules! kms_operations {
         "GetParametersForImport" => get_parameters_for_import,
         "ImportKeyMaterial" => import_key_material,
         "DeleteImportedKeyMaterial" => delete_imported_key_material,
+        "DescribeCustomKeyStores" => describe_custom_key_stores,
         )
     };
 }

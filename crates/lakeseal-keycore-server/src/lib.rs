@@ -94,6 +94,9 @@ pub struct ServerConfig {
     /// TLS on both listeners; `None`: plain HTTP, which whoever starts the server asks for by
     /// name (`keycore serve --insecure-http`).
     pub tls: Option<TlsIdentity>,
+    /// The PKCS#11 key stores: like `alerts`, the engine's
+    /// ([`lakeseal_keycore::Options::key_stores`]).
+    pub key_stores: Vec<lakeseal_keycore::hsm::KeyStoreConfig>,
 }
 
 impl Default for ServerConfig {
@@ -107,6 +110,7 @@ impl Default for ServerConfig {
             min_session_seconds: lakeseal_keycore::iam::MIN_SESSION_SECONDS,
             alerts: Default::default(),
             tls: None,
+            key_stores: Vec::new(),
         }
     }
 }

@@ -132,7 +132,7 @@ fn oaep(alg: EncryptionAlgorithm) -> Option<&'static OaepAlgorithm> {
 }
 
 /// The digest of `message`: computed for `RAW`, taken as given (length checked) for `DIGEST`.
-fn digest_of(message: Message<'_>, digest: Digest) -> Result<LcDigest> {
+pub(crate) fn digest_of(message: Message<'_>, digest: Digest) -> Result<LcDigest> {
     let algorithm = digest_algorithm(digest);
     match message {
         Message::Raw(bytes) => Ok(digest::digest(algorithm, bytes)),
@@ -252,10 +252,7 @@ impl PrivateKey {
         message: Message<'_>,
         signature: &[u8],
     ) -> Result<bool> {
-        let digest = digest_of(message, alg.digest())?;
-        Ok(UnparsedPublicKey::new(verification(alg), &self.public_der)
-            .verify_digest(&digest, signature)
-            .is_ok())
+        verify_with(&self.public_der, alg, message, signature)
     }
 
     /// Encrypts with the public half under OAEP: the ciphertext is the modulus' length.
@@ -297,6 +294,20 @@ impl PrivateKey {
         plaintext.truncate(len);
         Ok(plaintext)
     }
+}
+
+/// Whether `signature` is `alg`'s signature of `message` under the public key `public_der`
+/// (SubjectPublicKeyInfo): for key pairs held here and in an HSM alike.
+pub(crate) fn verify_with(
+    public_der: &[u8],
+    alg: SigningAlgorithm,
+    message: Message<'_>,
+    signature: &[u8],
+) -> Result<bool> {
+    let digest = digest_of(message, alg.digest())?;
+    Ok(UnparsedPublicKey::new(verification(alg), public_der)
+        .verify_digest(&digest, signature)
+        .is_ok())
 }
 
 /// An algorithm the caller should have refused for this key reached it.

@@ -119,6 +119,15 @@ pub enum Error {
     /// An invariant of the key core was broken; the message says which.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The key's HSM cannot be reached (disconnected, token gone, wrong PIN); worth retrying.
+    #[error("{0}")]
+    KeyUnavailable(String),
+    /// No custom key store has that id.
+    #[error("{0}")]
+    CustomKeyStoreNotFound(String),
+    /// The custom key store cannot do that now (it is disconnected).
+    #[error("{0}")]
+    CustomKeyStoreInvalidState(String),
 }
 
 impl Error {
@@ -150,6 +159,9 @@ impl Error {
             Error::DecryptionFailure(_) => ErrorCode::DecryptionFailure,
             Error::PublicPolicy(_) => ErrorCode::PublicPolicy,
             Error::InvalidNextToken => ErrorCode::InvalidNextToken,
+            Error::KeyUnavailable(_) => ErrorCode::KeyUnavailable,
+            Error::CustomKeyStoreNotFound(_) => ErrorCode::CustomKeyStoreNotFound,
+            Error::CustomKeyStoreInvalidState(_) => ErrorCode::CustomKeyStoreInvalidState,
             Error::DataDir(_)
             | Error::Audit(_)
             | Error::AuditBroken(_)

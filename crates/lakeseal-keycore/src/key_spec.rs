@@ -51,6 +51,8 @@ pub enum Origin {
     AwsKms,
     /// Imported by its owner (`ImportKeyMaterial`), who can delete it or let it expire.
     External,
+    /// Made inside a PKCS#11 token (a custom key store), where it stays.
+    AwsCloudhsm,
 }
 
 impl Origin {
@@ -59,6 +61,7 @@ impl Origin {
         match self {
             Origin::AwsKms => "AWS_KMS",
             Origin::External => "EXTERNAL",
+            Origin::AwsCloudhsm => "AWS_CLOUDHSM",
         }
     }
 
@@ -67,8 +70,9 @@ impl Origin {
         match name {
             None | Some("AWS_KMS") => Ok(Origin::AwsKms),
             Some("EXTERNAL") => Ok(Origin::External),
+            Some("AWS_CLOUDHSM") => Ok(Origin::AwsCloudhsm),
             Some(other) => Err(Error::Validation(format!(
-                "Origin {other} is not supported; use AWS_KMS or EXTERNAL"
+                "Origin {other} is not supported; use AWS_KMS, EXTERNAL or AWS_CLOUDHSM"
             ))),
         }
     }

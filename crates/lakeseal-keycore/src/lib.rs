@@ -55,6 +55,7 @@ pub(crate) mod authz;
 pub mod clock;
 mod core;
 mod error;
+pub mod hsm;
 pub mod iam;
 pub mod import;
 pub mod key_metrics;

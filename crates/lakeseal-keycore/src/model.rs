@@ -43,6 +43,9 @@ pub struct KeyRecord {
     /// after deletion or expiry takes only the same material (see [`crate::import`]).
     #[serde(default)]
     pub material_fingerprint: Option<String>,
+    /// The PKCS#11 key store that holds the key's material (origin `AWS_CLOUDHSM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
     /// When the key was created.
     pub creation_date: Millis,
     /// The lifecycle state.

@@ -18,9 +18,12 @@ pub struct CreateKeyRequest {
     pub key_spec: Option<String>,
     /// The older name of `KeySpec`.
     pub customer_master_key_spec: Option<String>,
-    /// `AWS_KMS` (key material made here, the default) or `EXTERNAL` (imported later with
-    /// `ImportKeyMaterial`).
+    /// `AWS_KMS` (key material made here, the default), `EXTERNAL` (imported later with
+    /// `ImportKeyMaterial`) or `AWS_CLOUDHSM` (made inside a PKCS#11 token).
     pub origin: Option<String>,
+    /// With `AWS_CLOUDHSM`: the key store (PKCS#11 token) to make the key in; the key core's
+    /// default store when absent (Lakeseal's extension: AWS requires it).
+    pub custom_key_store_id: Option<String>,
     /// The key policy document; the default gives the account root full access.
     pub policy: Option<String>,
     /// Tags to set.

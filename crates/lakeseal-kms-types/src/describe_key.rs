@@ -49,6 +49,12 @@ pub struct KeyMetadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_algorithms: Option<Vec<String>>,
     pub multi_region: bool,
+    /// The key store (PKCS#11 token) that holds an HSM key's material.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
+    /// That store's token label (AWS: the CloudHSM cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_hsm_cluster_id: Option<String>,
     /// Lakeseal's extension: the version that encrypts now.
     pub primary_key_version: u32,
 }

@@ -76,6 +76,12 @@ error_codes! {
     AccessDenied = "AccessDeniedException",
     /// The key core failed; worth retrying.
     Internal = "KMSInternalException",
+    /// The key lives in a key store (an HSM) that cannot be reached now; worth retrying.
+    KeyUnavailable = "KeyUnavailableException",
+    /// No custom key store has that id or name.
+    CustomKeyStoreNotFound = "CustomKeyStoreNotFoundException",
+    /// The custom key store is not connected, so it cannot make keys now.
+    CustomKeyStoreInvalidState = "CustomKeyStoreInvalidStateException",
     /// The body is not a JSON document of the operation's shape.
     Serialization = "SerializationException",
     /// No such operation.
@@ -119,7 +125,10 @@ error_codes! {
 impl ErrorCode {
     /// Whether the failure is the service's (HTTP 5xx), not the request's.
     pub fn is_server_fault(self) -> bool {
-        matches!(self, ErrorCode::Internal | ErrorCode::InternalServiceError)
+        matches!(
+            self,
+            ErrorCode::Internal | ErrorCode::InternalServiceError | ErrorCode::KeyUnavailable
+        )
     }
 
     /// Whether the service asks the caller to slow down.

@@ -27,6 +27,7 @@
 pub mod aliases;
 mod common;
 pub mod create_key;
+pub mod custom_key_stores;
 pub mod decrypt;
 pub mod describe_key;
 pub mod encrypt;

@@ -48,6 +48,8 @@ pub(crate) enum KeyCmd {
     ImportKeyMaterial(ImportKeyMaterialArgs),
     /// Delete a key's imported material: it is PendingImport until the same material returns.
     DeleteImportedKeyMaterial(KeyIdArg),
+    /// The PKCS#11 key stores of --keycore-config and whether each is connected.
+    DescribeKeyStores(PageArgs),
 }
 
 #[derive(Debug, Args)]
@@ -114,9 +116,18 @@ pub(crate) struct CreateArgs {
     /// ENCRYPT_DECRYPT (the default, as in AWS KMS) or SIGN_VERIFY (needed for ECC keys).
     #[arg(long)]
     pub(crate) key_usage: Option<String>,
-    /// AWS_KMS: the key core makes the key material (the default).
+    /// AWS_KMS: the key core makes the key material (the default); EXTERNAL: imported later;
+    /// AWS_CLOUDHSM: made inside a PKCS#11 token (see --protection-level).
     #[arg(long)]
     pub(crate) origin: Option<String>,
+    /// HSM: the key is made and used inside a PKCS#11 token (origin AWS_CLOUDHSM), in
+    /// --custom-key-store-id or the first [[key_stores]] of --keycore-config; SOFTWARE (the
+    /// default): in the key core.
+    #[arg(long, value_parser = ["SOFTWARE", "HSM"])]
+    pub(crate) protection_level: Option<String>,
+    /// The PKCS#11 key store of an HSM key (DescribeCustomKeyStores lists them).
+    #[arg(long)]
+    pub(crate) custom_key_store_id: Option<String>,
     /// The key policy: inline JSON, file://PATH, fileb://PATH or - (standard input); default:
     /// the account root may do anything.
     #[arg(long, value_parser = input::source)]

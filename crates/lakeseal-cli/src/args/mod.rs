@@ -39,6 +39,10 @@ pub(crate) struct Cli {
     /// for commands given an https:// endpoint; default the system's roots.
     #[arg(long, global = true, env = "AWS_CA_BUNDLE")]
     pub(crate) ca_file: Option<PathBuf>,
+    /// The key core server's TOML configuration, for commands that open the data directory
+    /// themselves: its [[key_stores]] (HSM keys) and [alerts].
+    #[arg(long, global = true, env = "LAKESEAL_KEYCORE_CONFIG")]
+    pub(crate) keycore_config: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -275,6 +279,10 @@ pub(crate) struct InitArgs {
     /// address (repeat for more) in DATA_DIR/tls; clients verify with DATA_DIR/tls/ca.pem.
     #[arg(long = "tls-name", value_name = "NAME")]
     pub(crate) tls_names: Vec<String>,
+    /// Seal the root key inside the token of this [[key_stores]] id of --keycore-config: the
+    /// data directory then opens only with that token (and its PIN) present.
+    #[arg(long, value_name = "KEY_STORE_ID")]
+    pub(crate) root_key_store: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,6 +16,7 @@ use crate::asymmetric::PrivateKey;
 use crate::audit::alerts::Detector;
 use crate::audit::{AnchorStore, AuditEvent, AuditLog, ChainHead, Durability};
 use crate::clock::{Clock, SystemClock, rfc3339};
+use crate::hsm::{HsmKeyPair, KeyStoreConfig, KeyStores};
 use crate::iam::MIN_SESSION_SECONDS;
 use crate::key_spec::Origin;
 use crate::model::{KeyRecord, Location};
@@ -28,6 +29,7 @@ use crate::{Error, Result, root};
 const DB_FILE: &str = "keycore.db";
 const AUDIT_FILE: &str = "audit.log";
 const ROOT_KEY_FILE: &str = "root.key";
+const HSM_ROOT_KEY_FILE: &str = "root.key.hsm";
 const LOCK_FILE: &str = "lock";
 
 /// How to create a data directory.
@@ -53,6 +55,24 @@ pub struct AuditReset {
 impl KeyCore {
     /// Creates a data directory: the root key (mode 0600), the store and its identity.
     pub fn init(dir: &Path, options: &InitOptions) -> Result<Location> {
+        Self::init_in(dir, options, None)
+    }
+
+    /// Creates a data directory whose root key is sealed inside the token of `key_store`: it
+    /// opens only with that store configured and connected ([`Options::key_stores`]).
+    pub fn init_with_root_in(
+        dir: &Path,
+        options: &InitOptions,
+        key_store: &KeyStoreConfig,
+    ) -> Result<Location> {
+        Self::init_in(dir, options, Some(key_store))
+    }
+
+    fn init_in(
+        dir: &Path,
+        options: &InitOptions,
+        root_key_store: Option<&KeyStoreConfig>,
+    ) -> Result<Location> {
         if !valid_region(&options.region) {
             return Err(Error::Validation(format!(
                 "region {:?} is not a region name such as eu-west-1",
@@ -79,14 +99,26 @@ impl KeyCore {
             .mode(0o700)
             .create(dir)
             .map_err(Error::at(dir))?;
-        if dir.join(DB_FILE).exists() || dir.join(ROOT_KEY_FILE).exists() {
+        if dir.join(DB_FILE).exists()
+            || dir.join(ROOT_KEY_FILE).exists()
+            || dir.join(HSM_ROOT_KEY_FILE).exists()
+        {
             return Err(Error::DataDir(format!(
                 "{} is already initialised",
                 dir.display()
             )));
         }
         let _lock = lock(dir)?;
-        root::create(&dir.join(ROOT_KEY_FILE))?;
+        match root_key_store {
+            None => root::create(&dir.join(ROOT_KEY_FILE))?,
+            Some(config) => {
+                let stores = KeyStores::connect(std::slice::from_ref(config))?;
+                let store = stores.get(&config.id).ok_or_else(|| {
+                    Error::Internal("a key store just configured is missing".into())
+                })?;
+                root::create_in_hsm(&dir.join(HSM_ROOT_KEY_FILE), store)?;
+            }
+        }
         // The store holds sealed key material and the audit log holds encryption contexts:
         // owner-only, like the root key.
         for file in [DB_FILE, AUDIT_FILE] {
@@ -124,7 +156,13 @@ impl KeyCore {
         }
         let db = initialised_db(dir)?;
         let lock = lock(dir)?;
-        let root = root::load(&dir.join(ROOT_KEY_FILE))?;
+        let key_stores = KeyStores::connect(&options.key_stores)?;
+        let hsm_root = dir.join(HSM_ROOT_KEY_FILE);
+        let root = if hsm_root.exists() {
+            root::load_from_hsm(&hsm_root, &key_stores)?
+        } else {
+            root::load(&dir.join(ROOT_KEY_FILE))?
+        };
         let store = Store::open(&db)?;
         let meta = |name: &str| {
             store.meta(name)?.ok_or_else(|| {
@@ -145,7 +183,7 @@ impl KeyCore {
         };
         let stored_keys = snapshot.keys.len();
         for (record, sealed) in snapshot.keys {
-            match load_key(&root, &record, &sealed) {
+            match load_key(&root, &key_stores, &record, &sealed) {
                 Ok(entry) => {
                     state.keys.insert(record.key_id.clone(), entry);
                 }
@@ -228,6 +266,7 @@ impl KeyCore {
                 min_session_seconds: options.min_session_seconds,
                 alerts: Mutex::new(alerts),
                 rotating: Mutex::new(HashSet::new()),
+                key_stores,
                 dir: dir.to_owned(),
                 _lock: lock,
             }),
@@ -323,11 +362,26 @@ impl KeyCore {
 /// One stored key, its versions (or key pair) opened under the root key and its policy parsed.
 pub(super) fn load_key(
     root: &SealingKey,
+    key_stores: &KeyStores,
     record: &KeyRecord,
     sealed: &[(u32, Vec<u8>)],
 ) -> Result<KeyEntry> {
     let material = if sealed.is_empty() && record.origin == Origin::External {
         Material::None
+    } else if record.origin == Origin::AwsCloudhsm {
+        // The material is in the token; a store no longer configured makes the key answer
+        // `KeyUnavailable` rather than fail the key core's start.
+        let id = record.custom_key_store_id.as_deref().unwrap_or_default();
+        let store = key_stores.get(id).cloned();
+        if store.is_none() {
+            tracing::error!(key = %record.key_id, store = id, "an HSM key's key store is not configured");
+        }
+        match (record.key_spec.is_asymmetric(), store) {
+            (true, Some(store)) => {
+                Material::HsmPair(HsmKeyPair::new(store, &record.key_id, record.key_spec))
+            }
+            (_, store) => Material::Hsm(store),
+        }
     } else if record.key_spec.is_asymmetric() {
         let [(1, sealed)] = sealed else {
             return Err(Error::DataDir(format!(

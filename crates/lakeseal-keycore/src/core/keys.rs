@@ -5,6 +5,7 @@ use lakeseal_envelope::{Blob, DataKey, EncryptionContext, KEY_LEN, SealingKey, S
 use super::{Call, KeyCore, KeyEntry, Material, State, check_context};
 use crate::asymmetric::PrivateKey;
 use crate::clock::{DAY_MS, Millis};
+use crate::hsm::{self, HsmKeyPair, HsmStore};
 use crate::key_spec::Origin;
 use crate::model::{KeyRecord, Rotation, RotationType};
 use crate::policy::Policy;
@@ -12,6 +13,14 @@ use crate::state::{KeyOperation, KeyState};
 use crate::{Error, Result, import, root};
 
 impl KeyCore {
+    /// The connected store a new HSM key's record names.
+    fn key_store_of(&self, record: &KeyRecord) -> Result<std::sync::Arc<HsmStore>> {
+        let id = record.custom_key_store_id.as_deref().unwrap_or_default();
+        self.inner.key_stores.get(id).cloned().ok_or_else(|| {
+            Error::CustomKeyStoreNotFound(format!("no custom key store has the id {id}"))
+        })
+    }
+
     pub(super) fn past_deletion(&self, record: &KeyRecord) -> bool {
         record.state == KeyState::PendingDeletion
             && record.deletion_date.is_some_and(|d| d <= self.now_ms())
@@ -57,7 +66,17 @@ impl KeyCore {
         let mut record = entry.record.clone();
         let version = record.primary_version + 1;
         let now = self.now_ms();
-        let (key, sealed) = root::new_version(&self.inner.root, &record.key_id, version)?;
+        // An HSM key's new version is a new token object; the store keeps no material for it.
+        let (key, sealed) = match &entry.material {
+            Material::Hsm(store) => {
+                hsm::create_version(entry.hsm_store(store)?, &record.key_id, version)?;
+                (None, None)
+            }
+            _ => {
+                let (key, sealed) = root::new_version(&self.inner.root, &record.key_id, version)?;
+                (Some(key), Some(sealed))
+            }
+        };
         record.primary_version = version;
         record.rotations.push(Rotation {
             version,
@@ -67,11 +86,12 @@ impl KeyCore {
         if let Some(days) = record.rotation_period_days {
             record.next_rotation = Some(now + i64::from(days) * DAY_MS);
         }
-        self.store().put_key(&record, Some((version, &sealed)))?;
+        self.store()
+            .put_key(&record, sealed.as_deref().map(|s| (version, s)))?;
         self.note_due(&record);
         call.event.key_version = Some(version);
         if let Some(entry) = state.keys.get_mut(&record.key_id) {
-            if let Material::Symmetric(versions) = &mut entry.material {
+            if let (Material::Symmetric(versions), Some(key)) = (&mut entry.material, key) {
                 versions.push(key);
             }
             entry.record = record.clone();
@@ -86,6 +106,20 @@ impl KeyCore {
         let (material, sealed) = if record.origin == Origin::External {
             // Material comes later, from `ImportKeyMaterial`.
             (Material::None, None)
+        } else if record.origin == Origin::AwsCloudhsm {
+            // Made inside the token, where it stays: the store keeps only the record.
+            let store = self.key_store_of(&record)?;
+            let material = if record.key_spec.is_asymmetric() {
+                Material::HsmPair(HsmKeyPair::generate(
+                    store.clone(),
+                    &record.key_id,
+                    record.key_spec,
+                )?)
+            } else {
+                hsm::create_version(&store, &record.key_id, 1)?;
+                Material::Hsm(Some(store))
+            };
+            (material, None)
         } else if record.key_spec.is_asymmetric() {
             let (pair, pkcs8) = PrivateKey::generate(record.key_spec, record.key_usage)?;
             let sealed =
@@ -125,7 +159,7 @@ impl KeyCore {
         let entry = self.resolve_for(state, identifier, op, call)?;
         let key = entry.primary()?;
         call.event.key_version = Some(key.version());
-        Ok(key.seal(plaintext, context)?)
+        key.seal(plaintext, context)
     }
 
     /// Opens a blob: finds its key and version from the blob itself. `expected` (any key
@@ -162,10 +196,7 @@ impl KeyCore {
             }
         }
         call.event.key_version = Some(blob.key_version());
-        let key = entry
-            .version(blob.key_version())
-            .ok_or(Error::InvalidCiphertext)?;
-        let plaintext = key.open_parsed(&blob, context)?;
+        let plaintext = entry.open(&blob, context)?;
         Ok((plaintext, self.arn(key_id)))
     }
 }

@@ -6,9 +6,10 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{Call, KeyCore, State};
+use super::{Call, KeyCore, Material, State};
 use crate::Result;
 use crate::clock::Millis;
+use crate::hsm;
 use crate::iam::{AccessKeyRecord, KeyOwner};
 use crate::model::{KeyRecord, RotationType};
 use crate::request::{Principal, RequestContext};
@@ -145,6 +146,19 @@ impl KeyCore {
     pub(super) fn destroy(&self, key_id: &str, now: Millis, call: &mut Call<'_>) -> Result<()> {
         call.event.key_arn = Some(self.arn(key_id));
         let mut state = self.write();
+        // An HSM key's objects are destroyed in the token first: if the token cannot be
+        // reached, the key stays pending deletion and the next run tries again.
+        if let Some(entry) = state.keys.get(key_id) {
+            match &entry.material {
+                Material::Hsm(store) => hsm::destroy(
+                    entry.hsm_store(store)?,
+                    key_id,
+                    entry.record.primary_version,
+                )?,
+                Material::HsmPair(pair) => pair.destroy()?,
+                _ => {}
+            }
+        }
         let aliases: Vec<String> = state
             .aliases
             .values()

@@ -209,6 +209,7 @@ impl KeyCore {
             origin: Origin::AwsKms,
             valid_to: None,
             material_fingerprint: None,
+            custom_key_store_id: None,
             creation_date: now,
             state: KeyState::Enabled,
             deletion_date: None,
@@ -263,7 +264,12 @@ impl KeyCore {
             .map_err(|e| key_failure(e, Error::EncryptionFailure))?;
         call.via_service = None;
         let context = seal::context(secret_arn, version_id);
-        let sealed = seal::seal(entry.primary()?, value.expose_secret(), &context)?;
+        let cmk = entry.primary()?;
+        let sealed = seal::seal(
+            |data_key| cmk.seal(data_key, &context),
+            value.expose_secret(),
+            &context,
+        )?;
         Ok((sealed, self.arn(&entry.record.key_id)))
     }
 
@@ -292,11 +298,13 @@ impl KeyCore {
         call.via_service = None;
         call.event.secret_arn = secret_arn;
         let key = key.map_err(|e| key_failure(e, Error::DecryptionFailure))?;
-        let cmk = key.version(blob.key_version()).ok_or_else(|| {
-            Error::DecryptionFailure("the key version that sealed this secret is gone".into())
-        })?;
-        seal::open(cmk, sealed, &seal::context(&entry.record.arn, version_id))
-            .map_err(|_| Error::DecryptionFailure("the secret's value does not open".into()))
+        let context = seal::context(&entry.record.arn, version_id);
+        seal::open(|_| key.open(&blob, &context), sealed, &context).map_err(|e| match e {
+            // An HSM that cannot be reached now is worth retrying, unlike a value that does
+            // not open.
+            Error::KeyUnavailable(_) => e,
+            _ => Error::DecryptionFailure("the secret's value does not open".into()),
+        })
     }
 
     /// Stores a secret's record (and a new version's sealed value, when given) durably, prunes

@@ -60,6 +60,50 @@ fn spec_and_usage(req: &CreateKeyRequest) -> Result<(KeySpec, KeyUsage)> {
 }
 
 impl KeyCore {
+    /// The key store a new key of `origin` goes in: the one named, or the default, connected
+    /// and able to make keys of `spec`. `None` for keys held here.
+    fn custom_key_store(
+        &self,
+        origin: Origin,
+        spec: KeySpec,
+        req: &CreateKeyRequest,
+    ) -> Result<Option<String>> {
+        if origin != Origin::AwsCloudhsm {
+            if req.custom_key_store_id.is_some() {
+                return Err(Error::Validation(
+                    "CustomKeyStoreId goes with Origin AWS_CLOUDHSM".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let stores = &self.inner.key_stores;
+        let store = match &req.custom_key_store_id {
+            Some(id) => stores.get(id).ok_or_else(|| {
+                Error::CustomKeyStoreNotFound(format!("no custom key store has the id {id}"))
+            })?,
+            None => stores.default_store().ok_or_else(|| {
+                Error::CustomKeyStoreNotFound(
+                    "this key core has no custom key store: configure a [[key_stores]] entry"
+                        .into(),
+                )
+            })?,
+        };
+        let mechanisms = store.mechanisms().map_err(|e| {
+            Error::CustomKeyStoreInvalidState(format!(
+                "custom key store {} cannot make keys now: {e}",
+                store.config().id
+            ))
+        })?;
+        if !mechanisms.supports(spec) {
+            return Err(Error::UnsupportedOperation(format!(
+                "the token of custom key store {} cannot make and use {} keys",
+                store.config().id,
+                spec.as_str()
+            )));
+        }
+        Ok(Some(store.config().id.clone()))
+    }
+
     /// Creates a key.
     pub async fn create_key(
         &self,
@@ -86,6 +130,7 @@ impl KeyCore {
     ) -> Result<CreateKeyResponse> {
         let (key_spec, key_usage) = spec_and_usage(&req)?;
         let origin = Origin::parse(req.origin.as_deref())?;
+        let custom_key_store_id = self.custom_key_store(origin, key_spec, &req)?;
         if req.multi_region == Some(true) {
             return Err(Error::Validation(
                 "multi-Region keys are not supported: this key core serves one region".into(),
@@ -122,9 +167,10 @@ impl KeyCore {
             origin,
             valid_to: None,
             material_fingerprint: None,
+            custom_key_store_id,
             creation_date: self.now_ms(),
             state: match origin {
-                Origin::AwsKms => KeyState::Enabled,
+                Origin::AwsKms | Origin::AwsCloudhsm => KeyState::Enabled,
                 Origin::External => KeyState::PendingImport,
             },
             deletion_date: None,

@@ -43,7 +43,10 @@ impl KeyCore {
                 let entry = self.resolve_for(&state, key_id, KeyOperation::Decrypt, &mut call)?;
                 check_algorithm(entry, alg)?;
                 call.event.key_version = Some(1);
-                let plaintext = entry.key_pair()?.decrypt(alg, &req.ciphertext_blob)?;
+                let plaintext = entry
+                    .key_pair()?
+                    .software()?
+                    .decrypt(alg, &req.ciphertext_blob)?;
                 (plaintext, self.arn(&entry.record.key_id))
             };
             Ok(DecryptResponse {

@@ -45,6 +45,12 @@ impl KeyCore {
                 SigningAlgorithm::as_str,
             ),
             multi_region: false,
+            custom_key_store_id: record.custom_key_store_id.clone(),
+            cloud_hsm_cluster_id: record
+                .custom_key_store_id
+                .as_deref()
+                .and_then(|id| self.inner.key_stores.get(id))
+                .map(|store| store.config().token_label.clone()),
             primary_key_version: record.primary_version,
         }
     }

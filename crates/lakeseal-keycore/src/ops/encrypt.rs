@@ -48,6 +48,7 @@ impl KeyCore {
                 call.event.key_version = Some(1);
                 entry
                     .key_pair()?
+                    .software()?
                     .encrypt(alg, req.plaintext.expose_secret())?
             };
             Ok(EncryptResponse {

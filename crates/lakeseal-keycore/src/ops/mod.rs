@@ -5,6 +5,7 @@ mod access_keys;
 pub mod aliases;
 mod assume_role;
 pub mod create_key;
+pub mod custom_key_stores;
 pub mod decrypt;
 pub mod describe_key;
 pub mod encrypt;

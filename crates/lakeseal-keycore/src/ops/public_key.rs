@@ -24,7 +24,7 @@ impl KeyCore {
             let record = &entry.record;
             Ok(GetPublicKeyResponse {
                 key_id: self.arn(&record.key_id),
-                public_key: entry.key_pair()?.public_key_der().to_vec(),
+                public_key: entry.key_pair()?.public_key_der()?.to_vec(),
                 customer_master_key_spec: record.key_spec.as_str().to_owned(),
                 key_spec: record.key_spec.as_str().to_owned(),
                 key_usage: record.key_usage.as_str().to_owned(),

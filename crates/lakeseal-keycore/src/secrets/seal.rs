@@ -23,10 +23,15 @@ pub(crate) struct Sealed {
 /// The data key's own name inside the value's blob (it is used for nothing else).
 const DATA_KEY_NAME: &str = "secret-value";
 
-/// Seals `value` under a fresh data key, and the data key under `cmk`.
-pub(crate) fn seal(cmk: &SealingKey, value: &[u8], context: &EncryptionContext) -> Result<Sealed> {
+/// Seals `value` under a fresh data key, and the data key with `wrap` (a CMK's primary
+/// version sealing it under `context`, in memory or in an HSM).
+pub(crate) fn seal(
+    wrap: impl FnOnce(&[u8]) -> Result<Vec<u8>>,
+    value: &[u8],
+    context: &EncryptionContext,
+) -> Result<Sealed> {
     let data_key = DataKey::generate()?;
-    let wrapped_key = cmk.seal(data_key.expose_secret(), context)?;
+    let wrapped_key = wrap(data_key.expose_secret())?;
     let ciphertext = SealingKey::new(DATA_KEY_NAME, 1, &data_key)?.seal(value, context)?;
     Ok(Sealed {
         wrapped_key,
@@ -34,13 +39,13 @@ pub(crate) fn seal(cmk: &SealingKey, value: &[u8], context: &EncryptionContext) 
     })
 }
 
-/// Opens a sealed value with the CMK version that sealed its data key.
+/// Opens a sealed value: `unwrap` opens its data key with the CMK version that sealed it.
 pub(crate) fn open(
-    cmk: &SealingKey,
+    unwrap: impl FnOnce(&[u8]) -> Result<SecretBytes>,
     sealed: &Sealed,
     context: &EncryptionContext,
 ) -> Result<SecretBytes> {
-    let data_key = cmk.open(&sealed.wrapped_key, context)?;
+    let data_key = unwrap(&sealed.wrapped_key)?;
     let data_key = DataKey::try_from_slice(data_key.expose_secret())?;
     Ok(SealingKey::new(DATA_KEY_NAME, 1, &data_key)?.open(&sealed.ciphertext, context)?)
 }
@@ -51,6 +56,14 @@ mod tests {
 
     fn cmk() -> SealingKey {
         SealingKey::new("k", 1, &DataKey::generate().unwrap()).unwrap()
+    }
+
+    fn seal(key: &SealingKey, value: &[u8], context: &EncryptionContext) -> Result<Sealed> {
+        super::seal(|k| Ok(key.seal(k, context)?), value, context)
+    }
+
+    fn open(key: &SealingKey, sealed: &Sealed, context: &EncryptionContext) -> Result<SecretBytes> {
+        super::open(|b| Ok(key.open(b, context)?), sealed, context)
     }
 
     #[test]
