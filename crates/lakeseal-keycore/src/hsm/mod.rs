@@ -138,7 +138,12 @@ mod tests {
     #[test]
     fn ids_labels_and_session_counts_are_checked() {
         assert!(config("cks-softhsm-1").check().is_ok());
-        for id in ["softhsm", "cks-", "cks-a b", &format!("cks-{}", "a".repeat(65))] {
+        for id in [
+            "softhsm",
+            "cks-",
+            "cks-a b",
+            &format!("cks-{}", "a".repeat(65)),
+        ] {
             assert!(config(id).check().is_err(), "{id} passed");
         }
         let mut long_label = config("cks-a");
