@@ -98,7 +98,8 @@ fn bench(c: &mut Criterion, hsm_dir: &Path) {
         name: "bench".into(),
         module: MODULE.into(),
         token_label: TOKEN.into(),
-        pin_file: hsm_dir.join("pin"),
+        pin_file: Some(hsm_dir.join("pin")),
+        pin: None,
         sessions: 4,
     };
     let core = KeyCore::open(

@@ -127,21 +127,26 @@ impl SoftHsm {
             name: id.trim_start_matches("cks-").into(),
             module: MODULE.into(),
             token_label: token.into(),
-            pin_file: self.dir.join("pin"),
+            pin_file: Some(self.dir.join("pin")),
+            pin: None,
             sessions: 4,
         }
     }
 
     /// `[[key_stores]]` for a server configuration file.
     fn toml(store: &KeyStoreConfig) -> String {
+        let pin = match (&store.pin_file, &store.pin) {
+            (Some(path), _) => format!("pin_file = \"{}\"", path.display()),
+            (None, Some(reference)) => format!("pin = \"{reference}\""),
+            (None, None) => String::new(),
+        };
         format!(
             "[[key_stores]]\nid = \"{}\"\nname = \"{}\"\nmodule = \"{}\"\ntoken_label = \"{}\"\n\
-             pin_file = \"{}\"\n",
+             {pin}\n",
             store.id,
             store.name,
             store.module.display(),
             store.token_label,
-            store.pin_file.display()
         )
     }
 
@@ -514,6 +519,7 @@ impl Served {
             .arg(script(name))
             .args(args)
             .env("AWS_ENDPOINT_URL_KMS", &self.endpoint)
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.endpoint)
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
                 self.data.join("admin-credentials"),
@@ -587,7 +593,7 @@ fn store_state(probe: &Value, id: &str) -> (String, Option<String>) {
 fn a_wrong_pin_or_a_missing_module_fails_its_store_alone_with_a_clear_log_line() {
     let (tmp, hsm) = SoftHsm::fresh(&["wrong-pin"]);
     let mut wrong_pin = hsm.store("cks-wrong-pin", "wrong-pin");
-    wrong_pin.pin_file = hsm.write_pin("wrong-pin", "111111");
+    wrong_pin.pin_file = Some(hsm.write_pin("wrong-pin", "111111"));
     let mut no_module = hsm.store("cks-no-module", "wrong-pin");
     no_module.module = tmp.path().join("libabsent-pkcs11.so");
     let no_token = hsm.store("cks-no-token", "absent-token");
@@ -751,4 +757,74 @@ fn with_the_root_key_in_the_hsm_a_copy_of_the_data_directory_opens_nothing_witho
     let listed = lakeseal_in(&copy, Some(&config), &["key", "list"]);
     assert!(listed.status.success(), "{listed:?}");
     assert!(String::from_utf8_lossy(&listed.stdout).contains(&key));
+}
+
+#[test]
+fn a_pin_kept_as_a_secret_of_the_key_core_connects_its_store_when_it_is_right() {
+    let (tmp, hsm) = SoftHsm::fresh(&["secret-pin"]);
+    let mut store = hsm.store("cks-secret-pin", "secret-pin");
+    store.pin_file = None;
+    store.pin = Some("secret://hsm-pin".into());
+    let (data, config) = prepare(tmp.path(), &[store]);
+    // The scheduler reads the secret: every second here.
+    let stores = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("scheduler_tick_seconds = 1\n{stores}")).unwrap();
+    // A wrong PIN first, stored as the secret (under the account's software secrets key).
+    let wrong = hsm.write_pin("wrong", "111111");
+    let created = Command::new(lakeseal())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["secret", "create", "--name", "hsm-pin", "--secret-string"])
+        .arg(format!("file://{}", wrong.display()))
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let served = Served::start(tmp.path(), &hsm);
+    let start = Instant::now();
+    while !served
+        .log()
+        .contains("the token refused the PIN of secret://hsm-pin")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            served.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let probe = served.probe(&[]);
+    assert_eq!(
+        store_state(&probe, "cks-secret-pin"),
+        ("FAILED".into(), Some("INVALID_CREDENTIALS".into())),
+        "{}",
+        served.log()
+    );
+    // The right PIN as the secret's new version: the scheduler reads it and the store connects.
+    served.python("hsm_probe.py", &["--put-secret", "hsm-pin", PIN]);
+    let start = Instant::now();
+    loop {
+        let probe = served.probe(&[]);
+        if store_state(&probe, "cks-secret-pin").0 == "CONNECTED" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{probe}\n{}",
+            served.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = served.log();
+    assert!(
+        !log.contains("111111") && !log.contains(PIN),
+        "a PIN is in the log"
+    );
+    // Each read is audited as the key core's own GetSecretValue.
+    let audit = std::fs::read_to_string(data.join("audit.log")).unwrap();
+    let reads = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone())
+        .filter(|e| e["operation"] == "GetSecretValue" && e["principal"] == "lakeseal:keycore")
+        .count();
+    assert_eq!(reads, 2, "{audit}");
 }

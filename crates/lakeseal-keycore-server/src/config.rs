@@ -51,7 +51,10 @@
 //! name = "softhsm"                   # CustomKeyStoreName
 //! module = "/usr/lib/softhsm/libsofthsm2.so"
 //! token_label = "lakeseal"           # the token is found by label, not slot
-//! pin_file = "/etc/lakeseal/hsm.pin" # the user PIN, mode 0600; never inline
+//! pin_file = "/etc/lakeseal/hsm.pin" # the user PIN, mode 0600; never inline …
+//! # pin = "secret://hsm-pin"         # … or a secret of this key core (its current value), read
+//! #                                  # by the serving key core's scheduler; not for the store
+//! #                                  # that holds the root key, nor one that holds the secret's key
 //! sessions = 4                       # logged-in sessions at most (default 4)
 //! ```
 

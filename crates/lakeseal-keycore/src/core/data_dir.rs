@@ -112,6 +112,13 @@ impl KeyCore {
         match root_key_store {
             None => root::create(&dir.join(ROOT_KEY_FILE))?,
             Some(config) => {
+                if config.pin_secret().is_some() {
+                    return Err(Error::Validation(format!(
+                        "key store {} takes its PIN from a secret of this key core, which the \
+                         root key must open first: give the root key's store a pin_file",
+                        config.id
+                    )));
+                }
                 let stores = KeyStores::connect(std::slice::from_ref(config))?;
                 let store = stores.get(&config.id).ok_or_else(|| {
                     Error::Internal("a key store just configured is missing".into())

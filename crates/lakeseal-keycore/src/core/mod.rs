@@ -5,6 +5,7 @@
 
 mod authorize;
 mod data_dir;
+mod key_store_pins;
 mod keys;
 mod maintenance;
 mod rotation;

@@ -1,5 +1,6 @@
 //! The key core's scheduler: on every tick it runs the due work (key rotation, erasure,
-//! retiring rotated access keys) and the secret rotations that are due, all measured on the key
+//! retiring rotated access keys), reads the PIN secret of a key store that waits for one, and
+//! runs the secret rotations that are due, all measured on the key
 //! core's injectable clock — so a test moves a manual clock and watches a rotation fire.
 //!
 //! Secret rotations run here and not on the request path: a rotator talks to other systems (a
@@ -58,6 +59,7 @@ impl KeyCore {
             if let Err(e) = self.maintain().await {
                 tracing::warn!(error = %e, "scheduled key-core work failed");
             }
+            self.read_key_store_pins().await;
             self.rotate_due_secrets().await;
         }
     }

@@ -35,8 +35,14 @@ pub struct KeyStoreConfig {
     pub module: PathBuf,
     /// The label of the token to use (slot numbers change; labels do not).
     pub token_label: String,
-    /// A file holding the user PIN (mode 0600); never the PIN itself in the configuration.
-    pub pin_file: PathBuf,
+    /// A file holding the user PIN (mode 0600) …
+    #[serde(default)]
+    pub pin_file: Option<PathBuf>,
+    /// … or `secret://<name or ARN>`: a secret of this key core's secrets manager whose current
+    /// value is the PIN, read by the serving key core (its scheduler) while the store is not
+    /// connected. Never the PIN itself.
+    #[serde(default)]
+    pub pin: Option<String>,
     /// Logged-in sessions kept open at most (the HSM operations that may run at once).
     #[serde(default = "default_sessions")]
     pub sessions: usize,
@@ -65,6 +71,23 @@ impl KeyStoreConfig {
                 self.id
             )));
         }
+        match (&self.pin_file, &self.pin) {
+            (Some(_), None) => {}
+            (None, Some(_)) if self.pin_secret().is_some_and(|id| !id.is_empty()) => {}
+            (None, Some(_)) => {
+                return Err(Error::Validation(format!(
+                    "key store {}: pin takes only a secret:// reference, never the PIN itself \
+                     (or give pin_file)",
+                    self.id
+                )));
+            }
+            _ => {
+                return Err(Error::Validation(format!(
+                    "key store {}: give pin_file or pin = \"secret://…\", one of them",
+                    self.id
+                )));
+            }
+        }
         if !(1..=64).contains(&self.sessions) {
             return Err(Error::Validation(format!(
                 "key store {}: sessions must be 1 to 64",
@@ -72,6 +95,13 @@ impl KeyStoreConfig {
             )));
         }
         Ok(())
+    }
+}
+
+impl KeyStoreConfig {
+    /// The secret a `secret://` PIN names.
+    pub fn pin_secret(&self) -> Option<&str> {
+        self.pin.as_deref()?.strip_prefix("secret://")
     }
 }
 
@@ -120,6 +150,18 @@ impl KeyStores {
     }
 }
 
+/// Runs a blocking HSM call off the async runtime's worker (tokio's `block_in_place` on a
+/// multi-threaded runtime, so other tasks move to another worker meanwhile); called directly
+/// elsewhere (a current-thread runtime, or no runtime).
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,7 +172,8 @@ mod tests {
             name: "hsm".into(),
             module: "/usr/lib/softhsm/libsofthsm2.so".into(),
             token_label: "lakeseal".into(),
-            pin_file: "/etc/lakeseal/hsm.pin".into(),
+            pin_file: Some("/etc/lakeseal/hsm.pin".into()),
+            pin: None,
             sessions: 4,
         }
     }
@@ -152,6 +195,18 @@ mod tests {
         let mut no_sessions = config("cks-a");
         no_sessions.sessions = 0;
         assert!(no_sessions.check().is_err());
+        let mut secret = config("cks-a");
+        secret.pin_file = None;
+        secret.pin = Some("secret://hsm-pin".into());
+        assert!(secret.check().is_ok());
+        assert_eq!(secret.pin_secret(), Some("hsm-pin"));
+        for inline in ["123456", "secret://"] {
+            secret.pin = Some(inline.into());
+            assert!(secret.check().is_err(), "{inline} passed");
+        }
+        secret.pin_file = Some("/etc/pin".into());
+        secret.pin = Some("secret://hsm-pin".into());
+        assert!(secret.check().is_err(), "both passed");
     }
 
     #[test]
@@ -162,17 +217,5 @@ mod tests {
         let e = KeyStores::connect(&[a.clone(), a.clone()]).unwrap_err();
         assert!(e.to_string().contains("configured twice"), "{e}");
         assert!(KeyStores::connect(&[a, same_name]).is_err());
-    }
-}
-
-/// Runs a blocking HSM call off the async runtime's worker (tokio's `block_in_place` on a
-/// multi-threaded runtime, so other tasks move to another worker meanwhile); called directly
-/// elsewhere (a current-thread runtime, or no runtime).
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }

@@ -112,6 +112,8 @@ pub struct HsmStore {
     handles: Mutex<HashMap<String, ObjectHandle>>,
     /// Sessions checked out now, of any connection.
     leased: AtomicUsize,
+    /// A `secret://` PIN as the key core last read it, with the secret version it came from.
+    secret_pin: Mutex<Option<(String, Zeroizing<String>)>>,
     /// Whether this store is counted among its module's users.
     counted: AtomicBool,
 }
@@ -259,6 +261,7 @@ impl HsmStore {
             returned: Condvar::new(),
             handles: Mutex::new(HashMap::new()),
             leased: AtomicUsize::new(0),
+            secret_pin: Mutex::new(None),
             counted: AtomicBool::new(false),
         };
         let mut link = lock(&store.link);
@@ -406,14 +409,14 @@ impl HsmStore {
                 None,
             )
         })?;
-        let pin = read_pin(&c.pin_file).map_err(|m| ("INVALID_CREDENTIALS", m, None))?;
+        let pin = self.pin().map_err(|m| ("INVALID_CREDENTIALS", m, None))?;
         let pin_hash: [u8; 32] = Sha256::digest(pin.as_bytes()).into();
         if refused.is_some_and(|r| r == &pin_hash) {
             return Err((
                 "INVALID_CREDENTIALS",
                 format!(
-                    "the token refused the PIN in {}; not trying it again until the file changes",
-                    c.pin_file.display()
+                    "the token refused the PIN {}; not trying it again until it changes",
+                    self.pin_source()
                 ),
                 None,
             ));
@@ -424,7 +427,7 @@ impl HsmStore {
             Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
                 return Err((
                     "INVALID_CREDENTIALS",
-                    format!("the token refused the PIN in {}", c.pin_file.display()),
+                    format!("the token refused the PIN {}", self.pin_source()),
                     Some(pin_hash),
                 ));
             }
@@ -466,6 +469,49 @@ impl HsmStore {
         link.connected
             .as_ref()
             .is_some_and(|c| c.pkcs11.get_token_info(c.slot).is_ok())
+    }
+
+    /// The user PIN, from its file or from the secret the key core last read for it.
+    fn pin(&self) -> std::result::Result<Zeroizing<String>, String> {
+        match (&self.config.pin_file, self.config.pin_secret()) {
+            (Some(path), _) => read_pin(path),
+            (None, Some(secret)) => lock(&self.secret_pin).as_ref().map(|(_, pin)| pin.clone()).ok_or_else(|| {
+                format!("the PIN is the secret {secret}, which the serving key core has not read yet")
+            }),
+            (None, None) => Err("no PIN is configured".into()),
+        }
+    }
+
+    /// Where the PIN comes from, for messages.
+    fn pin_source(&self) -> String {
+        match (&self.config.pin_file, &self.config.pin) {
+            (Some(path), _) => format!("in {}", path.display()),
+            (None, Some(reference)) => format!("of {reference}"),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The secret a `secret://` PIN is read from, when the store is not connected, and the
+    /// version of it last read (the key core reads it again only when it changed).
+    pub(crate) fn wants_secret_pin(&self) -> Option<(&str, Option<String>)> {
+        let secret = self.config.pin_secret()?;
+        if lock(&self.link).connected.is_some() {
+            return None;
+        }
+        let read = lock(&self.secret_pin)
+            .as_ref()
+            .map(|(version, _)| version.clone());
+        Some((secret, read))
+    }
+
+    /// Takes the PIN the key core read from version `version` of the store's secret, and
+    /// connects if it is not connected.
+    pub(crate) fn set_secret_pin(&self, version: String, pin: Zeroizing<String>) {
+        *lock(&self.secret_pin) = Some((version, pin));
+        let mut link = lock(&self.link);
+        if link.connected.is_none() {
+            self.attempt(&mut link);
+        }
     }
 
     /// Checks out a logged-in session of the current connection (its generation with it),
