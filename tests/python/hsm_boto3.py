@@ -1,7 +1,7 @@
 """HSM-backed keys through boto3, as an application would use them: a symmetric key in the
 PKCS#11 key store STORE_ID (data keys, encryption context, rotation with old blobs still
-opening, disable), and ECDSA keys whose signatures Python's `cryptography` checks with only the
-public key. Run by tests/it/hsm.rs. Prints one JSON line of what it made, then PASS."""
+opening, disable), and ECDSA and RSA keys whose signatures Python's `cryptography` checks with
+only the public key. Run by tests/it/hsm.rs. Prints one JSON line of what it made, then PASS."""
 import base64
 import json
 import os
@@ -9,7 +9,7 @@ import os
 import boto3
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 
 kms = boto3.client("kms")
 store_id = os.environ["STORE_ID"]
@@ -88,9 +88,25 @@ for spec, algorithm, digest in (
                                    SigningAlgorithm=algorithm)) == "KMSInvalidSignatureException"
     signing.append(signer["KeyId"])
 
-# What the token cannot do inside is refused, not done outside it.
+rsa = kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id, KeySpec="RSA_2048",
+                     KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+rsa_public = serialization.load_der_public_key(kms.get_public_key(KeyId=rsa["KeyId"])["PublicKey"])
+assert rsa_public.key_size == 2048
+for algorithm, digest, pad in (
+    ("RSASSA_PSS_SHA_256", hashes.SHA256(), lambda d: padding.PSS(padding.MGF1(d), d.digest_size)),
+    ("RSASSA_PSS_SHA_512", hashes.SHA512(), lambda d: padding.PSS(padding.MGF1(d), d.digest_size)),
+    ("RSASSA_PKCS1_V1_5_SHA_384", hashes.SHA384(), lambda d: padding.PKCS1v15()),
+):
+    signature = kms.sign(KeyId=rsa["KeyId"], Message=message, SigningAlgorithm=algorithm)["Signature"]
+    rsa_public.verify(signature, message, pad(digest), digest)
+    assert kms.verify(KeyId=rsa["KeyId"], Message=message, Signature=signature,
+                      SigningAlgorithm=algorithm)["SignatureValid"]
+signing.append(rsa["KeyId"])
+
+# What the token cannot do inside is refused, not done outside it: RSA decryption would need
+# OAEP with SHA-256, which SoftHSM2 lacks.
 assert code(lambda: kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store_id, KeySpec="RSA_2048",
-                                   KeyUsage="SIGN_VERIFY")) == "UnsupportedOperationException"
+                                   KeyUsage="ENCRYPT_DECRYPT")) == "UnsupportedOperationException"
 
 print(json.dumps({
     "symmetric": key,

@@ -1,8 +1,9 @@
-//! The few DER shapes the token's answers need: an EC public point as SubjectPublicKeyInfo,
-//! and ECDSA's raw r‖s as the `Ecdsa-Sig-Value` SEQUENCE that AWS KMS returns.
+//! The few DER shapes the token's answers need: an EC public point or an RSA modulus and
+//! exponent as SubjectPublicKeyInfo, ECDSA's raw r‖s as the `Ecdsa-Sig-Value` SEQUENCE that
+//! AWS KMS returns, and the `DigestInfo` that PKCS#1 v1.5 signs.
 //!
-//! Written by hand: each is a fixed prefix or two short INTEGERs (every length fits one byte
-//! for P-256 and P-384), smaller than the glue a general DER crate would need here.
+//! Written by hand: each is a fixed prefix, or a SEQUENCE of two INTEGERs — smaller than the
+//! glue a general DER crate would need here.
 
 use crate::key_spec::KeySpec;
 use crate::{Error, Result};
@@ -79,6 +80,58 @@ pub(crate) fn ec_spki(curve: Curve, ec_point: &[u8]) -> Result<Vec<u8>> {
     Ok(der)
 }
 
+/// rsaEncryption's AlgorithmIdentifier: SEQUENCE { OID 1.2.840.113549.1.1.1, NULL }.
+const RSA_ALGORITHM: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+];
+
+/// The SubjectPublicKeyInfo of an RSA key from its token attributes (`CKA_MODULUS`,
+/// `CKA_PUBLIC_EXPONENT`, big-endian).
+pub(crate) fn rsa_spki(modulus: &[u8], exponent: &[u8]) -> Result<Vec<u8>> {
+    if modulus.is_empty() || exponent.is_empty() {
+        return Err(Error::Internal(
+            "the token gave an empty RSA modulus or exponent".into(),
+        ));
+    }
+    let mut key = Vec::with_capacity(modulus.len() + exponent.len() + 16);
+    integer(&mut key, modulus);
+    integer(&mut key, exponent);
+    let mut bits = vec![0x00]; // no unused bits
+    tlv(&mut bits, 0x30, &key);
+    let mut body = RSA_ALGORITHM.to_vec();
+    tlv(&mut body, 0x03, &bits);
+    let mut der = Vec::with_capacity(body.len() + 4);
+    tlv(&mut der, 0x30, &body);
+    Ok(der)
+}
+
+/// What PKCS#1 v1.5 signs: the `DigestInfo` of `digest`, by its length (SHA-256, -384, -512).
+pub(crate) fn digest_info(digest: &[u8]) -> Result<Vec<u8>> {
+    // SEQUENCE { AlgorithmIdentifier { id-sha*, NULL }, OCTET STRING digest }, up to the digest.
+    let prefix: &[u8] = match digest.len() {
+        32 => &[
+            0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x01, 0x05, 0x00, 0x04, 0x20,
+        ],
+        48 => &[
+            0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x02, 0x05, 0x00, 0x04, 0x30,
+        ],
+        64 => &[
+            0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+            0x03, 0x05, 0x00, 0x04, 0x40,
+        ],
+        n => {
+            return Err(Error::Internal(format!(
+                "no DigestInfo for a {n}-byte digest"
+            )));
+        }
+    };
+    let mut info = prefix.to_vec();
+    info.extend_from_slice(digest);
+    Ok(info)
+}
+
 /// ECDSA's raw r‖s (each half the length) as DER: SEQUENCE { INTEGER r, INTEGER s }.
 pub(crate) fn ecdsa_signature(raw: &[u8]) -> Result<Vec<u8>> {
     if raw.is_empty() || !raw.len().is_multiple_of(2) || raw.len() > 2 * P384.scalar_len {
@@ -92,11 +145,23 @@ pub(crate) fn ecdsa_signature(raw: &[u8]) -> Result<Vec<u8>> {
     integer(&mut body, r);
     integer(&mut body, s);
     let mut der = Vec::with_capacity(body.len() + 2);
-    der.push(0x30);
-    // At most 2 × (2 + 49) = 102 bytes: a one-byte length.
-    der.push(body.len() as u8);
-    der.extend_from_slice(&body);
+    tlv(&mut der, 0x30, &body);
     Ok(der)
+}
+
+/// A tag, its length (short form below 128, else long form) and `content`.
+fn tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
 }
 
 /// A non-negative big-endian integer: no leading zeros, and a zero byte before a high bit.
@@ -106,13 +171,14 @@ fn integer(out: &mut Vec<u8>, value: &[u8]) {
         .position(|&b| b != 0)
         .unwrap_or(value.len() - 1);
     let value = &value[start..];
-    let pad = value[0] & 0x80 != 0;
-    out.push(0x02);
-    out.push((value.len() + usize::from(pad)) as u8);
-    if pad {
-        out.push(0);
+    if value[0] & 0x80 != 0 {
+        let mut padded = Vec::with_capacity(value.len() + 1);
+        padded.push(0);
+        padded.extend_from_slice(value);
+        tlv(out, 0x02, &padded);
+    } else {
+        tlv(out, 0x02, value);
     }
-    out.extend_from_slice(value);
 }
 
 #[cfg(test)]
@@ -133,6 +199,48 @@ mod tests {
         assert_eq!(der, [0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]);
         assert!(ecdsa_signature(&[1u8; 63]).is_err());
         assert!(ecdsa_signature(&[]).is_err());
+    }
+
+    #[test]
+    fn rsa_public_keys_parse_as_aws_lc_rs_writes_them() {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::{KeyPair, RsaKeyPair};
+        let pair = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let public = pair.public_key();
+        let expected = public.as_der().unwrap();
+        // The RSAPublicKey's two INTEGERs, as a token would give them (no sign byte).
+        let (_, key, _) = read_tlv(public.as_ref());
+        let (_, modulus, rest) = read_tlv(key);
+        let (_, exponent, _) = read_tlv(rest);
+        fn strip(v: &[u8]) -> &[u8] {
+            v.strip_prefix(&[0]).unwrap_or(v)
+        }
+        let spki = rsa_spki(strip(modulus), strip(exponent)).unwrap();
+        assert_eq!(spki, expected.as_ref());
+    }
+
+    /// Test-only: one TLV's tag, content and what follows it.
+    fn read_tlv(bytes: &[u8]) -> (u8, &[u8], &[u8]) {
+        let (len, header) = match bytes[1] {
+            n if n < 0x80 => (usize::from(n), 2),
+            n => {
+                let count = usize::from(n & 0x7f);
+                let len = bytes[2..2 + count]
+                    .iter()
+                    .fold(0usize, |acc, b| acc << 8 | usize::from(*b));
+                (len, 2 + count)
+            }
+        };
+        (bytes[0], &bytes[header..header + len], &bytes[header + len..])
+    }
+
+    #[test]
+    fn long_lengths_use_the_long_form() {
+        let mut out = Vec::new();
+        tlv(&mut out, 0x04, &[0; 300]);
+        assert_eq!(&out[..4], &[0x04, 0x82, 0x01, 0x2c]);
+        assert_eq!(digest_info(&[0; 32]).unwrap().len(), 51);
+        assert!(digest_info(&[0; 20]).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! What the key core does with a token's objects: make AES keys and EC key pairs that never
-//! leave it, seal and open blobs with `CKM_AES_GCM`, sign digests with `CKM_ECDSA`, destroy.
+//! What the key core does with a token's objects: make AES keys and EC and RSA key pairs that
+//! never leave it, seal and open blobs with `CKM_AES_GCM`, sign digests (`CKM_ECDSA`,
+//! `CKM_RSA_PKCS_PSS`, `CKM_RSA_PKCS` over a `DigestInfo`), destroy.
 //!
 //! Objects are found by label: `lakeseal:<key id>:v<version>` for a symmetric version,
 //! `lakeseal:<key id>` for a key pair's two halves.
@@ -7,6 +8,7 @@
 use std::sync::{Arc, OnceLock};
 
 use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use lakeseal_envelope::{Blob, BlobDraft, EncryptionContext, SecretBytes, TAG_LEN};
@@ -14,7 +16,7 @@ use lakeseal_envelope::{Blob, BlobDraft, EncryptionContext, SecretBytes, TAG_LEN
 use super::der;
 use super::store::{Failure, HsmStore};
 use crate::asymmetric::{self, Message};
-use crate::key_spec::{KeySpec, SigningAlgorithm};
+use crate::key_spec::{Digest, KeySpec, KeyUsage, SigningAlgorithm};
 use crate::{Error, Result};
 
 /// What the token can do, probed once per connection.
@@ -24,6 +26,9 @@ pub(crate) struct TokenMechanisms {
     aes_gcm: bool,
     ec_key_gen: bool,
     ecdsa: bool,
+    rsa_key_gen: bool,
+    rsa_pss: bool,
+    rsa_pkcs: bool,
 }
 
 impl TokenMechanisms {
@@ -34,15 +39,22 @@ impl TokenMechanisms {
             aes_gcm: has(MechanismType::AES_GCM),
             ec_key_gen: has(MechanismType::ECC_KEY_PAIR_GEN),
             ecdsa: has(MechanismType::ECDSA),
+            rsa_key_gen: has(MechanismType::RSA_PKCS_KEY_PAIR_GEN),
+            rsa_pss: has(MechanismType::RSA_PKCS_PSS),
+            rsa_pkcs: has(MechanismType::RSA_PKCS),
         }
     }
 
-    /// Whether keys of `spec` can be made and used in this token. RSA keys are not made in
-    /// tokens yet.
-    pub(crate) fn supports(self, spec: KeySpec) -> bool {
-        match spec {
-            KeySpec::SymmetricDefault => self.aes_key_gen && self.aes_gcm,
-            KeySpec::EccNistP256 | KeySpec::EccNistP384 => self.ec_key_gen && self.ecdsa,
+    /// Whether keys of `spec` for `usage` can be made and used in this token. RSA keys sign
+    /// only: decryption would need OAEP with SHA-256, which not every module has (SoftHSM2's
+    /// OAEP is SHA-1 only).
+    pub(crate) fn supports(self, spec: KeySpec, usage: KeyUsage) -> bool {
+        match (spec, usage) {
+            (KeySpec::SymmetricDefault, _) => self.aes_key_gen && self.aes_gcm,
+            (KeySpec::EccNistP256 | KeySpec::EccNistP384, _) => self.ec_key_gen && self.ecdsa,
+            (KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096, KeyUsage::SignVerify) => {
+                self.rsa_key_gen && self.rsa_pss && self.rsa_pkcs
+            }
             _ => false,
         }
     }
@@ -50,6 +62,16 @@ impl TokenMechanisms {
 
 /// The blob's 16-byte tag, in bits as `CK_GCM_PARAMS` takes it.
 const GCM_TAG_BITS: u64 = (TAG_LEN * 8) as u64;
+
+/// An RSA spec's modulus size in bits.
+fn rsa_bits(spec: KeySpec) -> Option<u64> {
+    match spec {
+        KeySpec::Rsa2048 => Some(2048),
+        KeySpec::Rsa3072 => Some(3072),
+        KeySpec::Rsa4096 => Some(4096),
+        _ => None,
+    }
+}
 
 fn version_label(key_id: &str, version: u32) -> String {
     format!("lakeseal:{key_id}:v{version}")
@@ -188,28 +210,40 @@ impl HsmKeyPair {
         }
     }
 
-    /// Makes an ECC key pair of `spec` for `key_id` in the token.
+    /// Makes a key pair of `spec` (ECC, or RSA for signing) for `key_id` in the token.
     pub(crate) fn generate(store: Arc<HsmStore>, key_id: &str, spec: KeySpec) -> Result<Self> {
-        let curve = der::curve(spec).ok_or_else(|| {
-            Error::UnsupportedOperation(format!(
-                "{} keys cannot be made in a PKCS#11 key store; use ECC_NIST_P256, \
-                 ECC_NIST_P384 or SYMMETRIC_DEFAULT",
-                spec.as_str()
-            ))
-        })?;
         let pair = Self::new(store, key_id, spec);
-        pair.store.run("generating an EC key pair", |_, session| {
-            let public = [
-                Attribute::Token(true),
-                Attribute::Private(false),
-                Attribute::Verify(true),
-                Attribute::EcParams(curve.params.to_vec()),
-                Attribute::Label(pair.label.as_bytes().to_vec()),
-                Attribute::Id(pair.label.as_bytes().to_vec()),
-            ];
-            let mut private = locked_down(&pair.label);
-            private.extend([Attribute::Sign(true), Attribute::Derive(false)]);
-            session.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)?;
+        let label = pair.label.as_bytes().to_vec();
+        let (mechanism, mut public) = match (der::curve(spec), rsa_bits(spec)) {
+            (Some(curve), _) => (
+                Mechanism::EccKeyPairGen,
+                vec![Attribute::EcParams(curve.params.to_vec())],
+            ),
+            (None, Some(bits)) => (
+                Mechanism::RsaPkcsKeyPairGen,
+                vec![
+                    Attribute::ModulusBits(bits.into()),
+                    Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+                ],
+            ),
+            (None, None) => {
+                return Err(Error::UnsupportedOperation(format!(
+                    "{} keys cannot be made in a PKCS#11 key store",
+                    spec.as_str()
+                )));
+            }
+        };
+        public.extend([
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::Label(label.clone()),
+            Attribute::Id(label),
+        ]);
+        let mut private = locked_down(&pair.label);
+        private.extend([Attribute::Sign(true), Attribute::Derive(false)]);
+        pair.store.run("generating a key pair", |_, session| {
+            session.generate_key_pair(&mechanism, &public, &private)?;
             Ok(())
         })?;
         Ok(pair)
@@ -220,32 +254,67 @@ impl HsmKeyPair {
         if let Some(der) = self.public_der.get() {
             return Ok(der);
         }
-        let curve = der::curve(self.spec)
-            .ok_or_else(|| Error::Internal(format!("{} is not an EC spec", self.spec.as_str())))?;
+        let curve = der::curve(self.spec);
+        let wanted: &[AttributeType] = match curve {
+            Some(_) => &[AttributeType::EcPoint],
+            None => &[AttributeType::Modulus, AttributeType::PublicExponent],
+        };
         let der = self.store.run("reading a public key", |store, session| {
             let public = store.find(session, ObjectClass::PUBLIC_KEY, &self.label)?;
-            let point = session
-                .get_attributes(public, &[AttributeType::EcPoint])?
-                .into_iter()
-                .find_map(|a| match a {
-                    Attribute::EcPoint(point) => Some(point),
-                    _ => None,
-                })
-                .ok_or_else(|| Error::Internal("the token gave no CKA_EC_POINT".into()))?;
-            Ok(der::ec_spki(curve, &point)?)
+            let (mut point, mut modulus, mut exponent) = (None, None, None);
+            for attribute in session.get_attributes(public, wanted)? {
+                match attribute {
+                    Attribute::EcPoint(v) => point = Some(v),
+                    Attribute::Modulus(v) => modulus = Some(v),
+                    Attribute::PublicExponent(v) => exponent = Some(v),
+                    _ => {}
+                }
+            }
+            let missing = || Error::Internal("the token did not give the public key".into());
+            Ok(match curve {
+                Some(curve) => der::ec_spki(curve, &point.ok_or_else(missing)?)?,
+                None => der::rsa_spki(
+                    &modulus.ok_or_else(missing)?,
+                    &exponent.ok_or_else(missing)?,
+                )?,
+            })
         })?;
         Ok(self.public_der.get_or_init(|| der))
     }
 
-    /// Signs: hashes on the host, signs the digest with `CKM_ECDSA` in the token, and encodes
-    /// the token's raw r‖s as the DER that AWS KMS returns.
+    /// Signs: hashes on the host, signs the digest in the token. ECDSA's raw r‖s is encoded as
+    /// the DER that AWS KMS returns; PSS takes a salt the digest's length, as AWS KMS does.
     pub(crate) fn sign(&self, alg: SigningAlgorithm, message: Message<'_>) -> Result<Vec<u8>> {
         let digest = asymmetric::digest_of(message, alg.digest())?;
-        let raw = self.store.run("ECDSA signing", |store, session| {
+        let digest = digest.as_ref();
+        let (hash_alg, mgf) = match alg.digest() {
+            Digest::Sha256 => (MechanismType::SHA256, PkcsMgfType::MGF1_SHA256),
+            Digest::Sha384 => (MechanismType::SHA384, PkcsMgfType::MGF1_SHA384),
+            Digest::Sha512 => (MechanismType::SHA512, PkcsMgfType::MGF1_SHA512),
+        };
+        use SigningAlgorithm as S;
+        let (mechanism, input) = match alg {
+            S::EcdsaSha256 | S::EcdsaSha384 => (Mechanism::Ecdsa, digest.to_vec()),
+            S::RsassaPssSha256 | S::RsassaPssSha384 | S::RsassaPssSha512 => (
+                Mechanism::RsaPkcsPss(PkcsPssParams {
+                    hash_alg,
+                    mgf,
+                    s_len: (digest.len() as u64).into(),
+                }),
+                digest.to_vec(),
+            ),
+            S::RsassaPkcs1V15Sha256 | S::RsassaPkcs1V15Sha384 | S::RsassaPkcs1V15Sha512 => {
+                (Mechanism::RsaPkcs, der::digest_info(digest)?)
+            }
+        };
+        let signature = self.store.run("signing", |store, session| {
             let private = store.find(session, ObjectClass::PRIVATE_KEY, &self.label)?;
-            Ok(session.sign(&Mechanism::Ecdsa, private, digest.as_ref())?)
+            Ok(session.sign(&mechanism, private, &input)?)
         })?;
-        der::ecdsa_signature(&raw)
+        match mechanism {
+            Mechanism::Ecdsa => der::ecdsa_signature(&signature),
+            _ => Ok(signature),
+        }
     }
 
     /// Destroys the key pair's two token objects: crypto-erasure.

@@ -61,11 +61,11 @@ fn spec_and_usage(req: &CreateKeyRequest) -> Result<(KeySpec, KeyUsage)> {
 
 impl KeyCore {
     /// The key store a new key of `origin` goes in: the one named, or the default, connected
-    /// and able to make keys of `spec`. `None` for keys held here.
+    /// and able to make keys of `spec` for `usage`. `None` for keys held here.
     fn custom_key_store(
         &self,
         origin: Origin,
-        spec: KeySpec,
+        (spec, usage): (KeySpec, KeyUsage),
         req: &CreateKeyRequest,
     ) -> Result<Option<String>> {
         if origin != Origin::AwsCloudhsm {
@@ -94,11 +94,12 @@ impl KeyCore {
                 store.config().id
             ))
         })?;
-        if !mechanisms.supports(spec) {
+        if !mechanisms.supports(spec, usage) {
             return Err(Error::UnsupportedOperation(format!(
-                "the token of custom key store {} cannot make and use {} keys",
+                "the token of custom key store {} cannot make and use {} keys for {}",
                 store.config().id,
-                spec.as_str()
+                spec.as_str(),
+                usage.as_str()
             )));
         }
         Ok(Some(store.config().id.clone()))
@@ -130,7 +131,7 @@ impl KeyCore {
     ) -> Result<CreateKeyResponse> {
         let (key_spec, key_usage) = spec_and_usage(&req)?;
         let origin = Origin::parse(req.origin.as_deref())?;
-        let custom_key_store_id = self.custom_key_store(origin, key_spec, &req)?;
+        let custom_key_store_id = self.custom_key_store(origin, (key_spec, key_usage), &req)?;
         if req.multi_region == Some(true) {
             return Err(Error::Validation(
                 "multi-Region keys are not supported: this key core serves one region".into(),
