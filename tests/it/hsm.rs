@@ -599,6 +599,37 @@ fn a_wrong_pin_or_a_missing_module_fails_its_store_alone_with_a_clear_log_line()
     let no_token = hsm.store("cks-no-token", "absent-token");
     let (data, config) = prepare(tmp.path(), &[wrong_pin, no_module, no_token]);
     let software = cli_create(&data, &config, &hsm.conf(), &[]);
+    // The CLI on the data directory reports the same states as the server will.
+    let described = Command::new(lakeseal())
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--keycore-config")
+        .arg(&config)
+        .args(["key", "describe-key-stores"])
+        .env("SOFTHSM2_CONF", hsm.conf())
+        .output()
+        .unwrap();
+    assert!(described.status.success(), "{described:?}");
+    let described: Value = serde_json::from_slice(&described.stdout).unwrap();
+    let states: Vec<(&str, &str)> = described["CustomKeyStores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["CustomKeyStoreId"].as_str().unwrap(),
+                s["ConnectionErrorCode"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("cks-wrong-pin", "INVALID_CREDENTIALS"),
+            ("cks-no-module", "CLUSTER_NOT_FOUND"),
+            ("cks-no-token", "INSUFFICIENT_CLOUDHSM_HSMS"),
+        ]
+    );
     let served = Served::start(tmp.path(), &hsm);
 
     let probe = served.probe(&[&software]);

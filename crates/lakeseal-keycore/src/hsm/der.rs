@@ -231,7 +231,11 @@ mod tests {
                 (len, 2 + count)
             }
         };
-        (bytes[0], &bytes[header..header + len], &bytes[header + len..])
+        (
+            bytes[0],
+            &bytes[header..header + len],
+            &bytes[header + len..],
+        )
     }
 
     #[test]

@@ -88,7 +88,8 @@ impl KeyCore {
                 )
             })?,
         };
-        let mechanisms = store.mechanisms().map_err(|e| {
+        // Reconnects first when a retry is due: PKCS#11 calls, off the runtime's worker.
+        let mechanisms = crate::hsm::blocking(|| store.mechanisms()).map_err(|e| {
             Error::CustomKeyStoreInvalidState(format!(
                 "custom key store {} cannot make keys now: {e}",
                 store.config().id
