@@ -168,7 +168,14 @@ pub(crate) fn open(
 
 /// Destroys every version of the symmetric key `key_id` in the token: crypto-erasure.
 pub(crate) fn destroy(store: &HsmStore, key_id: &str, versions: u32) -> Result<()> {
-    let labels: Vec<String> = (1..=versions).map(|v| version_label(key_id, v)).collect();
+    destroy_labelled(
+        store,
+        (1..=versions).map(|v| version_label(key_id, v)).collect(),
+    )
+}
+
+/// Destroys every token object with one of `labels`.
+fn destroy_labelled(store: &HsmStore, labels: Vec<String>) -> Result<()> {
     store.run("destroying key objects", |store, session| {
         for label in &labels {
             let objects = session.find_objects(&[Attribute::Label(label.as_bytes().to_vec())])?;
@@ -319,14 +326,7 @@ impl HsmKeyPair {
 
     /// Destroys the key pair's two token objects: crypto-erasure.
     pub(crate) fn destroy(&self) -> Result<()> {
-        let label = self.label.clone();
-        self.store.run("destroying a key pair", |store, session| {
-            for object in session.find_objects(&[Attribute::Label(label.as_bytes().to_vec())])? {
-                session.destroy_object(object)?;
-            }
-            store.forget(&label);
-            Ok(())
-        })
+        destroy_labelled(&self.store, vec![self.label.clone()])
     }
 
     /// Checks a signature with the public half, on the host (a public-key operation).
