@@ -306,9 +306,17 @@ mod tests {
         assert_eq!(c.key_stores[0].sessions, 4);
         let e = ServerConfig::from_toml(&store.replace("cks-hsm", "hsm")).unwrap_err();
         assert!(e.to_string().contains("key store id"), "{e}");
-        // The PIN itself is not a field: only a file names it.
-        let e = ServerConfig::from_toml(&format!("{store}pin = \"1234\"\n")).unwrap_err();
-        assert!(e.to_string().contains("unknown field"), "{e}");
+        // The PIN itself is never in the file: a file or a secret:// reference names it.
+        let inline = store.replace("pin_file = \"/etc/lakeseal/hsm.pin\"", "pin = \"1234\"");
+        let e = ServerConfig::from_toml(&inline).unwrap_err();
+        assert!(e.to_string().contains("never the PIN itself"), "{e}");
+        let secret = store.replace(
+            "pin_file = \"/etc/lakeseal/hsm.pin\"",
+            "pin = \"secret://hsm\"",
+        );
+        assert!(ServerConfig::from_toml(&secret).is_ok());
+        let both = format!("{store}pin = \"secret://hsm\"\n");
+        assert!(ServerConfig::from_toml(&both).is_err());
     }
 
     #[test]
