@@ -325,6 +325,20 @@ async fn hsm_keys_work_through_boto3_stay_in_the_token_and_are_erased_on_deletio
         .await
         .unwrap_err();
     assert_eq!(refused.code(), ErrorCode::NotFound, "{refused}");
+    // boto3 sees the same: the blob and the key are gone.
+    let out = kc
+        .python(
+            "hsm_after_deletion.py",
+            &[
+                ("BLOB", made["blob"].as_str().unwrap()),
+                ("CONTEXT", &made["context"].to_string()),
+                ("KEY", &symmetric),
+            ],
+        )
+        .await;
+    let after = json_line(&out);
+    assert_eq!(after["decrypt"], "NotFoundException", "{after}");
+    assert_eq!(after["generate"], "NotFoundException", "{after}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
