@@ -10,6 +10,7 @@
 //! (`store`), and what is done with the token's objects (`token`).
 
 mod der;
+mod module;
 mod store;
 mod token;
 

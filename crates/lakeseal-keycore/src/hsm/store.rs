@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::context::Pkcs11;
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::object::{Attribute, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::KeyStoreConfig;
+use super::module::{leave_module, module, reinitialize};
 use super::token::TokenMechanisms;
 use crate::clock::Millis;
 use crate::{Error, Result};
@@ -154,58 +155,6 @@ impl Drop for Leased<'_> {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The process's modules: one `Pkcs11` per module path (PKCS#11 allows one `C_Initialize` per
-/// process), and how many stores use each.
-fn modules() -> MutexGuard<'static, HashMap<PathBuf, (Pkcs11, usize)>> {
-    static MODULES: OnceLock<Mutex<HashMap<PathBuf, (Pkcs11, usize)>>> = OnceLock::new();
-    lock(MODULES.get_or_init(Default::default))
-}
-
-fn initialize(module: &Pkcs11) -> std::result::Result<(), CkError> {
-    match module.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
-/// The module at `path`, loaded and initialised once per process; `new_user` counts a store
-/// among its users in the same step, so that no other store can reinitialise it unseen.
-fn module(path: &Path, new_user: bool) -> std::result::Result<Pkcs11, CkError> {
-    let mut modules = modules();
-    if !modules.contains_key(path) {
-        let module = Pkcs11::new(path)?;
-        initialize(&module)?;
-        modules.insert(path.to_owned(), (module, 0));
-    }
-    let (module, users) = modules.get_mut(path).ok_or(CkError::NullFunctionPointer)?;
-    *users += usize::from(new_user);
-    Ok(module.clone())
-}
-
-/// Counts a store out of its module's users.
-fn leave_module(path: &Path) {
-    if let Some((_, users)) = modules().get_mut(path) {
-        *users = users.saturating_sub(1);
-    }
-}
-
-/// Finalises and initialises the module again, so that it rescans its slots (SoftHSM2, like
-/// many modules, lists only the tokens present at `C_Initialize`). Only when `path` serves one
-/// store: finalising closes every session of the process on it.
-fn reinitialize(path: &Path) -> std::result::Result<bool, CkError> {
-    let modules = modules();
-    let Some((module, users)) = modules.get(path) else {
-        return Ok(false);
-    };
-    if *users > 1 {
-        return Ok(false);
-    }
-    // An error here means it was not initialised; initialising is what matters.
-    let _ = module.clone().finalize();
-    initialize(module)?;
-    Ok(true)
 }
 
 /// Errors after which the connection is gone: the token, its sessions or the login.
