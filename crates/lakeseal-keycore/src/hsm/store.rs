@@ -232,21 +232,15 @@ impl HsmStore {
     /// The connection state now (tries to reconnect first if a failed one is due a retry).
     pub fn state(&self) -> ConnectionState {
         let mut link = lock(&self.link);
-        if link.connected.is_none() && link.last_attempt.elapsed() >= RETRY_AFTER {
-            self.attempt(&mut link);
-        }
+        // Not connected is what the state says; the error adds nothing here.
+        let _ = self.ensure(&mut link);
         link.state.clone()
     }
 
     /// What the token can do, when connected.
     pub(crate) fn mechanisms(&self) -> Result<TokenMechanisms> {
         let mut link = lock(&self.link);
-        self.ensure(&mut link)?;
-        Ok(link
-            .connected
-            .as_ref()
-            .map(|c| c.mechanisms)
-            .unwrap_or_default())
+        Ok(self.ensure(&mut link)?.mechanisms)
     }
 
     fn unavailable(&self, state: &ConnectionState) -> Error {
@@ -260,13 +254,13 @@ impl HsmStore {
         ))
     }
 
-    /// Connected, or reconnected if a retry is due; else `KeyUnavailable`.
-    fn ensure(&self, link: &mut Link) -> Result<()> {
+    /// The connection, reconnected first if a retry is due; else `KeyUnavailable`.
+    fn ensure<'l>(&self, link: &'l mut Link) -> Result<&'l Connected> {
         if link.connected.is_none() && link.last_attempt.elapsed() >= RETRY_AFTER {
             self.attempt(link);
         }
-        match link.connected {
-            Some(_) => Ok(()),
+        match &link.connected {
+            Some(connected) => Ok(connected),
             None => Err(self.unavailable(&link.state)),
         }
     }
@@ -468,12 +462,9 @@ impl HsmStore {
     fn lease(&self) -> Result<(u64, Session, Leased<'_>)> {
         let (generation, pkcs11, slot) = {
             let mut link = lock(&self.link);
-            self.ensure(&mut link)?;
-            let connected = link
-                .connected
-                .as_ref()
-                .ok_or_else(|| self.unavailable(&link.state))?;
-            (link.generation, connected.pkcs11.clone(), connected.slot)
+            let connected = self.ensure(&mut link)?;
+            let (pkcs11, slot) = (connected.pkcs11.clone(), connected.slot);
+            (link.generation, pkcs11, slot)
         };
         let mut pool = lock(&self.pool);
         loop {

@@ -20,7 +20,7 @@ use crate::key_spec::{Digest, KeySpec, KeyUsage, SigningAlgorithm};
 use crate::{Error, Result};
 
 /// What the token can do, probed once per connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TokenMechanisms {
     aes_key_gen: bool,
     aes_gcm: bool,
