@@ -112,6 +112,12 @@ impl<K: KeyService + 'static> Shared<K> {
     }
 
     pub(super) fn assign(&self, tp: TopicPartition) -> Result<()> {
+        if lock(&self.partitions).map.contains_key(&tp) {
+            // Assigned again with no revoke between: its windows and resume point stand. A fresh
+            // lake scan would miss a window the writer still holds and take its records again.
+            tracing::info!(topic = %tp.0, partition = tp.1, "assigned again; its windows stand");
+            return Ok(());
+        }
         let partition = self.new_partition(&tp)?;
         tracing::info!(topic = %tp.0, partition = tp.1, resume_at = partition.next, "assigned");
         lock(&self.partitions).map.insert(tp, partition);
