@@ -84,7 +84,7 @@ pub(crate) async fn iam(remote: Remote, cmd: IamCmd, out: Output) -> anyhow::Res
         IamCmd::CreateAccessKey(a) => {
             // The file first, so that a path that cannot be written makes no key; if the file
             // then cannot be filled, the key is deleted again.
-            let file = crate::new_credentials_file(&a.credentials_file)?;
+            let file = crate::credentials_file::new_credentials_file(&a.credentials_file)?;
             let made = match api
                 .call("CreateAccessKey", &[("UserName", &a.user_name)])
                 .await
@@ -111,7 +111,9 @@ pub(crate) async fn iam(remote: Remote, cmd: IamCmd, out: Output) -> anyhow::Res
                 owner_arn: String::new(),
             };
             let text = new_key.credentials_file(&a.profile);
-            if let Err(e) = crate::fill_credentials(file, &a.credentials_file, &text) {
+            if let Err(e) =
+                crate::credentials_file::fill_credentials(file, &a.credentials_file, &text)
+            {
                 let _ = std::fs::remove_file(&a.credentials_file);
                 api.call(
                     "DeleteAccessKey",
@@ -177,7 +179,7 @@ pub(crate) async fn iam(remote: Remote, cmd: IamCmd, out: Output) -> anyhow::Res
             json!({ "Users": list(&users["Users"]), "Roles": list(&roles["Roles"]) })
         }
         IamCmd::CreateWorkloadIdentity(a) => {
-            let file = crate::new_credentials_file(&a.token_file)?;
+            let file = crate::credentials_file::new_credentials_file(&a.token_file)?;
             let duration = a.duration_seconds.map(|d| d.to_string());
             let mut params = vec![
                 ("WorkloadIdentityName", a.name.as_str()),
@@ -194,7 +196,7 @@ pub(crate) async fn iam(remote: Remote, cmd: IamCmd, out: Output) -> anyhow::Res
                 }
             };
             let token = take_token(&mut made)?;
-            if let Err(e) = crate::fill_credentials(file, &a.token_file, &token) {
+            if let Err(e) = crate::credentials_file::fill_credentials(file, &a.token_file, &token) {
                 let _ = std::fs::remove_file(&a.token_file);
                 api.call(
                     "DeleteWorkloadIdentity",

@@ -22,7 +22,10 @@ pub(crate) fn issue(data_dir: &Path, names: &[String]) -> anyhow::Result<PathBuf
     let dir = data_dir.join(TLS_DIR);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let key = dir.join(KEY_FILE);
-    crate::write_credentials(&key, &issued.server_key_pem.as_bytes().to_vec().into())?;
+    crate::credentials_file::write_credentials(
+        &key,
+        &issued.server_key_pem.as_bytes().to_vec().into(),
+    )?;
     for (name, pem) in [(CERT_FILE, &issued.server_pem), (CA_FILE, &issued.ca_pem)] {
         let path = dir.join(name);
         std::fs::write(&path, pem).with_context(|| format!("cannot write {}", path.display()))?;

@@ -8,8 +8,9 @@ use lakeseal_envelope::SecretBytes;
 use lakeseal_keycore::iam::WorkloadIdentity;
 use serde_json::{Value, json};
 
+use crate::Session;
 use crate::args::IamCmd;
-use crate::{Session, fill_credentials, new_credentials_file};
+use crate::credentials_file::{fill_credentials, new_credentials_file};
 
 /// Runs a workload-identity command on an opened data directory.
 pub(crate) async fn local(s: &Session, cmd: &IamCmd) -> anyhow::Result<Value> {
