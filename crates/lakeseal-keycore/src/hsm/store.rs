@@ -50,6 +50,25 @@ pub enum ConnectionState {
     },
 }
 
+/// Why a store could not connect: the AWS connection error code, what went wrong, and the
+/// hash of a PIN the token refused (not tried again until it changes: retries would lock the
+/// user out).
+struct ConnectFailure {
+    code: &'static str,
+    message: String,
+    refused_pin: Option<[u8; 32]>,
+}
+
+impl ConnectFailure {
+    fn new(code: &'static str, message: String) -> Self {
+        Self {
+            code,
+            message,
+            refused_pin: None,
+        }
+    }
+}
+
 /// A logged-in token.
 struct Connected {
     pkcs11: Pkcs11,
@@ -289,9 +308,13 @@ impl HsmStore {
                 );
                 ConnectionState::Connected
             }
-            Err((code, message, refused)) => {
-                if refused.is_some() {
-                    link.refused_pin = refused;
+            Err(ConnectFailure {
+                code,
+                message,
+                refused_pin,
+            }) => {
+                if refused_pin.is_some() {
+                    link.refused_pin = refused_pin;
                 }
                 if link.state
                     != (ConnectionState::Failed {
@@ -316,21 +339,20 @@ impl HsmStore {
     fn try_connect(
         &self,
         refused: Option<&[u8; 32]>,
-    ) -> std::result::Result<(Connected, Session), (&'static str, String, Option<[u8; 32]>)> {
+    ) -> std::result::Result<(Connected, Session), ConnectFailure> {
         let c = &self.config;
         let first = !self.counted.load(Ordering::Relaxed);
         let pkcs11 = module(&c.module, first).map_err(|e| {
-            (
+            ConnectFailure::new(
                 "CLUSTER_NOT_FOUND",
                 format!(
                     "the PKCS#11 module {} does not load: {e}",
                     c.module.display()
                 ),
-                None,
             )
         })?;
         self.counted.store(true, Ordering::Relaxed);
-        let internal = |e: CkError| ("INTERNAL_ERROR", describe(&e), None);
+        let internal = |e: CkError| ConnectFailure::new("INTERNAL_ERROR", describe(&e));
         let mut slot = self.find_slot(&pkcs11).map_err(internal)?;
         // No sessions of this store are out (it is not connected, and leasing waits on the
         // link this attempt holds), so the module may be made to rescan for a token that came
@@ -342,43 +364,44 @@ impl HsmStore {
             slot = self.find_slot(&pkcs11).map_err(internal)?;
         }
         let slot = slot.ok_or_else(|| {
-            (
+            ConnectFailure::new(
                 "INSUFFICIENT_CLOUDHSM_HSMS",
                 format!(
                     "no token labelled {:?} in {}",
                     c.token_label,
                     c.module.display()
                 ),
-                None,
             )
         })?;
-        let pin = self.pin().map_err(|m| ("INVALID_CREDENTIALS", m, None))?;
+        let pin = self
+            .pin()
+            .map_err(|m| ConnectFailure::new("INVALID_CREDENTIALS", m))?;
         let pin_hash: [u8; 32] = Sha256::digest(pin.as_bytes()).into();
         if refused.is_some_and(|r| r == &pin_hash) {
-            return Err((
+            return Err(ConnectFailure::new(
                 "INVALID_CREDENTIALS",
                 format!(
                     "the token refused the PIN {}; not trying it again until it changes",
                     self.pin_source()
                 ),
-                None,
             ));
         }
         let session = pkcs11.open_rw_session(slot).map_err(internal)?;
         match session.login(UserType::User, Some(&AuthPin::from(pin.as_str()))) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
-                return Err((
-                    "INVALID_CREDENTIALS",
-                    format!("the token refused the PIN {}", self.pin_source()),
-                    Some(pin_hash),
-                ));
+                return Err(ConnectFailure {
+                    refused_pin: Some(pin_hash),
+                    ..ConnectFailure::new(
+                        "INVALID_CREDENTIALS",
+                        format!("the token refused the PIN {}", self.pin_source()),
+                    )
+                });
             }
             Err(CkError::Pkcs11(RvError::PinLocked, _)) => {
-                return Err((
+                return Err(ConnectFailure::new(
                     "USER_LOCKED_OUT",
                     "the token's user PIN is locked".into(),
-                    None,
                 ));
             }
             Err(e) => return Err(internal(e)),
