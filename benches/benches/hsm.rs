@@ -17,7 +17,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -30,12 +31,16 @@ use lakeseal_keycore::hsm::KeyStoreConfig;
 use lakeseal_keycore::ops::create_key::CreateKeyRequest;
 use lakeseal_keycore::ops::generate_data_key::GenerateDataKeyRequest;
 use lakeseal_keycore::ops::sign::SignRequest;
-use lakeseal_keycore::{Durability, InitOptions, KeyCore, Options, Principal, RequestContext};
+use lakeseal_keycore::{Durability, Options};
+
+#[path = "support/in_process.rs"]
+mod in_process;
+
+use in_process::{Caller, callers};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TOKEN: &str = "bench";
 const PIN: &str = "246810";
-const CALLERS: u64 = 64;
 const MESSAGE: &[u8] = &[0x5a; 256];
 
 /// Makes a SoftHSM2 directory with the bench's token; returns its configuration file.
@@ -83,16 +88,6 @@ fn bench(c: &mut Criterion, hsm_dir: &Path) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let location = KeyCore::init(
-        dir.path(),
-        &InitOptions {
-            region: "eu-west-1".into(),
-            account_id: None,
-            partition: "aws".into(),
-        },
-    )
-    .unwrap();
     let store = KeyStoreConfig {
         id: "cks-bench".into(),
         name: "bench".into(),
@@ -102,17 +97,11 @@ fn bench(c: &mut Criterion, hsm_dir: &Path) {
         pin: None,
         sessions: 4,
     };
-    let core = KeyCore::open(
-        dir.path(),
-        Options {
-            audit: Durability::Durable,
-            key_stores: vec![store],
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let who = Principal::account_root(&location.account_id);
-    let ctx = RequestContext::local("bench");
+    let caller = Caller::new(Options {
+        audit: Durability::Durable,
+        key_stores: vec![store],
+        ..Default::default()
+    });
     let create = |origin: Option<&str>, spec: Option<&str>| {
         let req = CreateKeyRequest {
             origin: origin.map(Into::into),
@@ -120,7 +109,7 @@ fn bench(c: &mut Criterion, hsm_dir: &Path) {
             key_usage: spec.map(|_| "SIGN_VERIFY".into()),
             ..Default::default()
         };
-        rt.block_on(core.create_key(&who, &ctx, req))
+        rt.block_on(caller.core.create_key(&caller.who, &caller.ctx, req))
             .unwrap()
             .key_metadata
             .key_id
@@ -194,22 +183,13 @@ fn bench(c: &mut Criterion, hsm_dir: &Path) {
         };
         group.bench_function(BenchmarkId::new("generate_data_key", id), |b| {
             b.iter_custom(|iters| {
-                callers(
-                    &rt,
-                    iters,
-                    {
-                        let req = req.clone();
-                        move |core: KeyCore, who: Principal, ctx: RequestContext| {
-                            let req = req.clone();
-                            async move {
-                                core.generate_data_key(&who, &ctx, req).await.unwrap();
-                            }
-                        }
-                    },
-                    &core,
-                    &who,
-                    &ctx,
-                )
+                let req = req.clone();
+                callers(&rt, iters, &caller, move |c: Arc<Caller>| {
+                    let req = req.clone();
+                    async move {
+                        c.core.generate_data_key(&c.who, &c.ctx, req).await.unwrap();
+                    }
+                })
             })
         });
     }
@@ -233,59 +213,17 @@ fn bench(c: &mut Criterion, hsm_dir: &Path) {
         };
         group.bench_function(BenchmarkId::new("sign_p256", id), |b| {
             b.iter_custom(|iters| {
-                callers(
-                    &rt,
-                    iters,
-                    {
-                        let req = req.clone();
-                        move |core: KeyCore, who: Principal, ctx: RequestContext| {
-                            let req = req.clone();
-                            async move {
-                                core.sign(&who, &ctx, req).await.unwrap();
-                            }
-                        }
-                    },
-                    &core,
-                    &who,
-                    &ctx,
-                )
+                let req = req.clone();
+                callers(&rt, iters, &caller, move |c: Arc<Caller>| {
+                    let req = req.clone();
+                    async move {
+                        c.core.sign(&c.who, &c.ctx, req).await.unwrap();
+                    }
+                })
             })
         });
     }
     group.finish();
-}
-
-/// `iters` calls of `call`, spread over `CALLERS` tasks on the one runtime thread; how long.
-fn callers<F, Fut>(
-    rt: &tokio::runtime::Runtime,
-    iters: u64,
-    call: F,
-    core: &KeyCore,
-    who: &Principal,
-    ctx: &RequestContext,
-) -> Duration
-where
-    F: Fn(KeyCore, Principal, RequestContext) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..CALLERS)
-            .map(|i| {
-                let n = iters / CALLERS + u64::from(i < iters % CALLERS);
-                let (core, who, ctx, call) = (core.clone(), who.clone(), ctx.clone(), call.clone());
-                tokio::spawn(async move {
-                    for _ in 0..n {
-                        call(core.clone(), who.clone(), ctx.clone()).await;
-                    }
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.unwrap();
-        }
-        start.elapsed()
-    })
 }
 
 fn main() {

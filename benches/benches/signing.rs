@@ -8,7 +8,8 @@
 //! `cargo bench -p lakeseal-benches --bench signing`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -16,9 +17,13 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use lakeseal_keycore::ops::create_key::CreateKeyRequest;
 use lakeseal_keycore::ops::sign::SignRequest;
-use lakeseal_keycore::{Durability, InitOptions, KeyCore, Options, Principal, RequestContext};
+use lakeseal_keycore::{Durability, Options};
 
-const CALLERS: u64 = 64;
+#[path = "support/in_process.rs"]
+mod in_process;
+
+use in_process::{Caller, callers};
+
 /// A firmware manifest's size: hashed by the signer on both sides.
 const MESSAGE: &[u8] = &[0x5a; 256];
 
@@ -62,26 +67,10 @@ fn sign(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let location = KeyCore::init(
-        dir.path(),
-        &InitOptions {
-            region: "eu-west-1".into(),
-            account_id: None,
-            partition: "aws".into(),
-        },
-    )
-    .unwrap();
-    let core = KeyCore::open(
-        dir.path(),
-        Options {
-            audit: Durability::Durable,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let who = Principal::account_root(&location.account_id);
-    let ctx = RequestContext::local("bench");
+    let caller = Caller::new(Options {
+        audit: Durability::Durable,
+        ..Default::default()
+    });
     let rng = SystemRandom::new();
 
     let mut group = c.benchmark_group("sign");
@@ -105,7 +94,7 @@ fn sign(c: &mut Criterion) {
             ..Default::default()
         };
         let key = rt
-            .block_on(core.create_key(&who, &ctx, req))
+            .block_on(caller.core.create_key(&caller.who, &caller.ctx, req))
             .unwrap()
             .key_metadata
             .key_id;
@@ -117,24 +106,12 @@ fn sign(c: &mut Criterion) {
         };
         group.bench_function(BenchmarkId::new("keycore-durable-audit", spec), |b| {
             b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    let tasks: Vec<_> = (0..CALLERS)
-                        .map(|i| {
-                            let n = iters / CALLERS + u64::from(i < iters % CALLERS);
-                            let (core, who, ctx, req) =
-                                (core.clone(), who.clone(), ctx.clone(), req.clone());
-                            tokio::spawn(async move {
-                                for _ in 0..n {
-                                    core.sign(&who, &ctx, req.clone()).await.unwrap();
-                                }
-                            })
-                        })
-                        .collect();
-                    for task in tasks {
-                        task.await.unwrap();
+                let req = req.clone();
+                callers(&rt, iters, &caller, move |c: Arc<Caller>| {
+                    let req = req.clone();
+                    async move {
+                        c.core.sign(&c.who, &c.ctx, req).await.unwrap();
                     }
-                    start.elapsed()
                 })
             })
         });
