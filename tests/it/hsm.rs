@@ -872,4 +872,27 @@ fn a_pin_kept_as_a_secret_of_the_key_core_connects_its_store_when_it_is_right() 
         .filter(|e| e["operation"] == "GetSecretValue" && e["principal"] == "lakeseal:keycore")
         .count();
     assert_eq!(reads, 2, "{audit}");
+
+    // Offline, the CLI reads the PIN secret when it opens the data directory, as the server's
+    // scheduler does: the store's keys work without a server.
+    drop(served);
+    // (CreateKey in a store that is not connected fails, and `cli_create` with it.)
+    cli_create(
+        &data,
+        &config,
+        &hsm.conf(),
+        &[
+            "--protection-level",
+            "HSM",
+            "--custom-key-store-id",
+            "cks-secret-pin",
+        ],
+    );
+    let audit = std::fs::read_to_string(data.join("audit.log")).unwrap();
+    let reads = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone())
+        .filter(|e| e["operation"] == "GetSecretValue" && e["principal"] == "lakeseal:keycore")
+        .count();
+    assert_eq!(reads, 3, "the CLI's read is audited too:\n{audit}");
 }

@@ -100,7 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     KeyCore::init_with_root_in(data_dir()?, &options, store)?
                 }
             };
-            let s = open(data_dir()?, keycore_config)?;
+            let s = open(data_dir()?, keycore_config).await?;
             let admin = s.core.bootstrap_admin(&s.ctx).await?;
             let path = data_dir()?.join("admin-credentials");
             write_credentials(&path, &admin.credentials_file("default"))?;
@@ -123,7 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let remote = iam_remote::connect(endpoint, &a.profile, cli.ca_file.as_deref())?;
                 iam_remote::iam(remote, a.cmd, out).await?
             }
-            None => iam_cmd::iam(&open(data_dir()?, keycore_config)?, a.cmd, out).await?,
+            None => iam_cmd::iam(&open(data_dir()?, keycore_config).await?, a.cmd, out).await?,
         },
         Command::ScanConfig(a) => {
             let confirm = match (&a.endpoint_url, cli.data_dir.as_deref()) {
@@ -143,7 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     secrets::Backend::remote(endpoint, &a.profile, region, cli.ca_file.as_deref())?
                 }
                 (Some(_), None) => bail!("--endpoint-url needs --region (or AWS_REGION)"),
-                (None, _) => secrets::Backend::Local(open(data_dir()?, keycore_config)?),
+                (None, _) => secrets::Backend::Local(open(data_dir()?, keycore_config).await?),
             };
             secrets::secret(&backend, a.cmd, out).await?;
         }
@@ -203,12 +203,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }))?;
         }
         Command::Audit(cmd) => return audit_cmd::run(cmd, data_dir()?, out).await,
-        Command::Key(cmd) => key_cmd::key(&open(data_dir()?, keycore_config)?, cmd, out).await?,
+        Command::Key(cmd) => {
+            key_cmd::key(&open(data_dir()?, keycore_config).await?, cmd, out).await?
+        }
         Command::Alias(cmd) => {
-            key_cmd::alias(&open(data_dir()?, keycore_config)?, cmd, out).await?
+            key_cmd::alias(&open(data_dir()?, keycore_config).await?, cmd, out).await?
         }
         Command::Crypto(cmd) => {
-            crypto_cmd::crypto(&open(data_dir()?, keycore_config)?, cmd, out).await?
+            crypto_cmd::crypto(&open(data_dir()?, keycore_config).await?, cmd, out).await?
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -222,9 +224,12 @@ pub(crate) struct Session {
 }
 
 /// Opens the data directory with the key stores and engine settings of the server's
-/// configuration file, when given.
-fn open(dir: &Path, config: Option<&Path>) -> anyhow::Result<Session> {
-    open_with(dir, &serve::server_config(config)?)
+/// configuration file, when given. A key store whose PIN is a `secret://` of this key core gets
+/// it now (read and audited as a served key core's scheduler would), so its keys work offline.
+async fn open(dir: &Path, config: Option<&Path>) -> anyhow::Result<Session> {
+    let session = open_with(dir, &serve::server_config(config)?)?;
+    session.core.read_key_store_pins().await;
+    Ok(session)
 }
 
 /// Opens the data directory with the engine's settings of a server `config` (the shortest

@@ -441,9 +441,12 @@ impl HsmStore {
     fn pin(&self) -> std::result::Result<Zeroizing<String>, String> {
         match (&self.config.pin_file, self.config.pin_secret()) {
             (Some(path), _) => read_pin(path),
-            (None, Some(secret)) => lock(&self.secret_pin).as_ref().map(|(_, pin)| pin.clone()).ok_or_else(|| {
-                format!("the PIN is the secret {secret}, which the serving key core has not read yet")
-            }),
+            (None, Some(secret)) => lock(&self.secret_pin)
+                .as_ref()
+                .map(|(_, pin)| pin.clone())
+                .ok_or_else(|| {
+                    format!("the PIN is the secret {secret}, which the key core has not read yet")
+                }),
             (None, None) => Err("no PIN is configured".into()),
         }
     }
