@@ -865,12 +865,7 @@ fn a_pin_kept_as_a_secret_of_the_key_core_connects_its_store_when_it_is_right() 
         "a PIN is in the log"
     );
     // Each read is audited as the key core's own GetSecretValue.
-    let audit = std::fs::read_to_string(data.join("audit.log")).unwrap();
-    let reads = audit
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone())
-        .filter(|e| e["operation"] == "GetSecretValue" && e["principal"] == "lakeseal:keycore")
-        .count();
+    let (reads, audit) = pin_reads(&data);
     assert_eq!(reads, 2, "{audit}");
 
     // Offline, the CLI reads the PIN secret when it opens the data directory, as the server's
@@ -888,11 +883,18 @@ fn a_pin_kept_as_a_secret_of_the_key_core_connects_its_store_when_it_is_right() 
             "cks-secret-pin",
         ],
     );
+    let (reads, audit) = pin_reads(&data);
+    assert_eq!(reads, 3, "the CLI's read is audited too:\n{audit}");
+}
+
+/// How many times the key core read a secret for itself (a key store's PIN), by its audit log;
+/// and the log.
+fn pin_reads(data: &Path) -> (usize, String) {
     let audit = std::fs::read_to_string(data.join("audit.log")).unwrap();
     let reads = audit
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].clone())
         .filter(|e| e["operation"] == "GetSecretValue" && e["principal"] == "lakeseal:keycore")
         .count();
-    assert_eq!(reads, 3, "the CLI's read is audited too:\n{audit}");
+    (reads, audit)
 }
